@@ -1,0 +1,223 @@
+package raftfsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// proposal is one caller's operations waiting to be coalesced into a log
+// entry with other callers'.
+type proposal struct {
+	ops  []Op
+	resp *ApplyResponse // set before done is closed
+	err  error          // set before done is closed
+	done chan struct{}
+}
+
+// Apply proposes operations and waits until they are committed and
+// applied. It must run on the leader (else a *NotLeaderError). Malformed
+// operations are refused here and never reach the log. An atomic batch is
+// all or nothing; otherwise each operation succeeds or fails on its own and
+// concurrent callers' operations share log entries (group commit).
+func (s *Store) Apply(ctx context.Context, ops []Op, atomic bool) (*ApplyResponse, error) {
+	if len(ops) == 0 {
+		return nil, fmt.Errorf("%w: no operations", ErrInvalid)
+	}
+	if !s.IsLeader() {
+		return nil, s.notLeader()
+	}
+	results := make([]Result, len(ops))
+	valid := make([]Op, 0, len(ops))
+	for i, op := range ops {
+		if err := op.Validate(); err != nil {
+			results[i].Err = fmt.Errorf("%s %q: %w", op.Kind, op.Name, err)
+		} else {
+			valid = append(valid, op)
+		}
+	}
+	if len(valid) < len(ops) {
+		if len(ops) == 1 {
+			return nil, results[0].Err
+		}
+		if atomic {
+			return abortedResponse(ops, results), nil
+		}
+	}
+	if len(valid) == 0 {
+		return &ApplyResponse{Results: results}, nil
+	}
+	var resp *ApplyResponse
+	var err error
+	if atomic || len(valid) >= s.cfg.MaxBatchOps {
+		resp, err = s.applyNow(valid, atomic)
+	} else {
+		resp, err = s.applyCoalesced(ctx, valid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	// Put the proposed results back among the refused ones.
+	j := 0
+	for i := range results {
+		if results[i].Err == nil {
+			results[i] = resp.Results[j]
+			j++
+		}
+	}
+	return &ApplyResponse{Revision: resp.Revision, Results: results}, nil
+}
+
+func abortedResponse(ops []Op, results []Result) *ApplyResponse {
+	for i := range results {
+		if results[i].Err == nil {
+			results[i].Err = fmt.Errorf("%s %q: %w", ops[i].Kind, ops[i].Name, ErrAborted)
+		}
+	}
+	return &ApplyResponse{Results: results}
+}
+
+// applyNow proposes one entry and waits for it.
+func (s *Store) applyNow(ops []Op, atomic bool) (*ApplyResponse, error) {
+	data, err := encodeOps(ops, atomic)
+	if err != nil {
+		return nil, err
+	}
+	return s.wait(s.raft.Apply(data, s.cfg.ApplyTimeout))
+}
+
+// wait waits for a proposal, at most ApplyTimeout: without a quorum the
+// leader keeps the entry, but the caller must hear back promptly.
+func (s *Store) wait(f raft.ApplyFuture) (*ApplyResponse, error) {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	t := time.NewTimer(s.cfg.ApplyTimeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, s.raftError(err)
+		}
+	case <-t.C:
+		return nil, fmt.Errorf("%w: not committed within %v (is a quorum up?)", ErrNoLeader, s.cfg.ApplyTimeout)
+	}
+	resp, ok := f.Response().(*ApplyResponse)
+	if !ok {
+		return nil, fmt.Errorf("raftfsm: unexpected apply response %T", f.Response())
+	}
+	return resp, nil
+}
+
+// raftError maps raft's errors to the store's.
+func (s *Store) raftError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return s.notLeader()
+	case errors.Is(err, raft.ErrLeadershipLost):
+		// The entry may still commit under the next leader.
+		return fmt.Errorf("%w: leadership lost while committing; the outcome is unknown", ErrNoLeader)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	}
+	return fmt.Errorf("raftfsm: %w", err)
+}
+
+// applyCoalesced hands operations to the batcher and waits for the entry
+// that carries them.
+func (s *Store) applyCoalesced(ctx context.Context, ops []Op) (*ApplyResponse, error) {
+	p := &proposal{ops: ops, done: make(chan struct{})}
+	select {
+	case s.proposals <- p:
+	case <-s.closing:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-p.done:
+		return p.resp, p.err
+	case <-s.closing:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		// The operations may still be applied; the caller gave up.
+		return nil, ctx.Err()
+	}
+}
+
+// runBatcher coalesces proposals. At most MaxInflight entries are in
+// flight; while they commit, new proposals queue up and go out together
+// in the next entry, so throughput grows with concurrency instead of being
+// capped at one proposal per disk write.
+func (s *Store) runBatcher() {
+	defer s.wg.Done()
+	slots := make(chan struct{}, s.cfg.MaxInflight)
+	for {
+		var first *proposal
+		select {
+		case first = <-s.proposals:
+		case <-s.closing:
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-s.closing:
+			failAll([]*proposal{first}, ErrClosed)
+			return
+		}
+		batch, ops := s.drain(first)
+		data, err := encodeOps(ops, false)
+		if err != nil {
+			failAll(batch, err)
+			<-slots
+			continue
+		}
+		f := s.raft.Apply(data, s.cfg.ApplyTimeout)
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() { <-slots }()
+			resp, err := s.wait(f)
+			deliver(batch, resp, err)
+		}()
+	}
+}
+
+// drain takes the proposals queued behind first, up to MaxBatchOps.
+func (s *Store) drain(first *proposal) ([]*proposal, []Op) {
+	batch := []*proposal{first}
+	ops := append([]Op(nil), first.ops...)
+	for len(ops) < s.cfg.MaxBatchOps {
+		select {
+		case p := <-s.proposals:
+			batch = append(batch, p)
+			ops = append(ops, p.ops...)
+		default:
+			return batch, ops
+		}
+	}
+	return batch, ops
+}
+
+// deliver splits an entry's results among the proposals it carried.
+func deliver(batch []*proposal, resp *ApplyResponse, err error) {
+	if err != nil {
+		failAll(batch, err)
+		return
+	}
+	off := 0
+	for _, p := range batch {
+		p.resp = &ApplyResponse{Revision: resp.Revision, Results: resp.Results[off : off+len(p.ops)]}
+		off += len(p.ops)
+		close(p.done)
+	}
+}
+
+func failAll(batch []*proposal, err error) {
+	for _, p := range batch {
+		p.err = err
+		close(p.done)
+	}
+}

@@ -1,0 +1,96 @@
+package raftfsm
+
+import (
+	"unique"
+)
+
+// State is the state of a mailbox entry (RFC 3656 §3).
+type State uint8
+
+const (
+	// StateReserved: the name is being created or moved.
+	StateReserved State = 1
+	// StateActive: the mailbox is usable at its location.
+	StateActive State = 2
+
+	// stateProbe marks a search bound in the trees, never a stored entry.
+	stateProbe State = 0
+)
+
+func (s State) String() string {
+	switch s {
+	case StateReserved:
+		return "RESERVED"
+	case StateActive:
+		return "ACTIVE"
+	}
+	return "UNKNOWN"
+}
+
+// Mailbox is one entry of the database as callers see it.
+type Mailbox struct {
+	Name           string
+	State          State
+	Location       string // "server!partition"
+	ACL            string // byte-exact Cyrus ACL; empty while reserved
+	CreateRevision uint64
+	ModifyRevision uint64
+}
+
+// entry is a stored mailbox. Entries are immutable once in a tree, because
+// snapshots and listings read cloned trees that share them: a change
+// replaces the entry. Locations and ACLs repeat across many mailboxes, so
+// they are interned; with the state packed into the revision word an entry
+// is 48 bytes.
+type entry struct {
+	name     string
+	location unique.Handle[string]
+	acl      unique.Handle[string]
+	created  uint64
+	modState uint64 // modify revision << 2 | state
+}
+
+func newEntry(m Mailbox) *entry {
+	return &entry{
+		name:     m.Name,
+		location: unique.Make(m.Location),
+		acl:      unique.Make(m.ACL),
+		created:  m.CreateRevision,
+		modState: m.ModifyRevision<<2 | uint64(m.State),
+	}
+}
+
+// probe returns a search bound whose key is key itself.
+func probe(key string) *entry { return &entry{name: key} }
+
+func (e *entry) state() State      { return State(e.modState & 3) }
+func (e *entry) modified() uint64  { return e.modState >> 2 }
+func (e *entry) loc() string       { return e.location.Value() }
+func (e *entry) aclString() string { return e.acl.Value() }
+
+func (e *entry) mailbox() Mailbox {
+	return Mailbox{
+		Name:           e.name,
+		State:          e.state(),
+		Location:       e.loc(),
+		ACL:            e.aclString(),
+		CreateRevision: e.created,
+		ModifyRevision: e.modified(),
+	}
+}
+
+// lessCyrus orders entries by Cyrus dbname; probes compare as raw keys.
+func lessCyrus(a, b *entry) bool {
+	ra, rb := a.state() == stateProbe, b.state() == stateProbe
+	da, db := -1, -1
+	if !ra {
+		da = domainEnd(a.name)
+	}
+	if !rb {
+		db = domainEnd(b.name)
+	}
+	return compareKeys(a.name, da, ra, b.name, db, rb) < 0
+}
+
+// lessBytes orders entries by the bytes of their names.
+func lessBytes(a, b *entry) bool { return a.name < b.name }

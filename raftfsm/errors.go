@@ -1,0 +1,47 @@
+package raftfsm
+
+import "errors"
+
+// Errors returned by the Store and carried in operation results. Compare
+// them with errors.Is.
+var (
+	// ErrNotLeader: the write or consistent read needs the leader. The
+	// error returned is a *NotLeaderError that names it when known.
+	ErrNotLeader = errors.New("raftfsm: not leader")
+	// ErrNoLeader: no leader was elected within the wait bound.
+	ErrNoLeader = errors.New("raftfsm: no leader")
+	// ErrExists: RESERVE of a name that exists at another location.
+	ErrExists = errors.New("raftfsm: mailbox already exists")
+	// ErrNotFound: the mailbox does not exist.
+	ErrNotFound = errors.New("raftfsm: mailbox doesn't exist")
+	// ErrNotActive: DEACTIVATE of a mailbox that is not ACTIVE.
+	ErrNotActive = errors.New("raftfsm: mailbox not currently active")
+	// ErrInvalid: a malformed name, location, ACL or request.
+	ErrInvalid = errors.New("raftfsm: invalid argument")
+	// ErrAborted: an operation of an atomic batch was not applied because
+	// another one was refused.
+	ErrAborted = errors.New("raftfsm: batch aborted")
+	// ErrCompacted: a watch asked for a revision the history no longer
+	// holds, or fell behind it; the caller must list again.
+	ErrCompacted = errors.New("raftfsm: revision compacted; relist")
+	// ErrClosed: the store is shutting down.
+	ErrClosed = errors.New("raftfsm: store closed")
+	// ErrUnknownMember: no such cluster member.
+	ErrUnknownMember = errors.New("raftfsm: unknown member")
+)
+
+// NotLeaderError is ErrNotLeader with the leader this node knows of.
+type NotLeaderError struct {
+	LeaderID   string // may be empty
+	LeaderAddr string // Raft address; may be empty
+}
+
+func (e *NotLeaderError) Error() string {
+	if e.LeaderID == "" {
+		return ErrNotLeader.Error()
+	}
+	return ErrNotLeader.Error() + " (leader is " + e.LeaderID + " at " + e.LeaderAddr + ")"
+}
+
+// Is makes errors.Is(err, ErrNotLeader) hold.
+func (e *NotLeaderError) Is(target error) bool { return target == ErrNotLeader }

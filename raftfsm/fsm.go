@@ -1,0 +1,288 @@
+package raftfsm
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/hashicorp/raft"
+)
+
+// Member is what the cluster records about a node besides its Raft address:
+// where to forward gRPC calls when it leads.
+type Member struct {
+	ID       string
+	GRPCAddr string
+}
+
+// DefaultHistorySize is how many recent changes the FSM keeps for watchers
+// to resume from.
+const DefaultHistorySize = 100_000
+
+// FSM is the replicated state machine: the mailbox table, the member
+// directory, the revision and the change history. Raft calls Apply,
+// Snapshot and Restore from one goroutine; everything else may be called
+// concurrently.
+//
+// Lock order: mu, then watchMu.
+type FSM struct {
+	logger *slog.Logger // immutable
+
+	mu       sync.RWMutex
+	tab      *table            // protected by mu
+	members  map[string]string // id → gRPC address; protected by mu
+	revision uint64            // last applied command; protected by mu
+	index    uint64            // last entry raft handed over; protected by mu
+	hist     *history          // protected by mu
+	gen      uint64            // bumped by Restore; protected by mu
+	// applied is closed and replaced whenever an entry is applied, to
+	// wake waiters; protected by mu.
+	applied chan struct{}
+
+	watchMu  sync.Mutex
+	watchers map[*Watcher]struct{} // protected by watchMu
+}
+
+var (
+	_ raft.FSM         = (*FSM)(nil)
+	_ raft.BatchingFSM = (*FSM)(nil)
+)
+
+// NewFSM returns an empty state machine keeping historySize recent changes
+// (0 means DefaultHistorySize). A nil logger discards.
+func NewFSM(historySize int, logger *slog.Logger) *FSM {
+	if historySize <= 0 {
+		historySize = DefaultHistorySize
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &FSM{
+		logger:   logger,
+		tab:      newTable(),
+		members:  map[string]string{},
+		hist:     newHistory(historySize),
+		applied:  make(chan struct{}),
+		watchers: map[*Watcher]struct{}{},
+	}
+}
+
+// Apply applies one committed log entry.
+func (f *FSM) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies committed log entries under one lock and wakes
+// watchers once. Command entries answer with *ApplyResponse (mailbox
+// operations) or nil.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	f.mu.Lock()
+	changed := false
+	for i, l := range logs {
+		f.index = l.Index
+		f.hist.applied(l.Index)
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		cmd, err := decodeCommand(l.Data)
+		if err != nil {
+			// Every node would fail here alike; going on would
+			// silently skip a change that others may have applied.
+			panic(fmt.Sprintf("raftfsm: entry %d: %v", l.Index, err))
+		}
+		f.revision = l.Index
+		resp, ch := f.applyCommand(cmd, l.Index)
+		out[i] = resp
+		changed = changed || ch
+	}
+	close(f.applied)
+	f.applied = make(chan struct{})
+	f.mu.Unlock()
+	if changed {
+		f.wakeWatchers()
+	}
+	return out
+}
+
+// applyCommand applies one decoded entry and reports whether any mailbox
+// changed. Called with mu held.
+func (f *FSM) applyCommand(cmd command, index uint64) (any, bool) {
+	switch {
+	case cmd.setMember != nil:
+		f.members[cmd.setMember.ID] = cmd.setMember.GRPCAddr
+		return nil, false
+	case cmd.rmMember != "":
+		delete(f.members, cmd.rmMember)
+		return nil, false
+	}
+	resp := &ApplyResponse{Revision: index, Results: make([]Result, len(cmd.ops))}
+	changes := make([]change, len(cmd.ops))
+	failed := false
+	for i, op := range cmd.ops {
+		c, err := f.tab.apply(op, index)
+		if err != nil {
+			resp.Results[i] = Result{Err: fmt.Errorf("%s %q: %w", op.Kind, op.Name, err), Existed: c.before != nil}
+			failed = true
+			if cmd.atomic {
+				break
+			}
+			continue
+		}
+		// Committed at once, so later operations of the entry see it.
+		f.tab.commit(c)
+		changes[i] = c
+		resp.Results[i] = Result{Mailbox: mailboxOf(c.after), Existed: c.before != nil}
+	}
+	if failed && cmd.atomic {
+		f.abort(cmd.ops, changes, resp)
+		return resp, false
+	}
+	changed := false
+	for _, c := range changes {
+		if c.changed() {
+			changed = true
+			f.record(index, c)
+		}
+	}
+	return resp, changed
+}
+
+// abort reverts an atomic batch: every change is undone in reverse order
+// and every operation that had succeeded is reported as aborted.
+func (f *FSM) abort(ops []Op, changes []change, resp *ApplyResponse) {
+	for i := len(changes) - 1; i >= 0; i-- {
+		f.tab.undo(changes[i])
+	}
+	for i := range resp.Results {
+		if resp.Results[i].Err == nil {
+			resp.Results[i] = Result{Err: fmt.Errorf("%s %q: %w", ops[i].Kind, ops[i].Name, ErrAborted)}
+		}
+	}
+}
+
+// record adds a change to the history. Called with mu held.
+func (f *FSM) record(index uint64, c change) {
+	if c.after == nil {
+		f.hist.add(histEvent{rev: index, e: c.before, deleted: true})
+		return
+	}
+	f.hist.add(histEvent{rev: index, e: c.after})
+}
+
+func mailboxOf(e *entry) *Mailbox {
+	if e == nil {
+		return nil
+	}
+	m := e.mailbox()
+	return &m
+}
+
+// Get returns the entry for name, and the revision it was read at.
+func (f *FSM) Get(name string) (*Mailbox, uint64) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return mailboxOf(f.tab.get(name)), f.revision
+}
+
+// Revision returns the revision of the last applied command.
+func (f *FSM) Revision() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.revision
+}
+
+// Len returns the number of mailboxes.
+func (f *FSM) Len() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.tab.len()
+}
+
+// Member returns the gRPC address recorded for a node.
+func (f *FSM) Member(id string) (string, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	addr, ok := f.members[id]
+	return addr, ok
+}
+
+// appliedIndex returns the index of the last entry the FSM has seen and a
+// channel closed when it sees the next one. Raft's own AppliedIndex runs
+// ahead of the FSM, so consistent reads wait on this one.
+func (f *FSM) appliedIndex() (uint64, <-chan struct{}) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.index, f.applied
+}
+
+// View returns a consistent, read-only copy of the table at the current
+// revision. It is cheap (the trees are copied on write) and stays valid
+// while writes go on, so long listings and dumps never hold up Apply.
+func (f *FSM) View() *View {
+	// Cloning marks the trees copy-on-write, which is a write.
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &View{tab: f.tab.clone(), revision: f.revision, gen: f.gen, members: maps(f.members)}
+}
+
+func maps(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// View is a frozen state of the database.
+type View struct {
+	tab      *table            // immutable
+	revision uint64            // immutable
+	gen      uint64            // immutable
+	members  map[string]string // immutable
+}
+
+// Revision returns the revision the view was taken at.
+func (v *View) Revision() uint64 { return v.revision }
+
+// Len returns the number of mailboxes in the view.
+func (v *View) Len() int { return v.tab.len() }
+
+// Get returns the entry for name.
+func (v *View) Get(name string) *Mailbox { return mailboxOf(v.tab.get(name)) }
+
+// List calls fn for each selected mailbox, in order, until it returns
+// false.
+func (v *View) List(o ListOptions, fn func(Mailbox) bool) {
+	v.tab.list(o, func(e *entry) bool { return fn(e.mailbox()) })
+}
+
+// Snapshot captures the state for Raft. It only clones; Persist does the
+// I/O while Apply goes on.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	return &fsmSnapshot{view: f.View()}, nil
+}
+
+// Restore replaces the state with a snapshot. Watchers are cut off with
+// ErrCompacted: the change that led here is not in their history.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	snap, err := readSnapshot(rc)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.tab = snap.tab
+	f.members = snap.members
+	f.revision = snap.revision
+	f.index = snap.revision
+	f.hist.reset()
+	f.gen++
+	close(f.applied)
+	f.applied = make(chan struct{})
+	f.mu.Unlock()
+	f.wakeWatchers()
+	f.logger.Info("restored snapshot", "index", snap.revision, "mailboxes", snap.tab.len())
+	return nil
+}

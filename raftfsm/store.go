@@ -1,0 +1,381 @@
+package raftfsm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/roost-mail/roost/raftfsm/internal/hclogslog"
+)
+
+// Config configures a Store. Zero durations and sizes mean the defaults
+// given per field.
+type Config struct {
+	// NodeID names this node in the cluster; required and permanent.
+	NodeID string
+	// Dir holds raft.db (log and stable store) and snapshots/; required.
+	Dir string
+	// RaftAddr is the address the Raft transport listens on; required.
+	RaftAddr string
+	// RaftAdvertise is the address other nodes dial; empty means the
+	// address the transport listens on, which must then not be a wildcard
+	// address.
+	RaftAdvertise string
+	// GRPCAddr is this node's gRPC address as other nodes dial it. It is
+	// recorded in the member directory so followers can forward writes
+	// here while this node leads. May be empty in tests of the store alone.
+	GRPCAddr string
+	// Bootstrap makes this node the first voter of a new cluster if its
+	// directory holds no Raft state yet; otherwise it is ignored.
+	Bootstrap bool
+
+	// Raft timing: defaults 1s, 1s, 500ms, and 5ms for CommitTimeout
+	// (how long a follower may wait to learn a commit index with no new
+	// entries; short because followers serve reads).
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+
+	// SnapshotThreshold: snapshot after this many new entries (8192).
+	SnapshotThreshold uint64
+	// SnapshotInterval: how often to check the threshold (30s).
+	SnapshotInterval time.Duration
+	// TrailingLogs: entries kept after a snapshot so slow followers can
+	// catch up without one (10240).
+	TrailingLogs uint64
+	// RetainSnapshots: snapshots kept on disk (2).
+	RetainSnapshots int
+	// HistorySize: recent changes kept for watchers (DefaultHistorySize).
+	HistorySize int
+
+	// ApplyTimeout bounds how long a write waits to be committed before it
+	// fails, e.g. without a quorum (10s).
+	ApplyTimeout time.Duration
+	// LeaderWait bounds how long an operation that needs a leader waits
+	// for one during an election (5s).
+	LeaderWait time.Duration
+	// MaxInflight: proposals in flight at once; writes that arrive
+	// meanwhile are coalesced into the next log entry (4).
+	MaxInflight int
+	// MaxBatchOps caps the operations coalesced into one entry (4096).
+	MaxBatchOps int
+
+	// Logger receives the store's and raft's logs; nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatTimeout, time.Second)
+	def(&c.ElectionTimeout, time.Second)
+	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
+	def(&c.CommitTimeout, 5*time.Millisecond)
+	def(&c.SnapshotInterval, 30*time.Second)
+	def(&c.ApplyTimeout, 10*time.Second)
+	def(&c.LeaderWait, 5*time.Second)
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 8192
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
+	}
+	if c.RetainSnapshots == 0 {
+		c.RetainSnapshots = 2
+	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = 4
+	}
+	if c.MaxBatchOps == 0 {
+		c.MaxBatchOps = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports configuration mistakes.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("raftfsm: node ID is required")
+	case c.Dir == "":
+		return errors.New("raftfsm: data directory is required")
+	case c.RaftAddr == "":
+		return errors.New("raftfsm: raft address is required")
+	}
+	adv := c.RaftAdvertise
+	if adv == "" {
+		adv = c.RaftAddr
+	}
+	host, _, err := net.SplitHostPort(adv)
+	if err != nil {
+		return fmt.Errorf("raftfsm: raft address %q: %w", adv, err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		return fmt.Errorf("raftfsm: raft address %q is not one other nodes can dial; set an advertise address", adv)
+	}
+	return nil
+}
+
+// Store is one node's replica: raft over the FSM, a BoltDB log and stable
+// store, file snapshots and a TCP transport.
+type Store struct {
+	cfg    Config       // immutable
+	logger *slog.Logger // immutable
+	fsm    *FSM         // immutable
+
+	raft      *raft.Raft
+	transport *raft.NetworkTransport
+	bolt      *raftboltdb.BoltStore
+	observer  *raft.Observer
+	existing  bool // the directory held Raft state at Open
+
+	proposals chan *proposal // to the batcher
+	closing   chan struct{}  // closed by Close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the batcher, its waiters, the observer loop
+
+	leaderMu      sync.Mutex
+	leaderChanged chan struct{} // closed at the next leader change; protected by leaderMu
+}
+
+// Open starts a node's store. It bootstraps a new cluster if asked to and
+// the directory is empty; a node with existing state resumes it.
+func Open(cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("raftfsm: %w", err)
+	}
+	s := &Store{
+		cfg:           cfg,
+		logger:        cfg.Logger.With("component", "raftfsm"),
+		fsm:           NewFSM(cfg.HistorySize, cfg.Logger.With("component", "fsm")),
+		proposals:     make(chan *proposal, 4*cfg.MaxBatchOps),
+		closing:       make(chan struct{}),
+		leaderChanged: make(chan struct{}),
+	}
+	if err := s.openRaft(); err != nil {
+		s.closeResources()
+		return nil, err
+	}
+	s.wg.Add(2)
+	go s.runBatcher()
+	go s.observe()
+	return s, nil
+}
+
+func (s *Store) openRaft() error {
+	hl := hclogslog.New(s.cfg.Logger.With("component", "raft"), hclog.Info)
+	var err error
+	s.bolt, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(s.cfg.Dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("raftfsm: open log store: %w", err)
+	}
+	logs, err := raft.NewLogCache(1024, s.bolt)
+	if err != nil {
+		return fmt.Errorf("raftfsm: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, s.cfg.RetainSnapshots, hl)
+	if err != nil {
+		return fmt.Errorf("raftfsm: open snapshot store: %w", err)
+	}
+	var adv net.Addr // nil: the listener's own address
+	if s.cfg.RaftAdvertise != "" {
+		if adv, err = net.ResolveTCPAddr("tcp", s.cfg.RaftAdvertise); err != nil {
+			return fmt.Errorf("raftfsm: raft advertise address: %w", err)
+		}
+	}
+	s.transport, err = raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, adv, 5, 10*time.Second, hl)
+	if err != nil {
+		return fmt.Errorf("raftfsm: raft transport: %w", err)
+	}
+	rc := s.raftConfig(hl)
+	existing, err := raft.HasExistingState(logs, s.bolt, snaps)
+	if err != nil {
+		return fmt.Errorf("raftfsm: %w", err)
+	}
+	s.existing = existing
+	s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.bolt, snaps, s.transport)
+	if err != nil {
+		return fmt.Errorf("raftfsm: start raft: %w", err)
+	}
+	switch {
+	case s.cfg.Bootstrap && !existing:
+		boot := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: rc.LocalID, Address: s.transport.LocalAddr(),
+		}}}
+		if err := s.raft.BootstrapCluster(boot).Error(); err != nil {
+			return fmt.Errorf("raftfsm: bootstrap: %w", err)
+		}
+		s.logger.Info("bootstrapped a new cluster", "node", s.cfg.NodeID)
+	case s.cfg.Bootstrap:
+		s.logger.Info("existing state found; not bootstrapping again", "node", s.cfg.NodeID)
+	}
+	return nil
+}
+
+func (s *Store) raftConfig(hl hclog.Logger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(s.cfg.NodeID)
+	rc.Logger = hl
+	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = s.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = s.cfg.CommitTimeout
+	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
+	rc.SnapshotInterval = s.cfg.SnapshotInterval
+	rc.TrailingLogs = s.cfg.TrailingLogs
+	// Group commit: the leader takes every queued proposal into one
+	// append and one fsync, and ships up to 1024 entries per message.
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = 1024
+	return rc
+}
+
+// HadState reports whether the node resumed existing Raft state, in which
+// case it needs neither bootstrap nor join.
+func (s *Store) HadState() bool { return s.existing }
+
+// FSM returns the state machine, for local reads and watches.
+func (s *Store) FSM() *FSM { return s.fsm }
+
+// NodeID returns this node's ID.
+func (s *Store) NodeID() string { return s.cfg.NodeID }
+
+// RaftAddr returns the address other nodes reach this node's Raft at.
+func (s *Store) RaftAddr() string { return string(s.transport.LocalAddr()) }
+
+// GRPCAddr returns this node's advertised gRPC address.
+func (s *Store) GRPCAddr() string { return s.cfg.GRPCAddr }
+
+// Raft exposes the raft node to metrics and tests.
+func (s *Store) Raft() *raft.Raft { return s.raft }
+
+// observe turns raft's leader observations into a broadcast for WaitLeader.
+func (s *Store) observe() {
+	defer s.wg.Done()
+	ch := make(chan raft.Observation, 16)
+	s.observer = raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(s.observer)
+	defer s.raft.DeregisterObserver(s.observer)
+	for {
+		select {
+		case o := <-ch:
+			lo := o.Data.(raft.LeaderObservation)
+			s.logger.Info("leader changed", "leader", string(lo.LeaderID), "peer", string(lo.LeaderAddr))
+			s.leaderMu.Lock()
+			close(s.leaderChanged)
+			s.leaderChanged = make(chan struct{})
+			s.leaderMu.Unlock()
+		case <-s.closing:
+			return
+		}
+	}
+}
+
+// Leader returns the current leader's ID and Raft address, empty if none
+// is known.
+func (s *Store) Leader() (id, addr string) {
+	a, i := s.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// IsLeader reports whether this node is the leader.
+func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
+
+// WaitLeader waits, at most LeaderWait, until a leader is known and
+// returns it. ErrNoLeader if none shows up.
+func (s *Store) WaitLeader(ctx context.Context) (id, addr string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaderWait)
+	defer cancel()
+	for {
+		s.leaderMu.Lock()
+		changed := s.leaderChanged
+		s.leaderMu.Unlock()
+		if id, addr := s.Leader(); id != "" {
+			return id, addr, nil
+		}
+		select {
+		case <-changed:
+		case <-s.closing:
+			return "", "", ErrClosed
+		case <-ctx.Done():
+			return "", "", ErrNoLeader
+		}
+	}
+}
+
+// notLeader describes the leader for a caller that reached a follower.
+func (s *Store) notLeader() error {
+	id, addr := s.Leader()
+	return &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+}
+
+// Close shuts the node down. A leader first hands leadership to another
+// voter, so the cluster does not wait out an election timeout.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		if s.IsLeader() && s.otherVoters() > 0 {
+			if terr := s.raft.LeadershipTransfer().Error(); terr != nil {
+				s.logger.Warn("leadership transfer before shutdown failed", "err", terr)
+			} else {
+				s.logger.Info("handed leadership over before shutdown")
+			}
+		}
+		close(s.closing)
+		if serr := s.raft.Shutdown().Error(); serr != nil {
+			err = fmt.Errorf("raftfsm: shutdown: %w", serr)
+		}
+		s.wg.Wait()
+		if cerr := s.closeResources(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}
+
+func (s *Store) closeResources() error {
+	var errs []error
+	if s.transport != nil {
+		errs = append(errs, s.transport.Close())
+	}
+	if s.bolt != nil {
+		errs = append(errs, s.bolt.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) otherVoters() int {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	n := 0
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter && string(srv.ID) != s.cfg.NodeID {
+			n++
+		}
+	}
+	return n
+}
