@@ -23,7 +23,9 @@ type proposal struct {
 // operations are refused here and never reach the log. An atomic batch is
 // all or nothing; otherwise each operation succeeds or fails on its own and
 // concurrent callers' operations share log entries (group commit).
-func (s *Store) Apply(ctx context.Context, ops []Op, atomic bool) (*ApplyResponse, error) {
+func (s *Store) Apply(ctx context.Context, ops []Op, atomic bool) (resp *ApplyResponse, err error) {
+	start := time.Now()
+	defer func() { s.cfg.Metrics.ObserveApply(len(ops), time.Since(start), err) }()
 	if len(ops) == 0 {
 		return nil, fmt.Errorf("%w: no operations", ErrInvalid)
 	}
@@ -50,8 +52,6 @@ func (s *Store) Apply(ctx context.Context, ops []Op, atomic bool) (*ApplyRespons
 	if len(valid) == 0 {
 		return &ApplyResponse{Results: results}, nil
 	}
-	var resp *ApplyResponse
-	var err error
 	if atomic || len(valid) >= s.cfg.MaxBatchOps {
 		resp, err = s.applyNow(valid, atomic)
 	} else {
@@ -86,6 +86,7 @@ func (s *Store) applyNow(ops []Op, atomic bool) (*ApplyResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.cfg.Metrics.ObserveEntry(len(ops))
 	return s.wait(s.raft.Apply(data, s.cfg.ApplyTimeout))
 }
 
@@ -174,6 +175,7 @@ func (s *Store) runBatcher() {
 			<-slots
 			continue
 		}
+		s.cfg.Metrics.ObserveEntry(len(ops))
 		f := s.raft.Apply(data, s.cfg.ApplyTimeout)
 		s.wg.Add(1)
 		go func() {

@@ -72,7 +72,24 @@ type Config struct {
 
 	// Logger receives the store's and raft's logs; nil discards.
 	Logger *slog.Logger
+	// Metrics, if not nil, is told about every write.
+	Metrics Metrics
 }
+
+// Metrics receives measurements of the write path. Implementations must be
+// safe for concurrent use and must not block.
+type Metrics interface {
+	// ObserveApply: a call to Apply with ops operations took d; err is
+	// its error.
+	ObserveApply(ops int, d time.Duration, err error)
+	// ObserveEntry: a log entry carrying ops operations was proposed.
+	ObserveEntry(ops int)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) ObserveApply(int, time.Duration, error) {}
+func (noMetrics) ObserveEntry(int)                       {}
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -104,6 +121,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
 	}
 }
 

@@ -1143,7 +1143,9 @@ type OperationResult struct {
 	// Why it was refused, for people.
 	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
 	// The entry after the operation; unset when absent.
-	Mailbox       *Mailbox `protobuf:"bytes,3,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
+	Mailbox *Mailbox `protobuf:"bytes,3,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
+	// Whether the name existed before the operation.
+	Existed       bool `protobuf:"varint,4,opt,name=existed,proto3" json:"existed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1197,6 +1199,13 @@ func (x *OperationResult) GetMailbox() *Mailbox {
 		return x.Mailbox
 	}
 	return nil
+}
+
+func (x *OperationResult) GetExisted() bool {
+	if x != nil {
+		return x.Existed
+	}
+	return false
 }
 
 type BatchRequest struct {
@@ -1570,11 +1579,12 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"deactivate\x18\x03 \x01(\v2\x1b.roost.v1.DeactivateRequestH\x00R\n" +
 	"deactivate\x121\n" +
 	"\x06delete\x18\x04 \x01(\v2\x17.roost.v1.DeleteRequestH\x00R\x06deleteB\x04\n" +
-	"\x02op\"\x8b\x01\n" +
+	"\x02op\"\xa5\x01\n" +
 	"\x0fOperationResult\x121\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.roost.v1.OperationStatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12+\n" +
-	"\amailbox\x18\x03 \x01(\v2\x11.roost.v1.MailboxR\amailbox\"[\n" +
+	"\amailbox\x18\x03 \x01(\v2\x11.roost.v1.MailboxR\amailbox\x12\x18\n" +
+	"\aexisted\x18\x04 \x01(\bR\aexisted\"[\n" +
 	"\fBatchRequest\x123\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2\x13.roost.v1.OperationR\n" +

@@ -4,6 +4,7 @@ package hclogslog
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -48,7 +49,20 @@ func (g *Logger) Log(level hclog.Level, msg string, args ...any) {
 	if level < g.level {
 		return
 	}
-	g.l.Log(context.Background(), slogLevel(level), msg, args...)
+	g.l.Log(context.Background(), slogLevel(level), msg, expand(args)...)
+}
+
+// expand renders hclog's deferred formatting (hclog.Fmt) the way hclog
+// would, since slog would print the raw slice.
+func expand(args []any) []any {
+	for i, a := range args {
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 {
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
+	return args
 }
 
 func (g *Logger) Trace(msg string, args ...any) { g.Log(hclog.Trace, msg, args...) }

@@ -1,0 +1,106 @@
+// Command roostd runs one node of a Roost cluster: the replicated
+// mailbox-location database behind a gRPC API.
+//
+// With no flags at all it runs a single-node cluster on loopback with its
+// data in ./roost-data.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/node"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "roostd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run parses flags, starts the node and stops it when ctx ends.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, logLevel, logJSON, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	opts := &slog.HandlerOptions{Level: logLevel}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if logJSON {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	cfg.Logger = slog.New(h)
+	n, err := node.Start(cfg)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down")
+	return n.Close()
+}
+
+func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool, error) {
+	var cfg node.Config
+	var join, level, format string
+	fs := flag.NewFlagSet("roostd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.NodeID, "node-id", "node1", "this node's permanent, cluster-unique ID")
+	fs.StringVar(&cfg.DataDir, "data-dir", "roost-data", "directory for the Raft log, stable store and snapshots")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:3907", "Raft transport listen address")
+	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address other nodes dial (default: --raft-addr)")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:3906", "gRPC API listen address")
+	fs.StringVar(&cfg.GRPCAdvertise, "grpc-advertise", "", "gRPC address other nodes dial (default: --grpc-addr)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3908", "HTTP address for /metrics, /healthz, /readyz and pprof (empty: none)")
+	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first voter (default: true when --join is not given)")
+	fs.StringVar(&join, "join", "", "comma-separated gRPC addresses of cluster members to ask to add this node")
+	fs.BoolVar(&cfg.JoinAsNonvoter, "nonvoter", false, "with --join: join as a non-voter")
+	fs.DurationVar(&cfg.Store.HeartbeatTimeout, "raft-heartbeat-timeout", time.Second, "Raft heartbeat timeout")
+	fs.DurationVar(&cfg.Store.ElectionTimeout, "raft-election-timeout", time.Second, "Raft election timeout")
+	fs.DurationVar(&cfg.Store.LeaderLeaseTimeout, "raft-lease-timeout", 500*time.Millisecond, "Raft leader lease timeout (at most the heartbeat timeout)")
+	fs.Uint64Var(&cfg.Store.SnapshotThreshold, "snapshot-threshold", 8192, "snapshot after this many new log entries")
+	fs.DurationVar(&cfg.Store.SnapshotInterval, "snapshot-interval", 30*time.Second, "how often to check the snapshot threshold")
+	fs.IntVar(&cfg.Store.HistorySize, "history-size", raftfsm.DefaultHistorySize, "recent changes kept for watchers to resume from")
+	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&format, "log-format", "text", "text or json")
+	if err := fs.Parse(args); err != nil {
+		return cfg, 0, false, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, 0, false, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if join != "" {
+		cfg.Join = strings.Split(join, ",")
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "bootstrap" })
+	if !explicit {
+		// A node told to join must never found a cluster of its own.
+		cfg.Bootstrap = len(cfg.Join) == 0
+	}
+	if cfg.Bootstrap && len(cfg.Join) > 0 {
+		return cfg, 0, false, errors.New("--bootstrap and --join exclude each other")
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return cfg, 0, false, fmt.Errorf("--log-level: %w", err)
+	}
+	if format != "text" && format != "json" {
+		return cfg, 0, false, fmt.Errorf("--log-format must be text or json")
+	}
+	return cfg, lv, format == "json", nil
+}

@@ -1,0 +1,72 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/roost-mail/roost/raftfsm"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// toStatus maps store errors to gRPC status codes, in one place. Errors
+// that already are statuses (from a forwarded call) pass through.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var nl *raftfsm.NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, raftfsm.ErrInvalid), errors.Is(err, raftfsm.ErrBadSnapshot):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, raftfsm.ErrExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, raftfsm.ErrNotFound), errors.Is(err, raftfsm.ErrUnknownMember):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, raftfsm.ErrNotActive):
+		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, raftfsm.ErrAborted):
+		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, raftfsm.ErrCompacted):
+		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, raftfsm.ErrNoLeader), errors.Is(err, raftfsm.ErrClosed):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// fromStatus turns a forwarded call's status back into a store error, so
+// in-process callers such as the MUPDATE listener see the same errors
+// whether the leader was local or not.
+func fromStatus(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	var base error
+	switch st.Code() {
+	case codes.InvalidArgument:
+		base = raftfsm.ErrInvalid
+	case codes.AlreadyExists:
+		base = raftfsm.ErrExists
+	case codes.NotFound:
+		base = raftfsm.ErrNotFound
+	case codes.FailedPrecondition:
+		base = raftfsm.ErrNotActive
+	case codes.Aborted:
+		base = raftfsm.ErrAborted
+	case codes.Unavailable:
+		base = raftfsm.ErrNoLeader
+	default:
+		return err
+	}
+	return fmt.Errorf("%w: %s", base, st.Message())
+}

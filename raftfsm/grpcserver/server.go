@@ -1,0 +1,40 @@
+package grpcserver
+
+import (
+	"log/slog"
+
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
+	"google.golang.org/grpc"
+)
+
+// Server implements roost.v1 MailboxService and ClusterService over a
+// store. Reads are served locally; writes go through the Forwarder.
+type Server struct {
+	roostv1.UnimplementedMailboxServiceServer
+	roostv1.UnimplementedClusterServiceServer
+
+	store  *raftfsm.Store // immutable
+	fwd    *Forwarder     // immutable
+	logger *slog.Logger   // immutable
+}
+
+var (
+	_ roostv1.MailboxServiceServer = (*Server)(nil)
+	_ roostv1.ClusterServiceServer = (*Server)(nil)
+)
+
+// New returns a server for store that forwards through fwd. A nil logger
+// discards.
+func New(store *raftfsm.Store, fwd *Forwarder, logger *slog.Logger) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{store: store, fwd: fwd, logger: logger.With("component", "grpc")}
+}
+
+// Register registers both services on g.
+func (s *Server) Register(g grpc.ServiceRegistrar) {
+	roostv1.RegisterMailboxServiceServer(g, s)
+	roostv1.RegisterClusterServiceServer(g, s)
+}

@@ -1,0 +1,67 @@
+package grpcserver
+
+import (
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
+	"google.golang.org/grpc"
+)
+
+// listingChunk is how many entries one listing message carries.
+const listingChunk = 1000
+
+// Watch implements roost.v1.MailboxService: an optional listing at a
+// revision, then every change after it. The watcher is registered before
+// the listing is sent, so no change falls between the two.
+func (s *Server) Watch(req *roostv1.WatchRequest, stream grpc.ServerStreamingServer[roostv1.WatchResponse]) error {
+	fsm := s.store.FSM()
+	prefix := string(req.Prefix)
+	var w *raftfsm.Watcher
+	if req.IncludeListing {
+		v := fsm.View()
+		w = fsm.WatchView(v, prefix)
+		defer w.Close()
+		if err := sendListing(v, prefix, stream); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if w, err = fsm.Watch(req.AfterRevision, prefix); err != nil {
+			return toStatus(err)
+		}
+		defer w.Close()
+	}
+	ctx := stream.Context()
+	for {
+		evs, rev, err := w.Next(ctx)
+		if err != nil {
+			return toStatus(err)
+		}
+		msg := &roostv1.WatchResponse{Revision: rev, Events: make([]*roostv1.Event, len(evs))}
+		for i, ev := range evs {
+			msg.Events[i] = &roostv1.Event{Revision: ev.Revision, Type: roostv1.EventType(ev.Type),
+				Mailbox: mailboxToProto(&ev.Mailbox)}
+		}
+		if err := stream.Send(msg); err != nil {
+			return err
+		}
+	}
+}
+
+func sendListing(v *raftfsm.View, prefix string, stream grpc.ServerStreamingServer[roostv1.WatchResponse]) error {
+	var err error
+	msg := &roostv1.WatchResponse{}
+	v.List(raftfsm.ListOptions{Prefix: prefix}, func(m raftfsm.Mailbox) bool {
+		msg.Listing = append(msg.Listing, mailboxToProto(&m))
+		if len(msg.Listing) == listingChunk {
+			err = stream.Send(msg)
+			msg = &roostv1.WatchResponse{}
+		}
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	msg.ListingComplete = true
+	msg.Revision = v.Revision()
+	return stream.Send(msg)
+}

@@ -1,0 +1,229 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/grpcserver"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+)
+
+// Config configures a node. Addresses may use port 0 (tests); the bound
+// address is then what the node advertises.
+type Config struct {
+	// NodeID, DataDir and RaftAddr are required.
+	NodeID  string
+	DataDir string
+	// RaftAddr: where the Raft transport listens.
+	RaftAddr string
+	// RaftAdvertise: how other nodes reach RaftAddr; empty means RaftAddr.
+	RaftAdvertise string
+	// GRPCAddr: where the gRPC API listens (required).
+	GRPCAddr string
+	// GRPCAdvertise: how other nodes reach GRPCAddr; empty means GRPCAddr.
+	GRPCAdvertise string
+	// HTTPAddr: metrics, health and pprof; empty means none.
+	HTTPAddr string
+	// Bootstrap starts a new cluster with this node as its only voter
+	// (ignored if the data directory already holds state).
+	Bootstrap bool
+	// Join lists gRPC addresses of members to ask, in turn, to add this
+	// node (ignored if the data directory already holds state).
+	Join []string
+	// JoinAsNonvoter joins without a vote; an operator promotes it later.
+	JoinAsNonvoter bool
+	// Store tunes the store; its identity and address fields are set from
+	// the fields above.
+	Store raftfsm.Config
+	// Logger: nil discards.
+	Logger *slog.Logger
+}
+
+// Node is a running cluster node.
+type Node struct {
+	cfg    Config       // immutable
+	logger *slog.Logger // immutable
+	store  *raftfsm.Store
+	fwd    *grpcserver.Forwarder
+	grpc   *grpc.Server
+	health *health.Server
+	http   *http.Server // may be nil
+
+	grpcLis, httpLis net.Listener
+
+	cancel context.CancelFunc // stops the background loops
+	wg     sync.WaitGroup     // background loops and servers
+
+	readyMu      sync.Mutex
+	readyTarget  uint64 // commit index learned at start; protected by readyMu
+	readyLatched bool   // protected by readyMu
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start starts a node and returns once it serves; joining a cluster and
+// registering its address continue in the background.
+func Start(cfg Config) (n *Node, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	n = &Node{cfg: cfg, logger: cfg.Logger.With("component", "node", "node", cfg.NodeID)}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("node: gRPC listener: %w", err)
+	}
+	grpcAdv := cfg.GRPCAdvertise
+	if grpcAdv == "" {
+		grpcAdv = n.grpcLis.Addr().String()
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	sc := cfg.Store
+	sc.NodeID, sc.Dir, sc.RaftAddr, sc.RaftAdvertise = cfg.NodeID, cfg.DataDir, cfg.RaftAddr, cfg.RaftAdvertise
+	sc.GRPCAddr, sc.Bootstrap, sc.Logger = grpcAdv, cfg.Bootstrap, cfg.Logger
+	sc.Metrics = newStoreMetrics(reg)
+	if n.store, err = raftfsm.Open(sc); err != nil {
+		return nil, err
+	}
+	reg.MustRegister(newStateCollector(n.store))
+	n.fwd = grpcserver.NewForwarder(n.store, cfg.Logger)
+	n.startGRPC(reg)
+	if cfg.HTTPAddr != "" {
+		if n.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return nil, fmt.Errorf("node: HTTP listener: %w", err)
+		}
+		n.startHTTP(reg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Add(1)
+	go n.maintain(ctx)
+	n.logger.Info("node started", "raft_addr", n.store.RaftAddr(), "grpc_addr", grpcAdv, "http_addr", n.HTTPAddr(),
+		"resumed", n.store.HadState())
+	return n, nil
+}
+
+func (n *Node) startGRPC(reg *prometheus.Registry) {
+	gm := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	reg.MustRegister(gm)
+	n.grpc = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(gm.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(gm.StreamServerInterceptor()),
+		grpc.MaxRecvMsgSize(64<<20),
+	)
+	grpcserver.New(n.store, n.fwd, n.cfg.Logger).Register(n.grpc)
+	n.health = health.NewServer()
+	healthpb.RegisterHealthServer(n.grpc, n.health)
+	reflection.Register(n.grpc)
+	gm.InitializeMetrics(n.grpc)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.grpc.Serve(n.grpcLis); err != nil {
+			n.logger.Error("gRPC server stopped", "err", err)
+		}
+	}()
+}
+
+// Store returns the node's store.
+func (n *Node) Store() *raftfsm.Store { return n.store }
+
+// Forwarder returns the node's way to the leader.
+func (n *Node) Forwarder() *grpcserver.Forwarder { return n.fwd }
+
+// GRPCAddr returns the address the gRPC API listens on.
+func (n *Node) GRPCAddr() string { return n.grpcLis.Addr().String() }
+
+// RaftAddr returns the Raft transport's address.
+func (n *Node) RaftAddr() string { return n.store.RaftAddr() }
+
+// HTTPAddr returns the HTTP address, or "" without one.
+func (n *Node) HTTPAddr() string {
+	if n.httpLis == nil {
+		return ""
+	}
+	return n.httpLis.Addr().String()
+}
+
+// Ready reports whether the node knows a leader and has applied every entry
+// that was committed when it first heard from one.
+func (n *Node) Ready() bool {
+	id, _ := n.store.Leader()
+	if id == "" {
+		return false
+	}
+	r := n.store.Raft()
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	if !n.readyLatched {
+		if n.readyTarget == 0 {
+			if !n.store.IsLeader() && r.LastContact().IsZero() {
+				return false
+			}
+			n.readyTarget = max(r.CommitIndex(), 1)
+		}
+		n.readyLatched = r.AppliedIndex() >= n.readyTarget
+	}
+	return n.readyLatched
+}
+
+// Close stops the node: a leader hands leadership over first, then Raft
+// stops, then the servers.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.health != nil {
+			n.health.Shutdown()
+		}
+		var errs []error
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
+		}
+		if n.grpc != nil {
+			stopped := make(chan struct{})
+			go func() { n.grpc.GracefulStop(); close(stopped) }()
+			select {
+			case <-stopped:
+			case <-time.After(2 * time.Second):
+				// Watch streams only end when cancelled.
+				n.grpc.Stop()
+			}
+		} else if n.grpcLis != nil {
+			n.grpcLis.Close()
+		}
+		if n.http != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			errs = append(errs, n.http.Shutdown(ctx))
+			cancel()
+		} else if n.httpLis != nil {
+			n.httpLis.Close()
+		}
+		if n.fwd != nil {
+			n.fwd.Close()
+		}
+		n.wg.Wait()
+		n.closeErr = errors.Join(errs...)
+	})
+	return n.closeErr
+}
