@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+)
+
+func clusterStatus(ctx context.Context, c *cli, args []string) error {
+	if _, err := c.parse(c.flagSet("cluster status"), args, 0, 0); err != nil {
+		return err
+	}
+	return c.cluster(ctx, func(ctx context.Context, cc roostv1.ClusterServiceClient) error {
+		st, err := cc.GetStatus(ctx, &roostv1.GetStatusRequest{})
+		if err != nil {
+			return err
+		}
+		return c.printStatus(st)
+	})
+}
+
+func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
+	if c.output == "json" {
+		type member struct {
+			ID          string `json:"id"`
+			RaftAddress string `json:"raft_address"`
+			GRPCAddress string `json:"grpc_address"`
+			Voter       bool   `json:"voter"`
+			Leader      bool   `json:"leader"`
+		}
+		out := map[string]any{
+			"node_id": st.NodeId, "role": role(st.Role), "leader_id": st.LeaderId,
+			"leader_grpc_address": st.LeaderGrpcAddress, "term": st.Term,
+			"applied_index": st.AppliedIndex, "commit_index": st.CommitIndex,
+			"last_log_index": st.LastLogIndex, "last_contact_seconds": st.LastContact.AsDuration().Seconds(),
+			"revision": st.Revision, "mailboxes": st.Mailboxes,
+		}
+		var ms []member
+		for _, m := range st.Members {
+			ms = append(ms, member{m.Id, m.RaftAddress, m.GrpcAddress, m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER, m.Leader})
+		}
+		out["members"] = ms
+		return c.printJSON(out)
+	}
+	fmt.Fprintf(c.stdout, "node %s is %s; leader %s (%s); term %d\n", st.NodeId, role(st.Role), st.LeaderId, st.LeaderGrpcAddress, st.Term)
+	fmt.Fprintf(c.stdout, "applied %d, commit %d, last log %d, last contact %v; revision %d, %d mailboxes\n\n",
+		st.AppliedIndex, st.CommitIndex, st.LastLogIndex, st.LastContact.AsDuration(), st.Revision, st.Mailboxes)
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSUFFRAGE\tROLE")
+	for _, m := range st.Members {
+		suffrage, r := "voter", "follower"
+		if m.Suffrage != roostv1.Suffrage_SUFFRAGE_VOTER {
+			suffrage = "nonvoter"
+		}
+		if m.Leader {
+			r = "leader"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Id, m.RaftAddress, m.GrpcAddress, suffrage, r)
+	}
+	return tw.Flush()
+}
+
+func role(r roostv1.Role) string { return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_")) }
+
+func clusterJoin(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("cluster join")
+	nonvoter := fs.Bool("nonvoter", false, "add without a vote (promote later by joining again without it)")
+	pos, err := c.parse(fs, args, 2, 2)
+	if err != nil {
+		return err
+	}
+	err = c.cluster(ctx, func(ctx context.Context, cc roostv1.ClusterServiceClient) error {
+		_, err := cc.Join(ctx, &roostv1.JoinRequest{Id: pos[0], RaftAddress: pos[1], Nonvoter: *nonvoter})
+		return err
+	})
+	if err == nil {
+		err = c.println("joined", pos[0])
+	}
+	return err
+}
+
+func clusterRemove(ctx context.Context, c *cli, args []string) error {
+	pos, err := c.parse(c.flagSet("cluster remove"), args, 1, 1)
+	if err != nil {
+		return err
+	}
+	err = c.cluster(ctx, func(ctx context.Context, cc roostv1.ClusterServiceClient) error {
+		_, err := cc.Remove(ctx, &roostv1.RemoveRequest{Id: pos[0]})
+		return err
+	})
+	if err == nil {
+		err = c.println("removed", pos[0])
+	}
+	return err
+}
+
+func clusterTransfer(ctx context.Context, c *cli, args []string) error {
+	pos, err := c.parse(c.flagSet("cluster transfer-leader"), args, 0, 1)
+	if err != nil {
+		return err
+	}
+	req := &roostv1.TransferLeadershipRequest{}
+	if len(pos) == 1 {
+		req.Id = pos[0]
+	}
+	return c.cluster(ctx, func(ctx context.Context, cc roostv1.ClusterServiceClient) error {
+		resp, err := cc.TransferLeadership(ctx, req)
+		if err != nil {
+			return err
+		}
+		return c.println("leader is now", resp.LeaderId)
+	})
+}

@@ -1,0 +1,86 @@
+// Command roostctl administers a Roost cluster over its gRPC API: cluster
+// membership and leadership, mailbox entries, change streams and
+// snapshots.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: roostctl [--endpoints HOST:PORT[,...]] [-o text|json] COMMAND
+
+cluster status
+cluster join ID RAFTADDR [--nonvoter]
+cluster remove ID
+cluster transfer-leader [ID]
+mailbox get NAME [--consistent]
+mailbox list [PATTERN] [--prefix P] [--location-prefix L] [--byte-order] [--consistent]
+mailbox reserve NAME LOCATION
+mailbox activate NAME LOCATION [ACL]
+mailbox deactivate NAME LOCATION
+mailbox delete NAME
+mailbox watch [--from REV] [--prefix P] [--listing]
+snapshot save FILE
+snapshot restore FILE
+
+Names, locations and ACLs are Cyrus's own bytes: an ACL is
+"id<TAB>rights<TAB>..." (in bash: $'anyone\tlrs\t').
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "roostctl:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// command is one verb: it parses its own flags and runs.
+type command func(ctx context.Context, c *cli, args []string) error
+
+var commands = map[string]command{
+	"cluster status":          clusterStatus,
+	"cluster join":            clusterJoin,
+	"cluster remove":          clusterRemove,
+	"cluster transfer-leader": clusterTransfer,
+	"mailbox get":             mailboxGet,
+	"mailbox list":            mailboxList,
+	"mailbox reserve":         mailboxReserve,
+	"mailbox activate":        mailboxActivate,
+	"mailbox deactivate":      mailboxDeactivate,
+	"mailbox delete":          mailboxDelete,
+	"mailbox watch":           mailboxWatch,
+	"snapshot save":           snapshotSave,
+	"snapshot restore":        snapshotRestore,
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c := &cli{stdout: stdout, stderr: stderr}
+	fs := c.flagSet("roostctl")
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) < 2 {
+		fs.Usage()
+		return flag.ErrHelp
+	}
+	cmd, ok := commands[rest[0]+" "+rest[1]]
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", rest[0]+" "+rest[1])
+	}
+	defer c.close()
+	return cmd(ctx, c, rest[2:])
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// mailboxWatch prints every change, one per line. When a node goes away
+// it resumes on the next endpoint after the last revision printed, so no
+// change is lost or printed twice.
+func mailboxWatch(ctx context.Context, c *cli, args []string) error {
+	fs := c.flagSet("mailbox watch")
+	from := fs.Uint64("from", 0, "print changes after this revision")
+	prefix := fs.String("prefix", "", "only names starting with this")
+	listing := fs.Bool("listing", false, "print the full listing first, then changes after it")
+	if _, err := c.parse(fs, args, 0, 0); err != nil {
+		return err
+	}
+	req := &roostv1.WatchRequest{AfterRevision: *from, Prefix: []byte(*prefix), IncludeListing: *listing}
+	endpoints := strings.Split(c.endpoints, ",")
+	failures := 0
+	for i := 0; ; i = (i + 1) % len(endpoints) {
+		err := c.watchOnce(ctx, strings.TrimSpace(endpoints[i]), req)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case status.Code(err) == codes.OutOfRange:
+			return fmt.Errorf("%w; start again with --listing", describe(err))
+		case status.Code(err) != codes.Unavailable && !errors.Is(err, io.EOF):
+			return describe(err)
+		}
+		if failures++; failures > 10*len(endpoints) {
+			return describe(err)
+		}
+		fmt.Fprintf(c.stderr, "roostctl: watch interrupted (%v); resuming after revision %d\n", describe(err), req.AfterRevision)
+	}
+}
+
+// watchOnce follows one node's stream, advancing req to resume from.
+func (c *cli) watchOnce(ctx context.Context, addr string, req *roostv1.WatchRequest) error {
+	cc, err := c.conn(addr)
+	if err != nil {
+		return err
+	}
+	stream, err := roostv1.NewMailboxServiceClient(cc).Watch(ctx, req)
+	if err != nil {
+		return err
+	}
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		for _, m := range msg.Listing {
+			if err := c.printEvent("listing", 0, m); err != nil {
+				return err
+			}
+		}
+		for _, ev := range msg.Events {
+			t := strings.ToLower(strings.TrimPrefix(ev.Type.String(), "EVENT_TYPE_"))
+			if err := c.printEvent(t, ev.Revision, ev.Mailbox); err != nil {
+				return err
+			}
+		}
+		if msg.ListingComplete || len(msg.Events) > 0 || msg.Revision > req.AfterRevision {
+			req.AfterRevision, req.IncludeListing = msg.Revision, false
+		}
+	}
+}
+
+func (c *cli) printEvent(typ string, rev uint64, m *roostv1.Mailbox) error {
+	if c.output == "json" {
+		return c.printJSON(struct {
+			Type     string      `json:"type"`
+			Revision uint64      `json:"revision,omitempty"`
+			Mailbox  mailboxJSON `json:"mailbox"`
+		}{typ, rev, toJSON(m)})
+	}
+	if typ == "delete" {
+		return c.println(rev, "DELETE", string(m.Name))
+	}
+	return c.println(rev, strings.ToUpper(typ), string(m.Name), stateName(m.State), string(m.Location), quoteACL(m.Acl))
+}
+
+func (c *cli) println(args ...any) error {
+	_, err := fmt.Fprintln(c.stdout, args...)
+	return err
+}
