@@ -1,0 +1,174 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/node"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// testNode is an in-process node on loopback ports with its own data
+// directory, which survives a stop so the node can be started again.
+type testNode struct {
+	id       string
+	dir      string
+	raftAddr string
+	grpcAddr string
+	n        *node.Node // nil while stopped
+	conn     *grpc.ClientConn
+}
+
+// fastStore has raft timings short enough for tests, and snapshots every
+// few entries so restarts and catch-up go through snapshots too.
+func fastStore() raftfsm.Config {
+	return raftfsm.Config{
+		HeartbeatTimeout:   100 * time.Millisecond,
+		ElectionTimeout:    100 * time.Millisecond,
+		LeaderLeaseTimeout: 100 * time.Millisecond,
+		SnapshotThreshold:  64,
+		SnapshotInterval:   200 * time.Millisecond,
+		TrailingLogs:       32,
+		ApplyTimeout:       5 * time.Second,
+		LeaderWait:         5 * time.Second,
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("ROOST_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return nil
+}
+
+// startNode starts (or restarts) a node. A new node bootstraps when join
+// is empty.
+func startNode(t *testing.T, tn *testNode, join []string, nonvoter bool) {
+	t.Helper()
+	if tn.dir == "" {
+		tn.dir = t.TempDir()
+	}
+	raftAddr, grpcAddr := "127.0.0.1:0", "127.0.0.1:0"
+	if tn.raftAddr != "" {
+		raftAddr, grpcAddr = tn.raftAddr, tn.grpcAddr
+	}
+	n, err := node.Start(node.Config{
+		NodeID: tn.id, DataDir: tn.dir, RaftAddr: raftAddr, GRPCAddr: grpcAddr,
+		Bootstrap: len(join) == 0, Join: join, JoinAsNonvoter: nonvoter,
+		Store: fastStore(), Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatalf("start %s: %v", tn.id, err)
+	}
+	tn.n, tn.raftAddr, tn.grpcAddr = n, n.RaftAddr(), n.GRPCAddr()
+	if tn.conn == nil {
+		tn.conn, err = grpc.NewClient(tn.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tn.conn.Close() })
+	}
+	t.Cleanup(func() { tn.stop(t) })
+}
+
+func (tn *testNode) stop(t *testing.T) {
+	if tn.n == nil {
+		return
+	}
+	if err := tn.n.Close(); err != nil {
+		t.Errorf("stop %s: %v", tn.id, err)
+	}
+	tn.n = nil
+}
+
+func (tn *testNode) mailboxes() roostv1.MailboxServiceClient {
+	return roostv1.NewMailboxServiceClient(tn.conn)
+}
+
+func (tn *testNode) cluster() roostv1.ClusterServiceClient {
+	return roostv1.NewClusterServiceClient(tn.conn)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		<-tick.C
+	}
+}
+
+// leaderOf returns the running node that leads, if any.
+func leaderOf(nodes []*testNode) *testNode {
+	for _, tn := range nodes {
+		if tn.n != nil && tn.n.Store().IsLeader() {
+			return tn
+		}
+	}
+	return nil
+}
+
+// waitMembers waits until the leader's configuration has exactly these
+// members (id → voter) and every member's gRPC address is registered.
+func waitMembers(t *testing.T, nodes []*testNode, want map[string]bool) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("members %v", want), 20*time.Second, func() error {
+		l := leaderOf(nodes)
+		if l == nil {
+			return fmt.Errorf("no leader")
+		}
+		st, err := l.cluster().GetStatus(context.Background(), &roostv1.GetStatusRequest{})
+		if err != nil {
+			return err
+		}
+		got := map[string]bool{}
+		for _, m := range st.Members {
+			if m.GrpcAddress == "" {
+				return fmt.Errorf("%s has no gRPC address yet", m.Id)
+			}
+			got[m.Id] = m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("members %v", got)
+		}
+		return nil
+	})
+}
+
+// listing returns a node's whole local database as comparable lines.
+func listing(t *testing.T, tn *testNode) []string {
+	t.Helper()
+	v := tn.n.Store().FSM().View()
+	var out []string
+	v.List(raftfsm.ListOptions{}, func(m raftfsm.Mailbox) bool {
+		out = append(out, fmt.Sprintf("%s %v %s %q %d %d", m.Name, m.State, m.Location, m.ACL, m.CreateRevision, m.ModifyRevision))
+		return true
+	})
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
