@@ -277,7 +277,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.members = snap.members
 	f.revision = snap.revision
 	f.index = snap.revision
-	f.hist.reset()
+	f.hist.reset(snap.revision)
 	f.gen++
 	close(f.applied)
 	f.applied = make(chan struct{})

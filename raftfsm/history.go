@@ -46,7 +46,9 @@ type history struct {
 	// floor: every event with a revision above it is held.
 	floor uint64
 	// restored: the state was replaced by a snapshot and no entry has
-	// been applied since, so the history cannot place any revision yet.
+	// been applied since. The snapshot's revision is the floor then, but
+	// a user restore may put an older state at a newer index, so a
+	// revision past the floor cannot be trusted until the next entry.
 	restored bool
 }
 
@@ -79,23 +81,23 @@ func (h *history) applied(index uint64) {
 	}
 }
 
-// reset empties the history after a restore.
-func (h *history) reset() {
+// reset empties the history after a restore of a state at revision rev.
+func (h *history) reset(rev uint64) {
 	clear(h.ring)
-	h.start, h.n, h.restored = 0, 0, true
+	h.start, h.n, h.floor, h.restored = 0, 0, rev, true
 }
 
 // since returns up to about limit events with revisions above after,
 // never splitting a revision. ErrCompacted means events after it are gone.
 func (h *history) since(after uint64, limit int) ([]histEvent, error) {
-	if h.restored || after < h.floor {
+	if after < h.floor || (h.restored && after > h.floor) {
 		return nil, ErrCompacted
 	}
 	i := sort.Search(h.n, func(i int) bool { return h.at(i).rev > after })
 	var out []histEvent
 	for ; i < h.n; i++ {
 		ev := *h.at(i)
-		if len(out) >= limit && ev.rev != out[len(out)-1].rev {
+		if len(out) > 0 && len(out) >= limit && ev.rev != out[len(out)-1].rev {
 			break
 		}
 		out = append(out, ev)

@@ -53,6 +53,11 @@ func (o Op) Validate() error {
 	if err := checkField("name", o.Name, MaxNameLen, false); err != nil {
 		return err
 	}
+	// The Cyrus key turns '!' and '.' into these bytes; a name holding
+	// them raw could collide with another name's key.
+	if strings.ContainsAny(o.Name, "\x1d\x1f") {
+		return fmt.Errorf("%w: name contains byte 0x1D or 0x1F", ErrInvalid)
+	}
 	switch o.Kind {
 	case OpReserve, OpActivate, OpDeactivate:
 		if err := checkField("location", o.Location, MaxLocationLen, false); err != nil {

@@ -25,14 +25,18 @@ type Watcher struct {
 // starting with prefix. It fails with ErrCompacted if the history no
 // longer reaches back to after.
 func (f *FSM) Watch(after uint64, prefix string) (*Watcher, error) {
-	f.mu.RLock()
-	gen := f.gen
-	_, err := f.hist.since(after, 0)
-	f.mu.RUnlock()
+	gen, err := f.checkWatch(after)
 	if err != nil {
 		return nil, err
 	}
 	return f.newWatcher(after, gen, prefix), nil
+}
+
+func (f *FSM) checkWatch(after uint64) (uint64, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	_, err := f.hist.since(after, 0)
+	return f.gen, err
 }
 
 // WatchView returns a watcher for the changes after a view was taken.
