@@ -89,7 +89,24 @@ func lessCyrus(a, b *entry) bool {
 	if !rb {
 		db = domainEnd(b.name)
 	}
+	if !ra && !rb && da == db {
+		// Same domain boundary: the keys agree wherever the names do,
+		// so only the first differing byte needs mapping.
+		return lessSameDomain(a.name, b.name, da)
+	}
 	return compareKeys(a.name, da, ra, b.name, db, rb) < 0
+}
+
+func lessSameDomain(a, b string, dom int) bool {
+	n := min(len(a), len(b))
+	i := 0
+	for i < n && a[i] == b[i] {
+		i++
+	}
+	if i == n {
+		return len(a) < len(b)
+	}
+	return keyByte(a, i, dom) < keyByte(b, i, dom)
 }
 
 // lessBytes orders entries by the bytes of their names.

@@ -126,6 +126,7 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	for _, m := range hdr.Members {
 		st.members[m.Id] = m.GrpcAddress
 	}
+	entries := make([]*entry, 0, min(hdr.Entries, 1<<24))
 	var rec raftlogv1.Entry
 	for i := uint64(0); i < hdr.Entries; i++ {
 		if err := opts.UnmarshalFrom(hr, &rec); err != nil {
@@ -135,10 +136,7 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d: %v", ErrBadSnapshot, i, err)
 		}
-		if _, dup := st.tab.byName.ReplaceOrInsert(e); dup {
-			return nil, fmt.Errorf("%w: duplicate mailbox %q", ErrBadSnapshot, e.name)
-		}
-		st.tab.byKey.ReplaceOrInsert(e)
+		entries = append(entries, e)
 	}
 	want := hr.h.Sum32()
 	var got uint32
@@ -147,6 +145,9 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	}
 	if got != want {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrBadSnapshot)
+	}
+	if err := st.tab.load(entries); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadSnapshot, err)
 	}
 	return st, nil
 }

@@ -2,6 +2,7 @@ package raftfsm
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/google/btree"
 )
@@ -29,6 +30,27 @@ func newTable() *table {
 // clone returns a copy that shares structure until either side changes.
 func (t *table) clone() *table {
 	return &table{byKey: t.byKey.Clone(), byName: t.byName.Clone()}
+}
+
+// load fills an empty table, building the two trees in parallel.
+func (t *table) load(entries []*entry) error {
+	var wg sync.WaitGroup
+	dups := 0
+	wg.Go(func() {
+		for _, e := range entries {
+			t.byKey.ReplaceOrInsert(e)
+		}
+	})
+	for _, e := range entries {
+		if _, dup := t.byName.ReplaceOrInsert(e); dup {
+			dups++
+		}
+	}
+	wg.Wait()
+	if dups > 0 {
+		return fmt.Errorf("%d duplicate names", dups)
+	}
+	return nil
 }
 
 func (t *table) len() int { return t.byName.Len() }

@@ -1,0 +1,58 @@
+# Roost: `make run` starts a single node; `make test` runs every test.
+#
+# Tools are pinned here (buf) and in go.mod (the protoc plugins), so a
+# fresh clone needs only Go and make.
+
+GO       ?= go
+BUF      := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
+PKGS     := ./...
+
+.PHONY: all build run test check proto proto-check lint vet fmt-check unit bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# A single-node cluster on loopback, data in ./roost-data.
+run:
+	$(GO) run ./cmd/roostd
+
+# Everything CI runs: static checks, generated code up to date, and all
+# tests (unit, fuzz seeds, multi-node and end-to-end) with the race
+# detector.
+test: check unit
+
+check: fmt-check vet proto-check
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+# Regenerate the gRPC and protobuf code from proto/.
+proto:
+	$(BUF) lint
+	$(BUF) generate
+
+# Fail if the committed generated code differs from what proto/ gives.
+proto-check: proto
+	@git diff --exit-code -- proto/ || { echo "generated code is stale: run make proto and commit"; exit 1; }
+
+# Benchmarks recorded in docs/benchmarks.md.
+bench:
+	$(GO) test -run XXX -bench . -benchtime 1x ./raftfsm/
+	$(GO) run ./tests/bench
+
+# Fuzz each parser for a while (the seed corpus also runs in `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzPatternMatch -fuzztime $(FUZZTIME) ./raftfsm/
+
+clean:
+	rm -rf bin/

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// floor is the least a replicated, durable write can cost here: the
+// leader's log append (BoltDB syncs twice per commit), then the
+// followers' in parallel (twice more), plus one loopback round trip.
+type floor struct {
+	fsync, rtt time.Duration
+}
+
+func (f floor) total() time.Duration { return 4*f.fsync + f.rtt }
+
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+func measureFloor(dir string) (floor, error) {
+	var f floor
+	var err error
+	if f.fsync, err = measureFsync(dir); err != nil {
+		return f, err
+	}
+	f.rtt, err = measureRTT()
+	return f, err
+}
+
+// measureFsync times a small write plus fdatasync in dir, as a log
+// append does.
+func measureFsync(dir string) (time.Duration, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return 0, err
+	}
+	file, err := os.Create(filepath.Join(dir, "fsync-probe"))
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(file.Name())
+	defer file.Close()
+	buf := make([]byte, 4096)
+	var d []time.Duration
+	for i := range 200 {
+		t0 := time.Now()
+		if _, err := file.WriteAt(buf, int64(i)*4096); err != nil {
+			return 0, err
+		}
+		if err := file.Sync(); err != nil {
+			return 0, err
+		}
+		d = append(d, time.Since(t0))
+	}
+	return median(d), nil
+}
+
+// measureRTT times a small message to an echo server on loopback and back.
+func measureRTT() (time.Duration, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 64)
+		for {
+			n, err := c.Read(b)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(b[:n]); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	b := make([]byte, 64)
+	var d []time.Duration
+	for range 2000 {
+		t0 := time.Now()
+		if _, err := c.Write(b); err != nil {
+			return 0, err
+		}
+		if _, err := c.Read(b); err != nil {
+			return 0, err
+		}
+		d = append(d, time.Since(t0))
+	}
+	return median(d), nil
+}

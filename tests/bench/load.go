@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+type result struct {
+	rate     float64
+	p50, p99 time.Duration
+}
+
+func summarize(lat []time.Duration, ops int, elapsed time.Duration) result {
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))].Round(time.Microsecond)
+	}
+	return result{rate: float64(ops) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
+}
+
+// dial opens one connection per 16 clients: real backends each have
+// their own, and one HTTP/2 connection would serialise them all.
+func dialPool(addr string, clients int) ([]*grpc.ClientConn, error) {
+	var conns []*grpc.ClientConn
+	for range (clients + 15) / 16 {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
+// writeLoad runs clients that each send one ACTIVATE at a time for d, and
+// measures acknowledged writes.
+func writeLoad(ctx context.Context, addr string, clients int, d time.Duration, tag string) (result, error) {
+	conns, err := dialPool(addr, clients)
+	if err != nil {
+		return result{}, err
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var mu sync.Mutex
+	var all []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mc := roostv1.NewMailboxServiceClient(conns[i%len(conns)])
+			var lat []time.Duration
+			for j := 0; time.Now().Before(end); j++ {
+				req := &roostv1.ActivateRequest{
+					Name:     fmt.Appendf(nil, "user.%s.u%d.f%d", tag, i, j),
+					Location: []byte("be1!default"),
+					Acl:      []byte("anyone\tlrs\t"),
+				}
+				t0 := time.Now()
+				if _, err := mc.Activate(ctx, req); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	return summarize(all, len(all), time.Since(start)), nil
+}
+
+// batchLoad sends Batch RPCs of size operations from clients at once.
+func batchLoad(ctx context.Context, addr string, clients, size int, d time.Duration) (result, error) {
+	conns, err := dialPool(addr, clients*16)
+	if err != nil {
+		return result{}, err
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	var mu sync.Mutex
+	var all []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mc := roostv1.NewMailboxServiceClient(conns[i%len(conns)])
+			var lat []time.Duration
+			for j := 0; time.Now().Before(end); j++ {
+				req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size)}
+				for k := range req.Operations {
+					req.Operations[k] = &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
+						Name:     fmt.Appendf(nil, "user.batch%d.r%d.f%d", i, j, k),
+						Location: []byte("be2!default"),
+						Acl:      []byte("anyone\tlrs\t"),
+					}}}
+				}
+				t0 := time.Now()
+				if _, err := mc.Batch(ctx, req); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return result{}, firstErr
+	}
+	return summarize(all, len(all)*size, time.Since(start)), nil
+}

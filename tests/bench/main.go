@@ -1,0 +1,131 @@
+// Command bench measures Roost's write path on a three-node cluster on
+// loopback, with fsync on, through gRPC: acknowledged single-operation
+// writes per second and their latency at several client counts, batched
+// operations per second, and the commit floor of this disk and loopback
+// measured in the same run.
+//
+//	go run ./tests/bench [-clients 1,16,64,256] [-duration 5s] [-dir DIR]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/roost-mail/roost/raftfsm/node"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	clients   []int
+	duration  time.Duration
+	dir       string
+	batchSize int
+	batchConc int
+	cpuProfile string
+	inflight   int
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	var cfg config
+	var clients string
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&clients, "clients", "1,16,64,256", "comma-separated concurrent client counts")
+	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "how long each measurement runs")
+	fs.StringVar(&cfg.dir, "dir", "", "directory for the nodes' data (default: a temporary one); its disk is what is measured")
+	fs.IntVar(&cfg.batchSize, "batch", 1000, "operations per Batch RPC")
+	fs.IntVar(&cfg.batchConc, "batch-clients", 4, "concurrent Batch RPC clients")
+	fs.IntVar(&cfg.inflight, "inflight", 0, "log entries in flight at once (0: the store's default)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, c := range strings.Split(clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			return fmt.Errorf("bad -clients %q", clients)
+		}
+		cfg.clients = append(cfg.clients, n)
+	}
+	if cfg.dir == "" {
+		d, err := os.MkdirTemp("", "roost-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		cfg.dir = d
+	}
+
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	floor, err := measureFloor(cfg.dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "commit floor: fsync p50 %v, loopback round trip p50 %v => 4 fsyncs + 1 RTT = %v\n\n",
+		floor.fsync, floor.rtt, floor.total())
+
+	nodes, err := startCluster(cfg.dir, cfg.inflight)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, n := range nodes {
+			n.Close()
+		}
+	}()
+	leader, follower, err := roles(ctx, nodes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | p50 / floor |")
+	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|")
+	for _, c := range cfg.clients {
+		for _, target := range []struct {
+			via string
+			n   *node.Node
+		}{{"leader", leader}, {"follower", follower}} {
+			r, err := writeLoad(ctx, target.n.GRPCAddr(), c, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
+				float64(r.p50)/float64(floor.total()))
+		}
+	}
+	r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nBatch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC)\n",
+		cfg.batchSize, cfg.batchConc, r.rate, r.p50)
+	return ctx.Err()
+}
+
+var errNoLeader = errors.New("no leader elected")
