@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -33,8 +34,11 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs.SetOutput(c.stderr)
 	if c.endpoints == "" {
 		c.endpoints, c.output, c.timeout = "127.0.0.1:3906", "text", 30*time.Second
+		if env := os.Getenv("ROOST_ENDPOINTS"); env != "" {
+			c.endpoints = env
+		}
 	}
-	fs.StringVar(&c.endpoints, "endpoints", c.endpoints, "comma-separated gRPC addresses of cluster nodes, tried in turn")
+	fs.StringVar(&c.endpoints, "endpoints", c.endpoints, "comma-separated gRPC addresses of cluster nodes, tried in turn (default $ROOST_ENDPOINTS or 127.0.0.1:3906)")
 	fs.StringVar(&c.output, "o", c.output, "output: text or json")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "deadline for one request")
 	return fs

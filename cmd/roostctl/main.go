@@ -30,6 +30,7 @@ mailbox watch [--from REV] [--prefix P] [--listing]
 snapshot save FILE
 snapshot restore FILE
 
+--endpoints defaults to $ROOST_ENDPOINTS, else 127.0.0.1:3906.
 Names, locations and ACLs are Cyrus's own bytes: an ACL is
 "id<TAB>rights<TAB>..." (in bash: $'anyone\tlrs\t').
 `

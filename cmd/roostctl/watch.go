@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"google.golang.org/grpc/codes"
@@ -26,8 +27,12 @@ func mailboxWatch(ctx context.Context, c *cli, args []string) error {
 	req := &roostv1.WatchRequest{AfterRevision: *from, Prefix: []byte(*prefix), IncludeListing: *listing}
 	endpoints := strings.Split(c.endpoints, ",")
 	failures := 0
+	backoff := 100 * time.Millisecond
 	for i := 0; ; i = (i + 1) % len(endpoints) {
-		err := c.watchOnce(ctx, strings.TrimSpace(endpoints[i]), req)
+		progressed, err := c.watchOnce(ctx, strings.TrimSpace(endpoints[i]), req)
+		if progressed {
+			failures, backoff = 0, 100*time.Millisecond
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -40,33 +45,43 @@ func mailboxWatch(ctx context.Context, c *cli, args []string) error {
 			return describe(err)
 		}
 		fmt.Fprintf(c.stderr, "roostctl: watch interrupted (%v); resuming after revision %d\n", describe(err), req.AfterRevision)
+		if failures >= len(endpoints) {
+			// Every endpoint failed in a row: wait before the next round.
+			select {
+			case <-time.After(backoff):
+				backoff = min(2*backoff, 5*time.Second)
+			case <-ctx.Done():
+				return nil
+			}
+		}
 	}
 }
 
-// watchOnce follows one node's stream, advancing req to resume from.
-func (c *cli) watchOnce(ctx context.Context, addr string, req *roostv1.WatchRequest) error {
+// watchOnce follows one node's stream, advancing req to resume from. It
+// reports whether any message arrived.
+func (c *cli) watchOnce(ctx context.Context, addr string, req *roostv1.WatchRequest) (bool, error) {
 	cc, err := c.conn(addr)
 	if err != nil {
-		return err
+		return false, err
 	}
 	stream, err := roostv1.NewMailboxServiceClient(cc).Watch(ctx, req)
 	if err != nil {
-		return err
+		return false, err
 	}
-	for {
+	for progressed := false; ; progressed = true {
 		msg, err := stream.Recv()
 		if err != nil {
-			return err
+			return progressed, err
 		}
 		for _, m := range msg.Listing {
 			if err := c.printEvent("listing", 0, m); err != nil {
-				return err
+				return true, err
 			}
 		}
 		for _, ev := range msg.Events {
 			t := strings.ToLower(strings.TrimPrefix(ev.Type.String(), "EVENT_TYPE_"))
 			if err := c.printEvent(t, ev.Revision, ev.Mailbox); err != nil {
-				return err
+				return true, err
 			}
 		}
 		if msg.ListingComplete || len(msg.Events) > 0 || msg.Revision > req.AfterRevision {

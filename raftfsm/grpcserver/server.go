@@ -2,6 +2,7 @@ package grpcserver
 
 import (
 	"log/slog"
+	"sync"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
@@ -17,6 +18,10 @@ type Server struct {
 	store  *raftfsm.Store // immutable
 	fwd    *Forwarder     // immutable
 	logger *slog.Logger   // immutable
+
+	// closing ends the Watch streams when closed by Close.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 var (
@@ -30,7 +35,13 @@ func New(store *raftfsm.Store, fwd *Forwarder, logger *slog.Logger) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{store: store, fwd: fwd, logger: logger.With("component", "grpc")}
+	return &Server{store: store, fwd: fwd, logger: logger.With("component", "grpc"), closing: make(chan struct{})}
+}
+
+// Close ends every Watch stream, so that a graceful stop of the gRPC
+// server does not wait for them.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() { close(s.closing) })
 }
 
 // Register registers both services on g.

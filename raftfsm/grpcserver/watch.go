@@ -1,9 +1,13 @@
 package grpcserver
 
 import (
+	"context"
+
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // listingChunk is how many entries one listing message carries.
@@ -30,10 +34,21 @@ func (s *Server) Watch(req *roostv1.WatchRequest, stream grpc.ServerStreamingSer
 		}
 		defer w.Close()
 	}
-	ctx := stream.Context()
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		evs, rev, err := w.Next(ctx)
 		if err != nil {
+			if ctx.Err() != nil && stream.Context().Err() == nil {
+				return status.Error(codes.Unavailable, "node shutting down; resume on another node")
+			}
 			return toStatus(err)
 		}
 		msg := &roostv1.WatchResponse{Revision: rev, Events: make([]*roostv1.Event, len(evs))}

@@ -59,6 +59,7 @@ type Node struct {
 	store  *raftfsm.Store
 	fwd    *grpcserver.Forwarder
 	grpc   *grpc.Server
+	api    *grpcserver.Server
 	health *health.Server
 	http   *http.Server // may be nil
 
@@ -77,11 +78,11 @@ type Node struct {
 
 // Start starts a node and returns once it serves; joining a cluster and
 // registering its address continue in the background.
-func Start(cfg Config) (n *Node, err error) {
+func Start(cfg Config) (_ *Node, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n = &Node{cfg: cfg, logger: cfg.Logger.With("component", "node", "node", cfg.NodeID)}
+	n := &Node{cfg: cfg, logger: cfg.Logger.With("component", "node", "node", cfg.NodeID)}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -130,7 +131,8 @@ func (n *Node) startGRPC(reg *prometheus.Registry) {
 		grpc.ChainStreamInterceptor(gm.StreamServerInterceptor()),
 		grpc.MaxRecvMsgSize(64<<20),
 	)
-	grpcserver.New(n.store, n.fwd, n.cfg.Logger).Register(n.grpc)
+	n.api = grpcserver.New(n.store, n.fwd, n.cfg.Logger)
+	n.api.Register(n.grpc)
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)
 	reflection.Register(n.grpc)
@@ -201,12 +203,14 @@ func (n *Node) Close() error {
 			errs = append(errs, n.store.Close())
 		}
 		if n.grpc != nil {
+			// Watch streams never end by themselves: end them, then let
+			// unary calls finish.
+			n.api.Close()
 			stopped := make(chan struct{})
 			go func() { n.grpc.GracefulStop(); close(stopped) }()
 			select {
 			case <-stopped:
-			case <-time.After(2 * time.Second):
-				// Watch streams only end when cancelled.
+			case <-time.After(5 * time.Second):
 				n.grpc.Stop()
 			}
 		} else if n.grpcLis != nil {
