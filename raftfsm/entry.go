@@ -40,15 +40,24 @@ type Mailbox struct {
 // entry is a stored mailbox. Entries are immutable once in a tree, because
 // snapshots and listings read cloned trees that share them: a change
 // replaces the entry. Locations and ACLs repeat across many mailboxes, so
-// they are interned; with the state packed into the revision word an entry
-// is 48 bytes.
+// they are interned; with the state, the domain boundary and the modify
+// revision packed into one word an entry is 48 bytes.
 type entry struct {
 	name     string
 	location unique.Handle[string]
 	acl      unique.Handle[string]
 	created  uint64
-	modState uint64 // modify revision << 2 | state
+	// packed: modify revision << 13 | (index of the domain's '!' + 1,
+	// 0 for none) << 2 | state. Names are at most MaxNameLen (< 2047)
+	// bytes; revisions stay far below 2^51.
+	packed uint64
 }
+
+const (
+	stateBits  = 2
+	domainBits = 11
+	revShift   = stateBits + domainBits
+)
 
 func newEntry(m Mailbox) *entry {
 	return &entry{
@@ -56,15 +65,18 @@ func newEntry(m Mailbox) *entry {
 		location: unique.Make(m.Location),
 		acl:      unique.Make(m.ACL),
 		created:  m.CreateRevision,
-		modState: m.ModifyRevision<<2 | uint64(m.State),
+		packed:   m.ModifyRevision<<revShift | uint64(domainEnd(m.Name)+1)<<stateBits | uint64(m.State),
 	}
 }
 
 // probe returns a search bound whose key is key itself.
 func probe(key string) *entry { return &entry{name: key} }
 
-func (e *entry) state() State      { return State(e.modState & 3) }
-func (e *entry) modified() uint64  { return e.modState >> 2 }
+func (e *entry) state() State     { return State(e.packed & (1<<stateBits - 1)) }
+func (e *entry) modified() uint64 { return e.packed >> revShift }
+
+// domain returns the index of the '!' ending the name's domain, or -1.
+func (e *entry) domain() int { return int(e.packed>>stateBits&(1<<domainBits-1)) - 1 }
 func (e *entry) loc() string       { return e.location.Value() }
 func (e *entry) aclString() string { return e.acl.Value() }
 
@@ -84,10 +96,10 @@ func lessCyrus(a, b *entry) bool {
 	ra, rb := a.state() == stateProbe, b.state() == stateProbe
 	da, db := -1, -1
 	if !ra {
-		da = domainEnd(a.name)
+		da = a.domain()
 	}
 	if !rb {
-		db = domainEnd(b.name)
+		db = b.domain()
 	}
 	if !ra && !rb && da == db {
 		// Same domain boundary: the keys agree wherever the names do,

@@ -18,6 +18,9 @@ const btreeDegree = 32
 type table struct {
 	byKey  *btree.BTreeG[*entry]
 	byName *btree.BTreeG[*entry]
+	// lookup is a reusable search bound for the write path, which runs
+	// under the FSM's write lock; readers allocate their own.
+	lookup entry
 }
 
 func newTable() *table {
@@ -70,6 +73,14 @@ func (t *table) remove(e *entry) {
 	t.byName.Delete(e)
 }
 
+// getForWrite is get without an allocation, for the write path only.
+func (t *table) getForWrite(name string) *entry {
+	t.lookup.name = name
+	e, _ := t.byName.Get(&t.lookup)
+	t.lookup.name = ""
+	return e
+}
+
 // change is the effect of one operation: the entry before and after (nil
 // when absent). An operation that changes nothing has before == after.
 type change struct {
@@ -84,7 +95,7 @@ func (t *table) apply(op Op, rev uint64) (change, error) {
 	if err := op.Validate(); err != nil {
 		return change{}, err
 	}
-	cur := t.get(op.Name)
+	cur := t.getForWrite(op.Name)
 	c := change{before: cur, after: cur}
 	switch op.Kind {
 	case OpReserve:
