@@ -158,6 +158,9 @@ func (s *Server) Batch(ctx context.Context, req *roostv1.BatchRequest) (*roostv1
 	}
 	out := &roostv1.BatchResponse{Revision: resp.Revision, Results: make([]*roostv1.OperationResult, len(resp.Results))}
 	for i, r := range resp.Results {
+		if req.OmitMailboxes {
+			r.Mailbox = nil
+		}
 		out.Results[i] = resultToProto(r)
 	}
 	return out, nil

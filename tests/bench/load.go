@@ -28,11 +28,10 @@ func summarize(lat []time.Duration, ops int, elapsed time.Duration) result {
 	return result{rate: float64(ops) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
 }
 
-// dial opens one connection per 16 clients: real backends each have
-// their own, and one HTTP/2 connection would serialise them all.
-func dialPool(addr string, clients int) ([]*grpc.ClientConn, error) {
+// dialPool opens one connection per perConn clients.
+func dialPool(addr string, clients, perConn int) ([]*grpc.ClientConn, error) {
 	var conns []*grpc.ClientConn
-	for range (clients + 15) / 16 {
+	for range (clients + perConn - 1) / perConn {
 		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return nil, err
@@ -44,8 +43,8 @@ func dialPool(addr string, clients int) ([]*grpc.ClientConn, error) {
 
 // writeLoad runs clients that each send one ACTIVATE at a time for d, and
 // measures acknowledged writes.
-func writeLoad(ctx context.Context, addr string, clients int, d time.Duration, tag string) (result, error) {
-	conns, err := dialPool(addr, clients)
+func writeLoad(ctx context.Context, addr string, clients, perConn int, d time.Duration, tag string) (result, error) {
+	conns, err := dialPool(addr, clients, perConn)
 	if err != nil {
 		return result{}, err
 	}
@@ -95,7 +94,7 @@ func writeLoad(ctx context.Context, addr string, clients int, d time.Duration, t
 
 // batchLoad sends Batch RPCs of size operations from clients at once.
 func batchLoad(ctx context.Context, addr string, clients, size int, d time.Duration) (result, error) {
-	conns, err := dialPool(addr, clients*16)
+	conns, err := dialPool(addr, clients, 1)
 	if err != nil {
 		return result{}, err
 	}
@@ -117,7 +116,7 @@ func batchLoad(ctx context.Context, addr string, clients, size int, d time.Durat
 			mc := roostv1.NewMailboxServiceClient(conns[i%len(conns)])
 			var lat []time.Duration
 			for j := 0; time.Now().Before(end); j++ {
-				req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size)}
+				req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size), OmitMailboxes: true}
 				for k := range req.Operations {
 					req.Operations[k] = &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
 						Name:     fmt.Appendf(nil, "user.batch%d.r%d.f%d", i, j, k),

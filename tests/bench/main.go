@@ -41,6 +41,7 @@ type config struct {
 	batchConc int
 	cpuProfile string
 	inflight   int
+	perConn    int
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -52,6 +53,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&cfg.dir, "dir", "", "directory for the nodes' data (default: a temporary one); its disk is what is measured")
 	fs.IntVar(&cfg.batchSize, "batch", 1000, "operations per Batch RPC")
 	fs.IntVar(&cfg.batchConc, "batch-clients", 4, "concurrent Batch RPC clients")
+	fs.IntVar(&cfg.perConn, "clients-per-conn", 16, "clients sharing one gRPC connection")
 	fs.IntVar(&cfg.inflight, "inflight", 0, "log entries in flight at once (0: the store's default)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
@@ -111,7 +113,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			via string
 			n   *node.Node
 		}{{"leader", leader}, {"follower", follower}} {
-			r, err := writeLoad(ctx, target.n.GRPCAddr(), c, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
+			r, err := writeLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
 			if err != nil {
 				return err
 			}

@@ -1212,7 +1212,10 @@ type BatchRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Operations []*Operation           `protobuf:"bytes,1,rep,name=operations,proto3" json:"operations,omitempty"`
 	// All or nothing: if one operation is refused, none is applied.
-	Atomic        bool `protobuf:"varint,2,opt,name=atomic,proto3" json:"atomic,omitempty"`
+	Atomic bool `protobuf:"varint,2,opt,name=atomic,proto3" json:"atomic,omitempty"`
+	// Leave OperationResult.mailbox unset: bulk loads need only the
+	// statuses, and the entries would double the response.
+	OmitMailboxes bool `protobuf:"varint,3,opt,name=omit_mailboxes,json=omitMailboxes,proto3" json:"omit_mailboxes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1257,6 +1260,13 @@ func (x *BatchRequest) GetOperations() []*Operation {
 func (x *BatchRequest) GetAtomic() bool {
 	if x != nil {
 		return x.Atomic
+	}
+	return false
+}
+
+func (x *BatchRequest) GetOmitMailboxes() bool {
+	if x != nil {
+		return x.OmitMailboxes
 	}
 	return false
 }
@@ -1584,12 +1594,13 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.roost.v1.OperationStatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12+\n" +
 	"\amailbox\x18\x03 \x01(\v2\x11.roost.v1.MailboxR\amailbox\x12\x18\n" +
-	"\aexisted\x18\x04 \x01(\bR\aexisted\"[\n" +
+	"\aexisted\x18\x04 \x01(\bR\aexisted\"\x82\x01\n" +
 	"\fBatchRequest\x123\n" +
 	"\n" +
 	"operations\x18\x01 \x03(\v2\x13.roost.v1.OperationR\n" +
 	"operations\x12\x16\n" +
-	"\x06atomic\x18\x02 \x01(\bR\x06atomic\"`\n" +
+	"\x06atomic\x18\x02 \x01(\bR\x06atomic\x12%\n" +
+	"\x0eomit_mailboxes\x18\x03 \x01(\bR\romitMailboxes\"`\n" +
 	"\rBatchResponse\x123\n" +
 	"\aresults\x18\x01 \x03(\v2\x19.roost.v1.OperationResultR\aresults\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\"v\n" +
