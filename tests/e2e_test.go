@@ -20,9 +20,9 @@ import (
 
 // Binaries built once for the end-to-end tests.
 var bins struct {
-	once            sync.Once
+	once             sync.Once
 	roostd, roostctl string
-	err             error
+	err              error
 }
 
 func buildBinaries(t *testing.T) (roostd, roostctl string) {

@@ -34,11 +34,11 @@ func main() {
 }
 
 type config struct {
-	clients   []int
-	duration  time.Duration
-	dir       string
-	batchSize int
-	batchConc int
+	clients    []int
+	duration   time.Duration
+	dir        string
+	batchSize  int
+	batchConc  int
 	cpuProfile string
 	inflight   int
 	perConn    int
