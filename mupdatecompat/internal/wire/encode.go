@@ -1,0 +1,60 @@
+package wire
+
+import (
+	"bufio"
+	"strconv"
+	"strings"
+)
+
+// AppendString appends s as a response datum: a quoted string when it can
+// be one, else a synchronising-form literal {N} that Cyrus clients of
+// every version accept without waiting (see mupdate-protocol.md §3.3).
+func AppendString(b []byte, s string) []byte {
+	if strings.ContainsAny(s, "\r\n\x00") {
+		b = append(b, '{')
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, "}\r\n"...)
+		return append(b, s...)
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return append(b, '"')
+}
+
+// Writer writes responses. It is not safe for concurrent use.
+type Writer struct {
+	w   *bufio.Writer
+	buf []byte
+}
+
+// NewWriter returns a writer over w.
+func NewWriter(w *bufio.Writer) *Writer { return &Writer{w: w} }
+
+// Line writes `tag word datum...` CRLF, each datum as a string.
+func (w *Writer) Line(tag, word string, data ...string) error {
+	b := append(w.buf[:0], tag...)
+	b = append(b, ' ')
+	b = append(b, word...)
+	for _, d := range data {
+		b = append(b, ' ')
+		b = AppendString(b, d)
+	}
+	b = append(b, "\r\n"...)
+	w.buf = b
+	_, err := w.w.Write(b)
+	return err
+}
+
+// Raw writes a line as it is, with CRLF (banner capability lines).
+func (w *Writer) Raw(line string) error {
+	_, err := w.w.WriteString(line + "\r\n")
+	return err
+}
+
+// Flush sends what has been written.
+func (w *Writer) Flush() error { return w.w.Flush() }
