@@ -52,7 +52,10 @@ bench:
 # Fuzz each parser for a while (the seed corpus also runs in `make test`).
 FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run XXX -fuzz FuzzPatternMatch -fuzztime $(FUZZTIME) ./raftfsm/
+	$(GO) test -run XXX -fuzz FuzzPatternMatch -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./raftfsm/
+	$(GO) test -run XXX -fuzz FuzzReadSnapshot -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./raftfsm/
+	$(GO) test -run XXX -fuzz FuzzDecodeCommand -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./raftfsm/
+	$(GO) test -run XXX -fuzz FuzzReadCommand -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./mupdatecompat/internal/wire/
 
 clean:
 	rm -rf bin/

@@ -57,6 +57,9 @@ const (
 	stateBits  = 2
 	domainBits = 11
 	revShift   = stateBits + domainBits
+	// maxRevision is the largest modify revision an entry can hold; at a
+	// million writes a second a cluster reaches it after 70 years.
+	maxRevision = 1<<(64-revShift) - 1
 )
 
 func newEntry(m Mailbox) *entry {
@@ -76,7 +79,7 @@ func (e *entry) state() State     { return State(e.packed & (1<<stateBits - 1)) 
 func (e *entry) modified() uint64 { return e.packed >> revShift }
 
 // domain returns the index of the '!' ending the name's domain, or -1.
-func (e *entry) domain() int { return int(e.packed>>stateBits&(1<<domainBits-1)) - 1 }
+func (e *entry) domain() int       { return int(e.packed>>stateBits&(1<<domainBits-1)) - 1 }
 func (e *entry) loc() string       { return e.location.Value() }
 func (e *entry) aclString() string { return e.acl.Value() }
 

@@ -126,7 +126,9 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	for _, m := range hdr.Members {
 		st.members[m.Id] = m.GrpcAddress
 	}
-	entries := make([]*entry, 0, min(hdr.Entries, 1<<24))
+	// The count is only the header's word until the records arrive:
+	// preallocate modestly and let append grow.
+	entries := make([]*entry, 0, min(hdr.Entries, 1<<16))
 	var rec raftlogv1.Entry
 	for i := uint64(0); i < hdr.Entries; i++ {
 		if err := opts.UnmarshalFrom(hr, &rec); err != nil {
@@ -153,9 +155,17 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 }
 
 func entryFromRecord(rec *raftlogv1.Entry) (*entry, error) {
-	st := State(rec.State)
-	if st != StateReserved && st != StateActive {
+	var st State
+	switch rec.State {
+	case raftlogv1.EntryState_ENTRY_STATE_RESERVED:
+		st = StateReserved
+	case raftlogv1.EntryState_ENTRY_STATE_ACTIVE:
+		st = StateActive
+	default:
 		return nil, fmt.Errorf("state %d", rec.State)
+	}
+	if rec.ModifyRevision > maxRevision || rec.CreateRevision > rec.ModifyRevision {
+		return nil, fmt.Errorf("revisions %d/%d out of range", rec.CreateRevision, rec.ModifyRevision)
 	}
 	kind := OpActivate
 	if st == StateReserved {

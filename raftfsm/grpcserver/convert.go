@@ -60,9 +60,11 @@ func opToProto(op raftfsm.Op) *roostv1.Operation {
 		return &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{Name: n, Location: l, Acl: []byte(op.ACL)}}}
 	case raftfsm.OpDeactivate:
 		return &roostv1.Operation{Op: &roostv1.Operation_Deactivate{Deactivate: &roostv1.DeactivateRequest{Name: n, Location: l}}}
-	default:
+	case raftfsm.OpDelete:
 		return &roostv1.Operation{Op: &roostv1.Operation_Delete{Delete: &roostv1.DeleteRequest{Name: n}}}
 	}
+	// An empty operation: the leader refuses it as invalid.
+	return &roostv1.Operation{}
 }
 
 // statusOf classifies an operation's error.
