@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
@@ -34,7 +35,32 @@ type Forwarder struct {
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // by gRPC address; protected by mu
+
+	queue     chan *forwarded // to runBatcher
+	closing   chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup // runBatcher and its senders
 }
+
+// forwarded is one caller's operations waiting to share a Batch call to
+// the leader with other callers'.
+type forwarded struct {
+	ops  []raftfsm.Op
+	resp *raftfsm.ApplyResponse // set before done is closed
+	err  error                  // set before done is closed
+	done chan struct{}
+}
+
+const (
+	// forwardInflight bounds the Batch calls in flight to the leader;
+	// writes that arrive meanwhile share the next call.
+	forwardInflight = 4
+	// forwardMaxOps caps the operations of one coalesced call.
+	forwardMaxOps = 4096
+	// forwardTimeout bounds a coalesced call; the leader answers within
+	// its own apply timeout.
+	forwardTimeout = 30 * time.Second
+)
 
 // NewForwarder returns a Forwarder for store. Connections to leaders are
 // made with dialOpts (nil: plaintext).
@@ -45,11 +71,17 @@ func NewForwarder(store *raftfsm.Store, logger *slog.Logger, dialOpts ...grpc.Di
 	if len(dialOpts) == 0 {
 		dialOpts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	return &Forwarder{store: store, logger: logger, dialOpts: dialOpts, conns: map[string]*grpc.ClientConn{}}
+	f := &Forwarder{store: store, logger: logger, dialOpts: dialOpts, conns: map[string]*grpc.ClientConn{},
+		queue: make(chan *forwarded, forwardMaxOps), closing: make(chan struct{})}
+	f.wg.Add(1)
+	go f.runBatcher()
+	return f
 }
 
-// Close closes the connections to leaders.
+// Close stops forwarding and closes the connections to leaders.
 func (f *Forwarder) Close() error {
+	f.closeOnce.Do(func() { close(f.closing) })
+	f.wg.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for addr, c := range f.conns {
@@ -103,6 +135,30 @@ func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*
 	if conn == nil {
 		return f.store.Apply(ctx, ops, atomic)
 	}
+	if atomic {
+		return forwardBatch(ctx, conn, ops, true)
+	}
+	// Concurrent writes share one call to the leader, as they share one
+	// log entry there.
+	fw := &forwarded{ops: ops, done: make(chan struct{})}
+	select {
+	case f.queue <- fw:
+	case <-f.closing:
+		return nil, raftfsm.ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-fw.done:
+		return fw.resp, fw.err
+	case <-ctx.Done():
+		// The operations may still be applied; the caller gave up.
+		return nil, ctx.Err()
+	}
+}
+
+// forwardBatch sends operations to the leader in one Batch call.
+func forwardBatch(ctx context.Context, conn *grpc.ClientConn, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
 	req := &roostv1.BatchRequest{Atomic: atomic, Operations: make([]*roostv1.Operation, len(ops))}
 	for i, op := range ops {
 		req.Operations[i] = opToProto(op)
@@ -111,11 +167,76 @@ func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*
 	if err != nil {
 		return nil, fromStatus(err)
 	}
+	if len(resp.Results) != len(ops) {
+		return nil, fmt.Errorf("grpcserver: leader answered %d results for %d operations", len(resp.Results), len(ops))
+	}
 	out := &raftfsm.ApplyResponse{Revision: resp.Revision, Results: make([]raftfsm.Result, len(resp.Results))}
 	for i, r := range resp.Results {
 		out.Results[i] = resultFromProto(r)
 	}
 	return out, nil
+}
+
+// runBatcher coalesces forwarded writes into Batch calls, at most
+// forwardInflight at a time.
+func (f *Forwarder) runBatcher() {
+	defer f.wg.Done()
+	slots := make(chan struct{}, forwardInflight)
+	for {
+		var first *forwarded
+		select {
+		case first = <-f.queue:
+		case <-f.closing:
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-f.closing:
+			finish([]*forwarded{first}, nil, raftfsm.ErrClosed)
+			return
+		}
+		batch, ops := []*forwarded{first}, append([]raftfsm.Op(nil), first.ops...)
+	drain:
+		for len(ops) < forwardMaxOps {
+			select {
+			case fw := <-f.queue:
+				batch, ops = append(batch, fw), append(ops, fw.ops...)
+			default:
+				break drain
+			}
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			defer func() { <-slots }()
+			ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
+			defer cancel()
+			conn, err := f.leader(ctx)
+			var resp *raftfsm.ApplyResponse
+			switch {
+			case err != nil:
+			case conn == nil: // this node has become the leader
+				resp, err = f.store.Apply(ctx, ops, false)
+			default:
+				resp, err = forwardBatch(ctx, conn, ops, false)
+			}
+			finish(batch, resp, err)
+		}()
+	}
+}
+
+// finish hands each caller its share of a coalesced call's results.
+func finish(batch []*forwarded, resp *raftfsm.ApplyResponse, err error) {
+	off := 0
+	for _, fw := range batch {
+		if err != nil {
+			fw.err = err
+		} else {
+			fw.resp = &raftfsm.ApplyResponse{Revision: resp.Revision, Results: resp.Results[off : off+len(fw.ops)]}
+			off += len(fw.ops)
+		}
+		close(fw.done)
+	}
 }
 
 // ReadIndex returns the index a consistent read must see, asking the
