@@ -52,8 +52,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "how long each measurement runs")
 	fs.StringVar(&cfg.dir, "dir", "", "directory for the nodes' data (default: a temporary one); its disk is what is measured")
 	fs.IntVar(&cfg.batchSize, "batch", 1000, "operations per Batch RPC")
-	fs.IntVar(&cfg.batchConc, "batch-clients", 4, "concurrent Batch RPC clients")
-	fs.IntVar(&cfg.perConn, "clients-per-conn", 16, "clients sharing one gRPC connection")
+	fs.IntVar(&cfg.batchConc, "batch-clients", 8, "concurrent Batch RPC clients")
+	fs.IntVar(&cfg.perConn, "clients-per-conn", 32, "clients sharing one gRPC connection")
 	fs.IntVar(&cfg.inflight, "inflight", 0, "log entries in flight at once (0: the store's default)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
