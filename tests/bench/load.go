@@ -44,6 +44,37 @@ func dialPool(addr string, clients, perConn int) ([]*grpc.ClientConn, error) {
 // writeLoad runs clients that each send one ACTIVATE at a time for d, and
 // measures acknowledged writes.
 func writeLoad(ctx context.Context, addr string, clients, perConn int, d time.Duration, tag string) (result, error) {
+	return runClients(ctx, addr, clients, perConn, d, func(mc roostv1.MailboxServiceClient, i, j int) (int, error) {
+		_, err := mc.Activate(ctx, &roostv1.ActivateRequest{
+			Name:     fmt.Appendf(nil, "user.%s.u%d.f%d", tag, i, j),
+			Location: []byte("be1!default"),
+			Acl:      []byte("anyone\tlrs\t"),
+		})
+		return 1, err
+	})
+}
+
+// batchLoad sends Batch RPCs of size operations from clients at once, each
+// on its own connection.
+func batchLoad(ctx context.Context, addr string, clients, size int, d time.Duration) (result, error) {
+	return runClients(ctx, addr, clients, 1, d, func(mc roostv1.MailboxServiceClient, i, j int) (int, error) {
+		req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size), OmitMailboxes: true}
+		for k := range req.Operations {
+			req.Operations[k] = &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
+				Name:     fmt.Appendf(nil, "user.batch%d.r%d.f%d", i, j, k),
+				Location: []byte("be2!default"),
+				Acl:      []byte("anyone\tlrs\t"),
+			}}}
+		}
+		_, err := mc.Batch(ctx, req)
+		return size, err
+	})
+}
+
+// runClients runs clients calling call in a loop for d; call returns the
+// operations it carried. Latencies are per call.
+func runClients(ctx context.Context, addr string, clients, perConn int, d time.Duration,
+	call func(mc roostv1.MailboxServiceClient, client, seq int) (int, error)) (result, error) {
 	conns, err := dialPool(addr, clients, perConn)
 	if err != nil {
 		return result{}, err
@@ -55,92 +86,36 @@ func writeLoad(ctx context.Context, addr string, clients, perConn int, d time.Du
 	}()
 	var mu sync.Mutex
 	var all []time.Duration
+	var ops int
 	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
 	end := start.Add(d)
 	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			mc := roostv1.NewMailboxServiceClient(conns[i%len(conns)])
 			var lat []time.Duration
+			n := 0
 			for j := 0; time.Now().Before(end); j++ {
-				req := &roostv1.ActivateRequest{
-					Name:     fmt.Appendf(nil, "user.%s.u%d.f%d", tag, i, j),
-					Location: []byte("be1!default"),
-					Acl:      []byte("anyone\tlrs\t"),
-				}
 				t0 := time.Now()
-				if _, err := mc.Activate(ctx, req); err != nil {
+				k, err := call(mc, i, j)
+				if err != nil {
 					mu.Lock()
 					firstErr = err
 					mu.Unlock()
 					return
 				}
 				lat = append(lat, time.Since(t0))
+				n += k
 			}
 			mu.Lock()
-			all = append(all, lat...)
+			all, ops = append(all, lat...), ops+n
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	if firstErr != nil {
 		return result{}, firstErr
 	}
-	return summarize(all, len(all), time.Since(start)), nil
-}
-
-// batchLoad sends Batch RPCs of size operations from clients at once.
-func batchLoad(ctx context.Context, addr string, clients, size int, d time.Duration) (result, error) {
-	conns, err := dialPool(addr, clients, 1)
-	if err != nil {
-		return result{}, err
-	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	var mu sync.Mutex
-	var all []time.Duration
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	end := start.Add(d)
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mc := roostv1.NewMailboxServiceClient(conns[i%len(conns)])
-			var lat []time.Duration
-			for j := 0; time.Now().Before(end); j++ {
-				req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size), OmitMailboxes: true}
-				for k := range req.Operations {
-					req.Operations[k] = &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
-						Name:     fmt.Appendf(nil, "user.batch%d.r%d.f%d", i, j, k),
-						Location: []byte("be2!default"),
-						Acl:      []byte("anyone\tlrs\t"),
-					}}}
-				}
-				t0 := time.Now()
-				if _, err := mc.Batch(ctx, req); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					return
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return result{}, firstErr
-	}
-	return summarize(all, len(all)*size, time.Since(start)), nil
+	return summarize(all, ops, time.Since(start)), nil
 }
