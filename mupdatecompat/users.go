@@ -1,0 +1,198 @@
+package mupdatecompat
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Role is what an authenticated MUPDATE identity may do.
+type Role uint8
+
+const (
+	// RoleFrontend reads: FIND, LIST, UPDATE, NOOP.
+	RoleFrontend Role = iota + 1
+	// RoleBackend also writes entries located on its own server.
+	RoleBackend
+	// RoleAdmin reads and writes everything.
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleFrontend:
+		return "frontend"
+	case RoleBackend:
+		return "backend"
+	case RoleAdmin:
+		return "admin"
+	}
+	return "none"
+}
+
+func parseRole(s string) (Role, bool) {
+	for _, r := range []Role{RoleFrontend, RoleBackend, RoleAdmin} {
+		if s == r.String() {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// Password schemes of the users file, as Dovecot and Cyrus operators
+// write them.
+const (
+	SchemePlain    = "PLAIN"
+	SchemeBlfCrypt = "BLF-CRYPT"
+)
+
+type user struct {
+	scheme string
+	secret []byte // the password (PLAIN) or the bcrypt hash
+	role   Role
+}
+
+// maxCached bounds the verified-credential cache.
+const maxCached = 10_000
+
+// Users is a set of MUPDATE identities read from a users file, one per
+// line: `name:{SCHEME}secret:role`, where SCHEME is PLAIN or BLF-CRYPT
+// and role is admin, backend or frontend. Blank lines and lines starting
+// with # are ignored. Safe for concurrent use.
+//
+// Verifying a bcrypt hash costs tens of milliseconds, and Cyrus backends
+// authenticate on a new connection for every mailbox operation, so
+// successful verifications are remembered under an HMAC of the name and
+// password with a key that never leaves the process: the cache holds no
+// password and no hash that could be attacked offline.
+type Users struct {
+	users map[string]user // immutable
+	key   []byte          // immutable
+
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]struct{} // protected by mu
+}
+
+// ParseUsers reads a users file.
+func ParseUsers(r io.Reader) (*Users, error) {
+	u := &Users{users: map[string]user{}, verified: map[[sha256.Size]byte]struct{}{}, key: make([]byte, 32)}
+	rand.Read(u.key)
+	sc := bufio.NewScanner(r)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, us, err := parseUser(line)
+		if err != nil {
+			return nil, fmt.Errorf("users file line %d: %w", n, err)
+		}
+		if _, dup := u.users[name]; dup {
+			return nil, fmt.Errorf("users file line %d: %q listed twice", n, name)
+		}
+		u.users[name] = us
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("users file: %w", err)
+	}
+	return u, nil
+}
+
+// LoadUsers reads the users file at path.
+func LoadUsers(path string) (*Users, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseUsers(f)
+}
+
+// parseUser parses `name:{SCHEME}secret:role`; the secret may hold ':'.
+func parseUser(line string) (string, user, error) {
+	first, last := strings.IndexByte(line, ':'), strings.LastIndexByte(line, ':')
+	if first <= 0 || first == last {
+		return "", user{}, fmt.Errorf("want name:{SCHEME}secret:role")
+	}
+	name, cred, roleName := line[:first], line[first+1:last], line[last+1:]
+	role, ok := parseRole(roleName)
+	if !ok {
+		return "", user{}, fmt.Errorf("role %q is not admin, backend or frontend", roleName)
+	}
+	end := strings.IndexByte(cred, '}')
+	if !strings.HasPrefix(cred, "{") || end < 0 {
+		return "", user{}, fmt.Errorf("secret of %q has no {SCHEME} prefix", name)
+	}
+	scheme, secret := cred[1:end], cred[end+1:]
+	switch scheme {
+	case SchemePlain:
+	case SchemeBlfCrypt:
+		if _, err := bcrypt.Cost([]byte(secret)); err != nil {
+			return "", user{}, fmt.Errorf("secret of %q is not a bcrypt hash: %v", name, err)
+		}
+	default:
+		return "", user{}, fmt.Errorf("scheme %q of %q is not PLAIN or BLF-CRYPT", scheme, name)
+	}
+	return name, user{scheme: scheme, secret: []byte(secret), role: role}, nil
+}
+
+// Verify checks a name and password and returns the identity's role.
+func (u *Users) Verify(name, password string) (Role, bool) {
+	us, ok := u.users[name]
+	if !ok {
+		// Spend about as long as a real check, so names cannot be
+		// probed by timing.
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		return 0, false
+	}
+	if us.scheme == SchemePlain {
+		return us.role, subtle.ConstantTimeCompare(us.secret, []byte(password)) == 1
+	}
+	mac := hmac.New(sha256.New, u.key)
+	mac.Write([]byte(name))
+	mac.Write([]byte{0})
+	mac.Write([]byte(password))
+	var k [sha256.Size]byte
+	copy(k[:], mac.Sum(nil))
+	u.mu.Lock()
+	_, hit := u.verified[k]
+	u.mu.Unlock()
+	if hit {
+		return us.role, true
+	}
+	if bcrypt.CompareHashAndPassword(us.secret, []byte(password)) != nil {
+		return 0, false
+	}
+	u.mu.Lock()
+	if len(u.verified) >= maxCached {
+		clear(u.verified) // rare; the next logins re-verify
+	}
+	u.verified[k] = struct{}{}
+	u.mu.Unlock()
+	return us.role, true
+}
+
+// dummyHash is verified against for unknown names.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("roost"), bcrypt.DefaultCost)
+	return h
+})
+
+// HashPassword returns a users-file secret for password: {BLF-CRYPT} and
+// a bcrypt hash.
+func HashPassword(password string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return "", err
+	}
+	return "{" + SchemeBlfCrypt + "}" + string(h), nil
+}
