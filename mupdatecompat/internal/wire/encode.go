@@ -30,7 +30,11 @@ func AppendString(b []byte, s string) []byte {
 type Writer struct {
 	w   *bufio.Writer
 	buf []byte
+	err error // the first write error
 }
+
+// Err returns the first error a write met.
+func (w *Writer) Err() error { return w.err }
 
 // NewWriter returns a writer over w.
 func NewWriter(w *bufio.Writer) *Writer { return &Writer{w: w} }
@@ -47,6 +51,9 @@ func (w *Writer) Line(tag, word string, data ...string) error {
 	b = append(b, "\r\n"...)
 	w.buf = b
 	_, err := w.w.Write(b)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
 	return err
 }
 

@@ -1,0 +1,150 @@
+package mupdatecompat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/roost-mail/roost/raftfsm"
+)
+
+// Writer applies mailbox operations through the cluster's leader; the
+// node's grpcserver.Forwarder is one.
+type Writer interface {
+	Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error)
+}
+
+// Config configures a Server. Zero values mean the defaults given.
+type Config struct {
+	// FSM is the node's state machine, which reads are served from.
+	FSM *raftfsm.FSM
+	// Writer carries writes to the leader.
+	Writer Writer
+	// Users authenticates clients; nil lets no one in.
+	Users *Users
+	// ServerName is shown in the banner ("roost").
+	ServerName string
+	// MaxConns caps connections; more are refused with
+	// `* BYE "Server Unable"` as Cyrus does (128).
+	MaxConns int
+	// IdleTimeout closes a connection that sends nothing; RFC 3656 §2
+	// requires at least 15 minutes (30m).
+	IdleTimeout time.Duration
+	// WriteTimeout bounds a write: without a quorum the client hears NO
+	// within it, since Cyrus clients never time out (10s).
+	WriteTimeout time.Duration
+	// FailedAuthDelay slows password guessing (1s).
+	FailedAuthDelay time.Duration
+	// MaxLine and MaxLiteral bound input (wire defaults).
+	MaxLine, MaxLiteral int
+	// Logger: nil discards.
+	Logger *slog.Logger
+}
+
+// Server serves MUPDATE (RFC 3656) the way a Cyrus 3.x master does.
+type Server struct {
+	cfg    Config       // immutable after New
+	logger *slog.Logger // immutable
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{} // protected by mu
+	conns     map[*conn]struct{}        // protected by mu
+	closed    bool                      // protected by mu
+	wg        sync.WaitGroup            // one per connection
+}
+
+// New returns a server; it panics if FSM or Writer is missing.
+func New(cfg Config) *Server {
+	if cfg.FSM == nil || cfg.Writer == nil {
+		panic("mupdatecompat: Config needs FSM and Writer")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.IdleTimeout, 30*time.Minute)
+	def(&cfg.WriteTimeout, 10*time.Second)
+	def(&cfg.FailedAuthDelay, time.Second)
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = 128
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "roost"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, logger: cfg.Logger.With("component", "mupdate"),
+		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}}
+}
+
+// ErrServerClosed is returned by Serve after Close.
+var ErrServerClosed = errors.New("mupdatecompat: server closed")
+
+// Serve accepts connections on l until Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		s.accept(nc)
+	}
+}
+
+func (s *Server) accept(nc net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.conns) >= s.cfg.MaxConns {
+		// Cyrus's words; its clients then fail over to the next address.
+		nc.Write([]byte("* BYE \"Server Unable\"\r\n"))
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+}
+
+// Close stops accepting, closes every connection and waits for them.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}

@@ -1,0 +1,136 @@
+package mupdatecompat
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roost-mail/roost/raftfsm"
+)
+
+// testServer serves MUPDATE over a real single-node store on loopback.
+func testServer(t *testing.T, users string) (string, *raftfsm.Store) {
+	t.Helper()
+	st, err := raftfsm.Open(raftfsm.Config{NodeID: "m1", Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !st.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+	u, err := ParseUsers(strings.NewReader(users))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{FSM: st.FSM(), Writer: st, Users: u, FailedAuthDelay: time.Millisecond})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	return l.Addr().String(), st
+}
+
+// converse sends each C: chunk and checks that the S: lines that follow
+// arrive exactly.
+func converse(t *testing.T, addr string, script []string) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(nc)
+	for i, step := range script {
+		switch {
+		case strings.HasPrefix(step, "C: "):
+			if _, err := nc.Write([]byte(step[3:])); err != nil {
+				t.Fatalf("step %d: write: %v", i, err)
+			}
+		case strings.HasPrefix(step, "S: "):
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("step %d: read: %v (want %q)", i, err, step[3:])
+			}
+			if got, want := strings.TrimRight(line, "\r\n"), step[3:]; got != want {
+				t.Fatalf("step %d: server said %q, want %q", i, got, want)
+			}
+		}
+	}
+}
+
+const testUsers = "admin:{PLAIN}secret:admin\nbe1:{PLAIN}pw1:backend\nfe:{PLAIN}pwf:frontend\n"
+
+var banner = []string{
+	`S: * AUTH "PLAIN" "LOGIN"`,
+	`S: * PARTIAL-UPDATE`,
+	`S: * OK "MUPDATE" "roost" "Roost" "1" "(master)"`,
+}
+
+func TestBackendSession(t *testing.T) {
+	addr, _ := testServer(t, testUsers)
+	script := append(append([]string{}, banner...),
+		"C: X1 NOOP\r\n", `S: X1 BAD "Please login first"`,
+		"C: A01 AUTHENTICATE \"PLAIN\" {12+}\r\nAGJlMQBwdzE=\r\n", `S: A01 OK "Authenticated"`,
+		"C: A02 AUTHENTICATE \"PLAIN\"\r\n", `S: A02 BAD "already authenticated"`,
+		"C: X0 RESERVE {9+}\r\nuser.wire {11+}\r\nbe1!default\r\n", `S: X0 OK "done"`,
+		"C: X1 ACTIVATE {9+}\r\nuser.wire {11+}\r\nbe1!default {20+}\r\nwire\tlrswipkxtecdan\t\r\n", `S: X1 OK "done"`,
+		"C: X2 FIND {9+}\r\nuser.wire\r\n", "S: X2 MAILBOX \"user.wire\" \"be1!default\" \"wire\tlrswipkxtecdan\t\"", `S: X2 OK "Search completed"`,
+		"C: X3 RESERVE \"user.wire\" \"be2!default\"\r\n", `S: X3 NO "permission denied: the mailbox is located on another server"`,
+		"C: X4 RESERVE \"user.wire.Sent\" \"be1!default\"\r\n", `S: X4 OK "done"`,
+		"C: X5 LIST \"be1!\"\r\n",
+		"S: X5 MAILBOX \"user.wire\" \"be1!default\" \"wire\tlrswipkxtecdan\t\"",
+		`S: X5 RESERVE "user.wire.Sent" "be1!default"`,
+		`S: X5 OK "list complete"`,
+		"C: X6 DELETE \"user.nothere\"\r\n", `S: X6 OK "done"`,
+		"C: X7 DEACTIVATE \"user.nothere\" \"be1!x\"\r\n", `S: X7 NO "mailbox doesn't exist"`,
+		"C: X8 FOO\r\n", `S: X8 BAD "Unrecognized command"`,
+		"C: X9 RESERVE \"user.a\"\r\n", `S: X9 BAD "Missing arguments"`,
+		"C: Y1 FIND \"unterminated\r\n", `S: Y1 BAD "Unterminated quoted string"`,
+		"C: Y2 find \"user.none\"\r\n", `S: Y2 OK "Search completed"`,
+		"C: Q01 LOGOUT\r\n", `S: Q01 OK "bye-bye"`,
+	)
+	converse(t, addr, script)
+}
+
+func TestAuthentication(t *testing.T) {
+	addr, st := testServer(t, testUsers)
+	// LOGIN with bare base64 challenges, as Cyrus clients do it.
+	converse(t, addr, append(append([]string{}, banner...),
+		"C: A01 AUTHENTICATE \"LOGIN\"\r\n", "S: VXNlcm5hbWU6",
+		"C: YWRtaW4=\r\n", "S: UGFzc3dvcmQ6",
+		"C: c2VjcmV0\r\n", `S: A01 OK "Authenticated"`,
+		"C: X1 ACTIVATE \"user.any\" \"be7!p\" \"\"\r\n", `S: X1 OK "done"`,
+	))
+	if m, _ := st.FSM().Get("user.any"); m == nil || m.Location != "be7!p" {
+		t.Errorf("admin ACTIVATE not applied: %+v", m)
+	}
+	converse(t, addr, append(append([]string{}, banner...),
+		"C: A01 AUTHENTICATE \"PLAIN\" \"AGFkbWluAHdyb25n\"\r\n", `S: A01 NO "authentication failed"`,
+		"C: A02 AUTHENTICATE \"PLAIN\"\r\n", "S: ",
+		"C: *\r\n", `S: A02 NO "Client canceled authentication"`,
+		"C: A03 AUTHENTICATE \"PLAIN\" {12+}\r\nAGZlAHB3Zg==\r\n", `S: A03 OK "Authenticated"`,
+		"C: X1 DELETE \"user.any\"\r\n", `S: X1 NO "permission denied: this identity may only read"`,
+		"C: X2 FIND \"user.any\"\r\n", `S: X2 MAILBOX "user.any" "be7!p" ""`, `S: X2 OK "Search completed"`,
+	))
+	if m, _ := st.FSM().Get("user.any"); m == nil {
+		t.Error("a frontend identity deleted a mailbox")
+	}
+}

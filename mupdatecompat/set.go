@@ -1,0 +1,85 @@
+package mupdatecompat
+
+import (
+	"strings"
+
+	"github.com/roost-mail/roost/mupdatecompat/internal/wire"
+	"github.com/roost-mail/roost/raftfsm"
+)
+
+// handleWrite runs RESERVE, ACTIVATE, DEACTIVATE and DELETE (RFC 3656
+// §4.1-4.4). They share one path, like Cyrus's cmd_set: check the
+// arguments and the identity's right to the location, then apply through
+// the leader and answer only once the change is committed. Semantics are
+// the state machine's (raftfsm), which follows Cyrus's master.
+func (c *conn) handleWrite(cmd *wire.Command) *Error {
+	op, err := writeOp(cmd)
+	if err != nil {
+		return err
+	}
+	if err := c.authorize(op); err != nil {
+		return err
+	}
+	ctx, cancel := c.writeContext()
+	defer cancel()
+	resp, aerr := c.s.cfg.Writer.Apply(ctx, []raftfsm.Op{op}, false)
+	if aerr == nil {
+		aerr = resp.Results[0].Err
+	}
+	if aerr != nil {
+		c.logger.Info("write refused", "op", op.Kind.String(), "mailbox", op.Name, "user", c.user, "err", aerr)
+		return writeError(aerr)
+	}
+	c.logger.Debug("write", "op", op.Kind.String(), "mailbox", op.Name, "user", c.user, "index", resp.Revision)
+	c.ok(cmd.Tag, "done")
+	return nil
+}
+
+// writeOp turns a command into an operation.
+func writeOp(cmd *wire.Command) (raftfsm.Op, *Error) {
+	kinds := map[string]struct {
+		kind raftfsm.OpKind
+		args int
+	}{
+		"RESERVE":    {raftfsm.OpReserve, 2},
+		"ACTIVATE":   {raftfsm.OpActivate, 3},
+		"DEACTIVATE": {raftfsm.OpDeactivate, 2},
+		"DELETE":     {raftfsm.OpDelete, 1},
+	}
+	k := kinds[cmd.Name]
+	if err := nargs(cmd, k.args, k.args); err != nil {
+		return raftfsm.Op{}, err
+	}
+	op := raftfsm.Op{Kind: k.kind, Name: cmd.Args[0]}
+	if k.args > 1 {
+		op.Location = cmd.Args[1]
+	}
+	if k.args > 2 {
+		op.ACL = cmd.Args[2]
+	}
+	return op, nil
+}
+
+// authorize lets admins write anything, backends only entries located on
+// their own server (the user name is the server name), and frontends
+// nothing. A backend may delete a name only if it is absent or its own.
+func (c *conn) authorize(op raftfsm.Op) *Error {
+	switch c.role {
+	case RoleAdmin:
+		return nil
+	case RoleFrontend:
+		return errReadOnly
+	}
+	loc := op.Location
+	if op.Kind == raftfsm.OpDelete {
+		m, _ := c.s.cfg.FSM.Get(op.Name)
+		if m == nil {
+			return nil
+		}
+		loc = m.Location
+	}
+	if server, _, _ := strings.Cut(loc, "!"); server != c.user {
+		return errNotYourMbox
+	}
+	return nil
+}
