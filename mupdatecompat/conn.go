@@ -102,6 +102,14 @@ func (c *conn) dispatch(cmd *wire.Command) bool {
 		return true
 	case "AUTHENTICATE":
 		err = c.handleAuthenticate(cmd)
+	case "UPDATE":
+		if c.role == 0 {
+			err = errLoginFirst
+			break
+		}
+		if err = c.handleUpdate(cmd); err == nil {
+			return true // the stream has ended with the connection
+		}
 	case "NOOP", "FIND", "LIST", "RESERVE", "ACTIVATE", "DEACTIVATE", "DELETE":
 		if c.role == 0 {
 			err = errLoginFirst

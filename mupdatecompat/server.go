@@ -11,18 +11,22 @@ import (
 	"github.com/roost-mail/roost/raftfsm"
 )
 
-// Writer applies mailbox operations through the cluster's leader; the
-// node's grpcserver.Forwarder is one.
-type Writer interface {
+// Cluster is how the server reaches the leader; the node's
+// grpcserver.Forwarder is one.
+type Cluster interface {
+	// Apply applies operations through the leader, once committed.
 	Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error)
+	// ReadIndex waits until the local state holds every change the
+	// leader had committed when it was called.
+	ReadIndex(ctx context.Context) error
 }
 
 // Config configures a Server. Zero values mean the defaults given.
 type Config struct {
 	// FSM is the node's state machine, which reads are served from.
 	FSM *raftfsm.FSM
-	// Writer carries writes to the leader.
-	Writer Writer
+	// Cluster carries writes to the leader and answers read barriers.
+	Cluster Cluster
 	// Users authenticates clients; nil lets no one in.
 	Users *Users
 	// ServerName is shown in the banner ("roost").
@@ -38,6 +42,9 @@ type Config struct {
 	WriteTimeout time.Duration
 	// FailedAuthDelay slows password guessing (1s).
 	FailedAuthDelay time.Duration
+	// StreamWriteTimeout disconnects an UPDATE stream whose client stops
+	// reading (1m).
+	StreamWriteTimeout time.Duration
 	// MaxLine and MaxLiteral bound input (wire defaults).
 	MaxLine, MaxLiteral int
 	// Logger: nil discards.
@@ -56,10 +63,10 @@ type Server struct {
 	wg        sync.WaitGroup            // one per connection
 }
 
-// New returns a server; it panics if FSM or Writer is missing.
+// New returns a server; it panics if FSM or Cluster is missing.
 func New(cfg Config) *Server {
-	if cfg.FSM == nil || cfg.Writer == nil {
-		panic("mupdatecompat: Config needs FSM and Writer")
+	if cfg.FSM == nil || cfg.Cluster == nil {
+		panic("mupdatecompat: Config needs FSM and Cluster")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
@@ -69,6 +76,7 @@ func New(cfg Config) *Server {
 	def(&cfg.IdleTimeout, 30*time.Minute)
 	def(&cfg.WriteTimeout, 10*time.Second)
 	def(&cfg.FailedAuthDelay, time.Second)
+	def(&cfg.StreamWriteTimeout, time.Minute)
 	if cfg.MaxConns == 0 {
 		cfg.MaxConns = 128
 	}

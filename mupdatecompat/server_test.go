@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/grpcserver"
 )
 
 // testServer serves MUPDATE over a real single-node store on loopback.
@@ -31,7 +32,9 @@ func testServer(t *testing.T, users string) (string, *raftfsm.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(Config{FSM: st.FSM(), Writer: st, Users: u, FailedAuthDelay: time.Millisecond})
+	fwd := grpcserver.NewForwarder(st, nil)
+	t.Cleanup(func() { fwd.Close() })
+	s := New(Config{FSM: st.FSM(), Cluster: fwd, Users: u, FailedAuthDelay: time.Millisecond})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -132,5 +135,58 @@ func TestAuthentication(t *testing.T) {
 	))
 	if m, _ := st.FSM().Get("user.any"); m == nil {
 		t.Error("a frontend identity deleted a mailbox")
+	}
+}
+
+func TestUpdateStream(t *testing.T) {
+	addr, st := testServer(t, testUsers)
+	fsm := st.FSM()
+	apply := func(ops ...raftfsm.Op) {
+		t.Helper()
+		if _, err := st.Apply(t.Context(), ops, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.b", Location: "be1!p", ACL: "b\tlrs\t"},
+		raftfsm.Op{Kind: raftfsm.OpReserve, Name: "user.a.x", Location: "be2!p"},
+		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be2!p"})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(nc)
+	expect := func(want string) {
+		t.Helper()
+		line, err := br.ReadString('\n')
+		if got := strings.TrimRight(line, "\r\n"); err != nil || got != want {
+			t.Fatalf("server said %q (%v), want %q", got, err, want)
+		}
+	}
+	for range banner {
+		br.ReadString('\n')
+	}
+	nc.Write([]byte("A01 AUTHENTICATE \"PLAIN\" \"AGZlAHB3Zg==\"\r\nU01 UPDATE\r\n"))
+	expect(`A01 OK "Authenticated"`)
+	// The dump, in Cyrus order: "user.a" < "user.a.x" < "user.b".
+	expect(`U01 MAILBOX "user.a" "be2!p" ""`)
+	expect(`U01 RESERVE "user.a.x" "be2!p"`)
+	expect("U01 MAILBOX \"user.b\" \"be1!p\" \"b\tlrs\t\"")
+	expect(`U01 OK "streaming starts"`)
+	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be1!p"})
+	expect(`U01 MAILBOX "user.c" "be1!p" ""`)
+	apply(raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.a.x"})
+	nc.Write([]byte("N1 NOOP\r\nX1 FIND \"user.a\"\r\n"))
+	expect(`U01 DELETE "user.a.x"`)
+	expect(`N1 OK "Noop done"`)
+	expect(`X1 BAD "not legal when streaming"`)
+	if n := fsm.Watchers(); n != 1 {
+		t.Errorf("%d watchers during the stream, want 1", n)
+	}
+	nc.Write([]byte("Q01 LOGOUT\r\n"))
+	expect(`Q01 OK "bye-bye"`)
+	if _, err := br.ReadString('\n'); err == nil {
+		t.Error("connection still open after LOGOUT")
 	}
 }

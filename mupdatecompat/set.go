@@ -22,7 +22,7 @@ func (c *conn) handleWrite(cmd *wire.Command) *Error {
 	}
 	ctx, cancel := c.writeContext()
 	defer cancel()
-	resp, aerr := c.s.cfg.Writer.Apply(ctx, []raftfsm.Op{op}, false)
+	resp, aerr := c.s.cfg.Cluster.Apply(ctx, []raftfsm.Op{op}, false)
 	if aerr == nil {
 		aerr = resp.Results[0].Err
 	}

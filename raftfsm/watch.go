@@ -79,6 +79,11 @@ func (w *Watcher) Next(ctx context.Context) ([]Event, uint64, error) {
 	}
 }
 
+// Ready returns a channel that receives when there may be news; a caller
+// that multiplexes the watcher with other work selects on it, then calls
+// Pending.
+func (w *Watcher) Ready() <-chan struct{} { return w.wake }
+
 // Pending returns the changes available now without waiting.
 func (w *Watcher) Pending() ([]Event, uint64, error) {
 	evs, err := w.poll()
