@@ -45,7 +45,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) banner() {
 	c.w.Raw(`* AUTH "PLAIN" "LOGIN"`)
 	c.w.Raw(`* PARTIAL-UPDATE`)
-	c.w.Line("*", "OK", "MUPDATE", c.s.cfg.ServerName, "Roost", "1", "(master)")
+	c.w.Line("*", "OK MUPDATE", c.s.cfg.ServerName, "Roost", "1", "(master)")
 }
 
 func (c *conn) serve() {

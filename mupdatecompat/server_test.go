@@ -84,7 +84,7 @@ const testUsers = "admin:{PLAIN}secret:admin\nbe1:{PLAIN}pw1:backend\nfe:{PLAIN}
 var banner = []string{
 	`S: * AUTH "PLAIN" "LOGIN"`,
 	`S: * PARTIAL-UPDATE`,
-	`S: * OK "MUPDATE" "roost" "Roost" "1" "(master)"`,
+	`S: * OK MUPDATE "roost" "Roost" "1" "(master)"`,
 }
 
 func TestBackendSession(t *testing.T) {

@@ -60,15 +60,15 @@ func freePort(t *testing.T) string {
 
 // proc is a roostd process.
 type proc struct {
-	id, dir, raft, grpc, http string
-	cmd                       *exec.Cmd
-	log                       *bytes.Buffer
+	id, dir, raft, grpc, http, mupdate string
+	cmd                                *exec.Cmd
+	log                                *bytes.Buffer
 }
 
 func (p *proc) start(t *testing.T, roostd string, extra ...string) {
 	t.Helper()
 	args := append([]string{"--node-id", p.id, "--data-dir", p.dir, "--raft-addr", p.raft,
-		"--grpc-addr", p.grpc, "--http-addr", p.http,
+		"--grpc-addr", p.grpc, "--http-addr", p.http, "--mupdate-addr", p.mupdate,
 		"--raft-heartbeat-timeout", "100ms", "--raft-election-timeout", "100ms", "--raft-lease-timeout", "100ms",
 		"--snapshot-threshold", "50", "--snapshot-interval", "200ms"}, extra...)
 	p.cmd = exec.Command(roostd, args...)
@@ -98,7 +98,7 @@ func (p *proc) term(t *testing.T) {
 
 func newProc(t *testing.T, id string) *proc {
 	dir := t.TempDir()
-	return &proc{id: id, dir: filepath.Join(dir, "data"), raft: freePort(t), grpc: freePort(t), http: freePort(t)}
+	return &proc{id: id, dir: filepath.Join(dir, "data"), raft: freePort(t), grpc: freePort(t), http: freePort(t), mupdate: freePort(t)}
 }
 
 // ctl runs roostctl and returns its standard output.
@@ -376,7 +376,7 @@ func TestRoostctlEndToEnd(t *testing.T) {
 // runs a single-node cluster that roostctl reaches with no flags.
 func TestRoostdDefaults(t *testing.T) {
 	roostd, roostctl := buildBinaries(t)
-	for _, port := range []string{"3906", "3907", "3908"} {
+	for _, port := range []string{"3905", "3906", "3907", "3908"} {
 		if l, err := net.Listen("tcp", "127.0.0.1:"+port); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("default port %s is taken: %v", port, err)
@@ -403,8 +403,10 @@ func TestRoostdDefaults(t *testing.T) {
 	if !strings.Contains(out, "ACTIVE") {
 		t.Errorf("mailbox get printed %q", out)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "roost-data", "raft.db")); err != nil {
-		t.Errorf("no ./roost-data/raft.db: %v", err)
+	for _, f := range []string{"raft.db", "mupdate-users", "mupdate-admin-password"} {
+		if _, err := os.Stat(filepath.Join(dir, "roost-data", f)); err != nil {
+			t.Errorf("no ./roost-data/%s: %v", f, err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

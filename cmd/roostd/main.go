@@ -65,6 +65,8 @@ func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool,
 	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address other nodes dial (default: --raft-addr)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:3906", "gRPC API listen address")
 	fs.StringVar(&cfg.GRPCAdvertise, "grpc-advertise", "", "gRPC address other nodes dial (default: --grpc-addr)")
+	fs.StringVar(&cfg.MupdateAddr, "mupdate-addr", "127.0.0.1:3905", "MUPDATE (RFC 3656) listen address for Cyrus backends and frontends (empty: none)")
+	fs.StringVar(&cfg.UsersFile, "users-file", "", "MUPDATE users, one name:{SCHEME}secret:role per line (default: <data-dir>/mupdate-users, created with a random admin password)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3908", "HTTP address for /metrics, /healthz, /readyz and pprof (empty: none)")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first voter (default: true when --join is not given)")
 	fs.StringVar(&join, "join", "", "comma-separated gRPC addresses of cluster members to ask to add this node")

@@ -13,6 +13,7 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/roost-mail/roost/mupdatecompat"
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/grpcserver"
 	"google.golang.org/grpc"
@@ -37,6 +38,11 @@ type Config struct {
 	GRPCAdvertise string
 	// HTTPAddr: metrics, health and pprof; empty means none.
 	HTTPAddr string
+	// MupdateAddr: the MUPDATE (RFC 3656) listener; empty means none.
+	MupdateAddr string
+	// UsersFile lists MUPDATE identities; empty means DataDir's
+	// mupdate-users, created with a random admin password if missing.
+	UsersFile string
 	// Bootstrap starts a new cluster with this node as its only voter
 	// (ignored if the data directory already holds state).
 	Bootstrap bool
@@ -62,6 +68,9 @@ type Node struct {
 	api    *grpcserver.Server
 	health *health.Server
 	http   *http.Server // may be nil
+
+	mupdate    *mupdatecompat.Server // may be nil
+	mupdateLis net.Listener          // may be nil
 
 	grpcLis, httpLis net.Listener
 
@@ -114,12 +123,17 @@ func Start(cfg Config) (_ *Node, err error) {
 		}
 		n.startHTTP(reg)
 	}
+	if cfg.MupdateAddr != "" {
+		if err := n.startMUPDATE(); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.wg.Add(1)
 	go n.maintain(ctx)
 	n.logger.Info("node started", "raft_addr", n.store.RaftAddr(), "grpc_addr", grpcAdv, "http_addr", n.HTTPAddr(),
-		"resumed", n.store.HadState())
+		"mupdate_addr", n.MupdateAddr(), "resumed", n.store.HadState())
 	return n, nil
 }
 
@@ -166,6 +180,14 @@ func (n *Node) HTTPAddr() string {
 	return n.httpLis.Addr().String()
 }
 
+// MupdateAddr returns the MUPDATE address, or "" without one.
+func (n *Node) MupdateAddr() string {
+	if n.mupdateLis == nil {
+		return ""
+	}
+	return n.mupdateLis.Addr().String()
+}
+
 // Ready reports whether the node knows a leader and has applied every entry
 // that was committed when it first heard from one.
 func (n *Node) Ready() bool {
@@ -197,6 +219,13 @@ func (n *Node) Close() error {
 		}
 		if n.health != nil {
 			n.health.Shutdown()
+		}
+		if n.mupdate != nil {
+			// MUPDATE clients fail over to another node on a closed
+			// connection.
+			n.mupdate.Close()
+		} else if n.mupdateLis != nil {
+			n.mupdateLis.Close()
 		}
 		var errs []error
 		if n.store != nil {

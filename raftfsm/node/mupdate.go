@@ -1,0 +1,76 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/roost-mail/roost/mupdatecompat"
+)
+
+// Files a node writes in its data directory when it is given no users
+// file, so that MUPDATE is never open without authentication.
+const (
+	defaultUsersFile    = "mupdate-users"
+	defaultPasswordFile = "mupdate-admin-password"
+)
+
+// startMUPDATE serves MUPDATE on cfg.MupdateAddr.
+func (n *Node) startMUPDATE() error {
+	users, err := n.loadUsers()
+	if err != nil {
+		return err
+	}
+	if n.mupdateLis, err = net.Listen("tcp", n.cfg.MupdateAddr); err != nil {
+		return fmt.Errorf("node: MUPDATE listener: %w", err)
+	}
+	n.mupdate = mupdatecompat.New(mupdatecompat.Config{
+		FSM: n.store.FSM(), Cluster: n.fwd, Users: users, ServerName: n.cfg.NodeID, Logger: n.cfg.Logger,
+	})
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.mupdate.Serve(n.mupdateLis); err != nil && !errors.Is(err, mupdatecompat.ErrServerClosed) {
+			n.logger.Error("MUPDATE server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// loadUsers reads the users file, or the one in the data directory,
+// creating it with a random admin password on first start.
+func (n *Node) loadUsers() (*mupdatecompat.Users, error) {
+	if n.cfg.UsersFile != "" {
+		return mupdatecompat.LoadUsers(n.cfg.UsersFile)
+	}
+	path := filepath.Join(n.cfg.DataDir, defaultUsersFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := n.createAdmin(path); err != nil {
+			return nil, err
+		}
+	}
+	return mupdatecompat.LoadUsers(path)
+}
+
+func (n *Node) createAdmin(usersPath string) error {
+	raw := make([]byte, 18)
+	rand.Read(raw)
+	password := base64.RawURLEncoding.EncodeToString(raw)
+	hash, err := mupdatecompat.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	pwPath := filepath.Join(n.cfg.DataDir, defaultPasswordFile)
+	if err := os.WriteFile(pwPath, []byte(password+"\n"), 0o600); err != nil {
+		return fmt.Errorf("node: write MUPDATE admin password: %w", err)
+	}
+	if err := os.WriteFile(usersPath, []byte("admin:"+hash+":admin\n"), 0o600); err != nil {
+		return fmt.Errorf("node: write MUPDATE users: %w", err)
+	}
+	n.logger.Info("created a MUPDATE admin credential: user admin, password in "+pwPath, "users_file", usersPath)
+	return nil
+}
