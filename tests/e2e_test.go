@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -48,14 +49,21 @@ func buildBinaries(t *testing.T) (roostd, roostctl string) {
 	return bins.roostd, bins.roostctl
 }
 
+// freePort returns a free loopback address below Linux's ephemeral port
+// range (32768 and up). A node restarted on its old ports must find them
+// free, and an ephemeral port may meanwhile serve as the source port of
+// some outgoing connection.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port")
+	return ""
 }
 
 // proc is a roostd process.
@@ -69,7 +77,7 @@ func (p *proc) start(t *testing.T, roostd string, extra ...string) {
 	t.Helper()
 	args := append([]string{"--node-id", p.id, "--data-dir", p.dir, "--raft-addr", p.raft,
 		"--grpc-addr", p.grpc, "--http-addr", p.http, "--mupdate-addr", p.mupdate,
-		"--raft-heartbeat-timeout", "100ms", "--raft-election-timeout", "100ms", "--raft-lease-timeout", "100ms",
+		"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-lease-timeout", "300ms",
 		"--snapshot-threshold", "50", "--snapshot-interval", "200ms"}, extra...)
 	p.cmd = exec.Command(roostd, args...)
 	p.log = &bytes.Buffer{}

@@ -31,9 +31,9 @@ type testNode struct {
 // few entries so restarts and catch-up go through snapshots too.
 func fastStore() raftfsm.Config {
 	return raftfsm.Config{
-		HeartbeatTimeout:   100 * time.Millisecond,
-		ElectionTimeout:    100 * time.Millisecond,
-		LeaderLeaseTimeout: 100 * time.Millisecond,
+		HeartbeatTimeout:   200 * time.Millisecond,
+		ElectionTimeout:    200 * time.Millisecond,
+		LeaderLeaseTimeout: 200 * time.Millisecond,
 		SnapshotThreshold:  64,
 		SnapshotInterval:   200 * time.Millisecond,
 		TrailingLogs:       32,
@@ -56,10 +56,10 @@ func startNode(t *testing.T, tn *testNode, join []string, nonvoter bool) {
 	if tn.dir == "" {
 		tn.dir = t.TempDir()
 	}
-	raftAddr, grpcAddr := "127.0.0.1:0", "127.0.0.1:0"
-	if tn.raftAddr != "" {
-		raftAddr, grpcAddr = tn.raftAddr, tn.grpcAddr
+	if tn.raftAddr == "" {
+		tn.raftAddr, tn.grpcAddr = freePort(t), freePort(t)
 	}
+	raftAddr, grpcAddr := tn.raftAddr, tn.grpcAddr
 	n, err := node.Start(node.Config{
 		NodeID: tn.id, DataDir: tn.dir, RaftAddr: raftAddr, GRPCAddr: grpcAddr,
 		Bootstrap: len(join) == 0, Join: join, JoinAsNonvoter: nonvoter,
