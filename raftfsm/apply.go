@@ -103,7 +103,7 @@ func (s *Store) wait(f raft.ApplyFuture) (*ApplyResponse, error) {
 			return nil, s.raftError(err)
 		}
 	case <-t.C:
-		return nil, fmt.Errorf("%w: not committed within %v (is a quorum up?)", ErrNoLeader, s.cfg.ApplyTimeout)
+		return nil, fmt.Errorf("%w: not committed within %v (is a quorum up?)", ErrUnknownOutcome, s.cfg.ApplyTimeout)
 	}
 	resp, ok := f.Response().(*ApplyResponse)
 	if !ok {
@@ -117,11 +117,13 @@ func (s *Store) raftError(err error) error {
 	switch {
 	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
 		return s.notLeader()
-	case errors.Is(err, raft.ErrLeadershipLost):
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: raft is not accepting entries", ErrNoLeader)
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
 		// The entry may still commit under the next leader.
-		return fmt.Errorf("%w: leadership lost while committing; the outcome is unknown", ErrNoLeader)
+		return fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
-		return ErrClosed
+		return fmt.Errorf("%w: %w", ErrClosed, ErrUnknownOutcome)
 	}
 	return fmt.Errorf("raftfsm: %w", err)
 }

@@ -198,7 +198,7 @@ func (s *Store) TransferLeadership(ctx context.Context, id string) (string, erro
 		f = s.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr))
 	}
 	if err := f.Error(); err != nil {
-		return "", fmt.Errorf("raftfsm: leadership transfer: %w", err)
+		return "", fmt.Errorf("leadership transfer: %w", s.raftError(err))
 	}
 	leader, _, err := s.WaitLeader(ctx)
 	return leader, err

@@ -24,6 +24,11 @@ var (
 	// ErrCompacted: a watch asked for a revision the history no longer
 	// holds, or fell behind it; the caller must list again.
 	ErrCompacted = errors.New("raftfsm: revision compacted; relist")
+	// ErrUnknownOutcome: a write was proposed but its fate is unknown
+	// (leadership lost, no quorum within the apply timeout, shutdown): it
+	// may yet be applied. Callers must not blindly retry one that is not
+	// idempotent; read the state instead.
+	ErrUnknownOutcome = errors.New("raftfsm: outcome unknown")
 	// ErrClosed: the store is shutting down.
 	ErrClosed = errors.New("raftfsm: store closed")
 	// ErrUnknownMember: no such cluster member.
@@ -34,13 +39,18 @@ var (
 type NotLeaderError struct {
 	LeaderID   string // may be empty
 	LeaderAddr string // Raft address; may be empty
+	LeaderGRPC string // gRPC address, for clients; may be empty
 }
 
+// Error names the leader and where clients reach it.
 func (e *NotLeaderError) Error() string {
-	if e.LeaderID == "" {
-		return ErrNotLeader.Error()
+	switch {
+	case e.LeaderID == "":
+		return ErrNotLeader.Error() + "; no leader known"
+	case e.LeaderGRPC == "":
+		return ErrNotLeader.Error() + "; leader is " + e.LeaderID
 	}
-	return ErrNotLeader.Error() + " (leader is " + e.LeaderID + " at " + e.LeaderAddr + ")"
+	return ErrNotLeader.Error() + "; leader is " + e.LeaderID + " at " + e.LeaderGRPC
 }
 
 // Is makes errors.Is(err, ErrNotLeader) hold.

@@ -208,6 +208,12 @@ func (f *FSM) Member(id string) (string, bool) {
 	return addr, ok
 }
 
+// AppliedIndex returns the index of the last log entry the FSM has seen.
+func (f *FSM) AppliedIndex() uint64 {
+	idx, _ := f.appliedIndex()
+	return idx
+}
+
 // appliedIndex returns the index of the last entry the FSM has seen and a
 // channel closed when it sees the next one. Raft's own AppliedIndex runs
 // ahead of the FSM, so consistent reads wait on this one.
@@ -224,7 +230,7 @@ func (f *FSM) View() *View {
 	// Cloning marks the trees copy-on-write, which is a write.
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &View{tab: f.tab.clone(), revision: f.revision, gen: f.gen, members: maps(f.members)}
+	return &View{tab: f.tab.clone(), revision: f.revision, index: f.index, gen: f.gen, members: maps(f.members)}
 }
 
 func maps(m map[string]string) map[string]string {
@@ -239,6 +245,7 @@ func maps(m map[string]string) map[string]string {
 type View struct {
 	tab      *table            // immutable
 	revision uint64            // immutable
+	index    uint64            // immutable; last entry seen, >= revision
 	gen      uint64            // immutable
 	members  map[string]string // immutable
 }
@@ -276,7 +283,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.tab = snap.tab
 	f.members = snap.members
 	f.revision = snap.revision
-	f.index = snap.revision
+	f.index = max(snap.index, snap.revision)
 	f.hist.reset(snap.revision)
 	f.gen++
 	close(f.applied)

@@ -58,7 +58,7 @@ func writeView(tb testing.TB, v *View) []byte {
 }
 
 func viewOf(st *snapshotState) *View {
-	return &View{tab: st.tab, revision: st.revision, members: st.members}
+	return &View{tab: st.tab, revision: st.revision, index: st.index, members: st.members}
 }
 
 // snapshotSeeds returns valid snapshots and damaged variants of them.

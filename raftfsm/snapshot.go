@@ -56,6 +56,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	hdr := &raftlogv1.SnapshotHeader{
 		FormatVersion: snapshotVersion,
 		Revision:      v.revision,
+		AppliedIndex:  v.index,
 		Entries:       uint64(v.tab.len()),
 	}
 	for _, id := range sortedKeys(v.members) {
@@ -102,6 +103,7 @@ type snapshotState struct {
 	tab      *table
 	members  map[string]string
 	revision uint64
+	index    uint64
 }
 
 // ErrBadSnapshot: the snapshot is truncated, damaged or not a snapshot.
@@ -122,7 +124,7 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	if hdr.FormatVersion != snapshotVersion {
 		return nil, fmt.Errorf("%w: format version %d, want %d", ErrBadSnapshot, hdr.FormatVersion, snapshotVersion)
 	}
-	st := &snapshotState{tab: newTable(), members: map[string]string{}, revision: hdr.Revision}
+	st := &snapshotState{tab: newTable(), members: map[string]string{}, revision: hdr.Revision, index: hdr.AppliedIndex}
 	for _, m := range hdr.Members {
 		st.members[m.Id] = m.GrpcAddress
 	}

@@ -355,7 +355,8 @@ func (s *Store) WaitLeader(ctx context.Context) (id, addr string, err error) {
 // notLeader describes the leader for a caller that reached a follower.
 func (s *Store) notLeader() error {
 	id, addr := s.Leader()
-	return &NotLeaderError{LeaderID: id, LeaderAddr: addr}
+	grpc, _ := s.fsm.Member(id)
+	return &NotLeaderError{LeaderID: id, LeaderAddr: addr, LeaderGRPC: grpc}
 }
 
 // Close shuts the node down. A leader first hands leadership to another

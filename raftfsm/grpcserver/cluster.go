@@ -128,9 +128,14 @@ func (s *Server) ReadIndex(ctx context.Context, _ *roostv1.ReadIndexRequest) (*r
 const snapshotChunk = 256 << 10
 
 // SaveSnapshot implements roost.v1.ClusterService: it streams this node's
-// state at one revision. Call it with consistency in mind: a follower's
-// state may trail the leader's by the replication lag.
+// state at one revision, once it holds everything the leader had
+// committed when the call arrived.
 func (s *Server) SaveSnapshot(_ *roostv1.SaveSnapshotRequest, stream grpc.ServerStreamingServer[roostv1.SaveSnapshotResponse]) error {
+	// Catch up with the leader first, so that a lagging follower does not
+	// hand out an old state.
+	if err := s.fwd.ReadIndex(stream.Context()); err != nil {
+		return toStatus(err)
+	}
 	v := s.store.FSM().View()
 	w := &chunkWriter{send: func(b []byte) error {
 		return stream.Send(&roostv1.SaveSnapshotResponse{Chunk: b})
@@ -178,7 +183,7 @@ func (s *Server) RestoreSnapshot(stream grpc.ClientStreamingServer[roostv1.Resto
 	if !s.store.IsLeader() {
 		id, _ := s.store.Leader()
 		addr, _ := s.store.FSM().Member(id)
-		return status.Errorf(codes.FailedPrecondition, "restore must be sent to the leader (%s at %s)", id, addr)
+		return status.Errorf(codes.Unavailable, "restore must be sent to the leader (%s at %s)", id, addr)
 	}
 	v, err := s.store.RestoreSnapshot(stream.Context(), &streamReader{recv: stream.Recv})
 	if err != nil {

@@ -21,6 +21,10 @@ func toStatus(err error) error {
 	}
 	var nl *raftfsm.NotLeaderError
 	switch {
+	case errors.Is(err, raftfsm.ErrUnknownOutcome):
+		// gRPC's own words for DEADLINE_EXCEEDED: the change may have
+		// completed. Clients retry Unavailable, never this.
+		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.As(err, &nl):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, raftfsm.ErrInvalid), errors.Is(err, raftfsm.ErrBadSnapshot):
@@ -65,6 +69,8 @@ func fromStatus(err error) error {
 		base = raftfsm.ErrAborted
 	case codes.Unavailable:
 		base = raftfsm.ErrNoLeader
+	case codes.DeadlineExceeded:
+		base = raftfsm.ErrUnknownOutcome
 	default:
 		return err
 	}

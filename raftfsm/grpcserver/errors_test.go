@@ -57,9 +57,9 @@ func TestToStatus(t *testing.T) {
 }
 
 func TestToStatusLeaderInMessage(t *testing.T) {
-	err := toStatus(&raftfsm.NotLeaderError{LeaderID: "n2", LeaderAddr: "10.0.0.2:7001"})
-	if msg := status.Convert(err).Message(); !strings.Contains(msg, "n2") || !strings.Contains(msg, "10.0.0.2:7001") {
-		t.Errorf("toStatus(not leader) message = %q, want the leader's ID and address", msg)
+	err := toStatus(&raftfsm.NotLeaderError{LeaderID: "n2", LeaderAddr: "10.0.0.2:7001", LeaderGRPC: "10.0.0.2:3906"})
+	if msg := status.Convert(err).Message(); !strings.Contains(msg, "n2") || !strings.Contains(msg, "10.0.0.2:3906") {
+		t.Errorf("toStatus(not leader) message = %q, want the leader's ID and gRPC address", msg)
 	}
 }
 
@@ -113,7 +113,7 @@ func TestFromStatusLeavesOthers(t *testing.T) {
 	if got := fromStatus(plain); got != plain {
 		t.Errorf("fromStatus(%v) = %v, want it unchanged", plain, got)
 	}
-	for _, c := range []codes.Code{codes.Internal, codes.OutOfRange, codes.PermissionDenied, codes.DeadlineExceeded} {
+	for _, c := range []codes.Code{codes.Internal, codes.OutOfRange, codes.PermissionDenied} {
 		in := status.Error(c, "x")
 		if got := fromStatus(in); status.Code(got) != c {
 			t.Errorf("fromStatus(%v) = %v, want code %v kept", in, got, c)
@@ -201,5 +201,15 @@ func TestErrorOfRoundTrip(t *testing.T) {
 		if err := errorOf(st, "?"); !errors.Is(err, raftfsm.ErrInvalid) {
 			t.Errorf("errorOf(%v) = %v, want an error wrapping %v", st, err, raftfsm.ErrInvalid)
 		}
+	}
+}
+
+func TestUnknownOutcome(t *testing.T) {
+	err := toStatus(fmt.Errorf("wrapped: %w", raftfsm.ErrUnknownOutcome))
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("toStatus(unknown outcome) = %v, want DeadlineExceeded", err)
+	}
+	if back := fromStatus(err); !errors.Is(back, raftfsm.ErrUnknownOutcome) {
+		t.Errorf("fromStatus(%v) = %v, want ErrUnknownOutcome", err, back)
 	}
 }

@@ -660,8 +660,11 @@ type SnapshotHeader struct {
 	// Revision (Raft index) of the state.
 	Revision uint64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Number of Entry records that follow.
-	Entries       uint64    `protobuf:"varint,3,opt,name=entries,proto3" json:"entries,omitempty"`
-	Members       []*Member `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	Entries uint64    `protobuf:"varint,3,opt,name=entries,proto3" json:"entries,omitempty"`
+	Members []*Member `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	// Index of the last log entry the state machine had seen (commands and
+	// configuration changes); at least revision.
+	AppliedIndex  uint64 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -722,6 +725,13 @@ func (x *SnapshotHeader) GetMembers() []*Member {
 		return x.Members
 	}
 	return nil
+}
+
+func (x *SnapshotHeader) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
 }
 
 // Entry is one mailbox in a snapshot.
@@ -849,12 +859,13 @@ const file_roost_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\";\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\"\xa1\x01\n" +
+	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\"\xc6\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x18\n" +
 	"\aentries\x18\x03 \x01(\x04R\aentries\x122\n" +
-	"\amembers\x18\x04 \x03(\v2\x18.roost.raftlog.v1.MemberR\amembers\"\xcf\x01\n" +
+	"\amembers\x18\x04 \x03(\v2\x18.roost.raftlog.v1.MemberR\amembers\x12#\n" +
+	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\"\xcf\x01\n" +
 	"\x05Entry\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x122\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1c.roost.raftlog.v1.EntryStateR\x05state\x12\x1a\n" +
