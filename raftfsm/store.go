@@ -352,6 +352,28 @@ func (s *Store) WaitLeader(ctx context.Context) (id, addr string, err error) {
 	}
 }
 
+// WaitNewLeader waits, at most LeaderWait, until a leader other than old
+// is known: after the leader it knew proved unreachable.
+func (s *Store) WaitNewLeader(ctx context.Context, old string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaderWait)
+	defer cancel()
+	for {
+		s.leaderMu.Lock()
+		changed := s.leaderChanged
+		s.leaderMu.Unlock()
+		if id, _ := s.Leader(); id != "" && id != old {
+			return id, nil
+		}
+		select {
+		case <-changed:
+		case <-s.closing:
+			return "", ErrClosed
+		case <-ctx.Done():
+			return "", ErrNoLeader
+		}
+	}
+}
+
 // notLeader describes the leader for a caller that reached a follower.
 func (s *Store) notLeader() error {
 	id, addr := s.Leader()

@@ -2,6 +2,7 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,8 +11,11 @@ import (
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // forwardedKey marks a call that a follower has already forwarded: the
@@ -24,31 +28,8 @@ func isForwarded(ctx context.Context) bool {
 	return ok && len(md.Get(forwardedKey)) > 0
 }
 
-// Forwarder runs operations that need the leader: locally when this node
-// leads, else through one gRPC call to the leader. During an election it
-// waits, at most the store's LeaderWait, for a leader. Safe for concurrent
-// use.
-type Forwarder struct {
-	store    *raftfsm.Store // immutable
-	logger   *slog.Logger   // immutable
-	dialOpts []grpc.DialOption
-
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn // by gRPC address; protected by mu
-
-	queue     chan *forwarded // to runBatcher
-	closing   chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup // runBatcher and its senders
-}
-
-// forwarded is one caller's operations waiting to share a Batch call to
-// the leader with other callers'.
-type forwarded struct {
-	ops  []raftfsm.Op
-	resp *raftfsm.ApplyResponse // set before done is closed
-	err  error                  // set before done is closed
-	done chan struct{}
+func forwardContext(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
 }
 
 const (
@@ -60,7 +41,39 @@ const (
 	// forwardTimeout bounds a coalesced call; the leader answers within
 	// its own apply timeout.
 	forwardTimeout = 30 * time.Second
+	// maxMsgSize matches what the servers accept.
+	maxMsgSize = 64 << 20
 )
+
+// Forwarder runs operations that need the leader: locally when this node
+// leads, else through one gRPC call to the leader. During an election it
+// waits, at most the store's LeaderWait, for a leader; if the leader it
+// knew cannot be reached at all, it waits for the next one and tries once
+// more (the call was never delivered, so this is still at most once).
+// Concurrent writes share one Batch call. Safe for concurrent use.
+type Forwarder struct {
+	store    *raftfsm.Store // immutable
+	logger   *slog.Logger   // immutable
+	dialOpts []grpc.DialOption
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn // by gRPC address; protected by mu
+
+	queue   chan *forwarded // to runBatcher
+	ctx     context.Context // cancelled by Close
+	cancel  context.CancelFunc
+	closing sync.Once
+	wg      sync.WaitGroup // runBatcher and its senders
+}
+
+// forwarded is one caller's operations waiting to share a Batch call to
+// the leader with other callers'.
+type forwarded struct {
+	ops  []raftfsm.Op
+	resp *raftfsm.ApplyResponse // set before done is closed
+	err  error                  // set before done is closed
+	done chan struct{}
+}
 
 // NewForwarder returns a Forwarder for store. Connections to leaders are
 // made with dialOpts (nil: plaintext).
@@ -71,16 +84,19 @@ func NewForwarder(store *raftfsm.Store, logger *slog.Logger, dialOpts ...grpc.Di
 	if len(dialOpts) == 0 {
 		dialOpts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
+	dialOpts = append(dialOpts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize)))
+	ctx, cancel := context.WithCancel(context.Background())
 	f := &Forwarder{store: store, logger: logger, dialOpts: dialOpts, conns: map[string]*grpc.ClientConn{},
-		queue: make(chan *forwarded, forwardMaxOps), closing: make(chan struct{})}
+		queue: make(chan *forwarded, forwardMaxOps), ctx: ctx, cancel: cancel}
 	f.wg.Add(1)
 	go f.runBatcher()
 	return f
 }
 
-// Close stops forwarding and closes the connections to leaders.
+// Close stops forwarding, fails writes still queued, and closes the
+// connections to leaders.
 func (f *Forwarder) Close() error {
-	f.closeOnce.Do(func() { close(f.closing) })
+	f.closing.Do(f.cancel)
 	f.wg.Wait()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -91,35 +107,68 @@ func (f *Forwarder) Close() error {
 	return nil
 }
 
-// leader waits for a leader and returns a connection to it, or nil when
-// this node leads.
-func (f *Forwarder) leader(ctx context.Context) (*grpc.ClientConn, error) {
+// conn returns a connection to the leader id, waiting for one to be
+// known, or nil when this node leads.
+func (f *Forwarder) conn(ctx context.Context) (*grpc.ClientConn, string, error) {
 	id, _, err := f.store.WaitLeader(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if id == f.store.NodeID() {
-		return nil, nil
+		return nil, id, nil
 	}
 	addr, ok := f.store.FSM().Member(id)
 	if !ok || addr == "" {
-		return nil, fmt.Errorf("%w: leader %s has not registered its gRPC address yet", raftfsm.ErrNoLeader, id)
+		return nil, id, fmt.Errorf("%w: leader %s has not registered its gRPC address yet", raftfsm.ErrNoLeader, id)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c, ok := f.conns[addr]; ok {
-		return c, nil
+		return c, id, nil
 	}
 	c, err := grpc.NewClient(addr, f.dialOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("grpcserver: dial leader %s at %s: %w", id, addr, err)
+		return nil, id, fmt.Errorf("grpcserver: dial leader %s at %s: %w", id, addr, err)
 	}
 	f.conns[addr] = c
-	return c, nil
+	return c, id, nil
 }
 
-func forwardContext(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+// do runs local when this node leads, else remote against the leader.
+func (f *Forwarder) do(ctx context.Context, local func() error, remote func(*grpc.ClientConn) error) error {
+	for attempt := 0; ; attempt++ {
+		if f.store.IsLeader() {
+			return local()
+		}
+		c, id, err := f.conn(ctx)
+		if err != nil {
+			return err
+		}
+		if c == nil {
+			return local()
+		}
+		err = remote(c)
+		if attempt > 0 || !unreachable(c, err) {
+			return err
+		}
+		f.logger.Info("leader unreachable; waiting for the next one", "leader", id, "err", err)
+		if _, werr := f.store.WaitNewLeader(ctx, id); werr != nil {
+			return err
+		}
+	}
+}
+
+// unreachable reports a call that failed because no connection to the
+// leader could be made, so it was never delivered.
+func unreachable(c *grpc.ClientConn, err error) bool {
+	if status.Code(err) != codes.Unavailable && !errors.Is(err, raftfsm.ErrNoLeader) {
+		return false
+	}
+	switch c.GetState() {
+	case connectivity.TransientFailure, connectivity.Connecting, connectivity.Idle:
+		return true
+	}
+	return false
 }
 
 // Apply applies operations through the leader. Store errors come back as
@@ -128,22 +177,15 @@ func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*
 	if f.store.IsLeader() {
 		return f.store.Apply(ctx, ops, atomic)
 	}
-	conn, err := f.leader(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if conn == nil {
-		return f.store.Apply(ctx, ops, atomic)
-	}
 	if atomic {
-		return forwardBatch(ctx, conn, ops, true)
+		return f.applyNow(ctx, ops, true)
 	}
 	// Concurrent writes share one call to the leader, as they share one
 	// log entry there.
 	fw := &forwarded{ops: ops, done: make(chan struct{})}
 	select {
 	case f.queue <- fw:
-	case <-f.closing:
+	case <-f.ctx.Done():
 		return nil, raftfsm.ErrClosed
 	case <-ctx.Done():
 		return nil, ctx.Err()
@@ -155,6 +197,21 @@ func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*
 		// The operations may still be applied; the caller gave up.
 		return nil, ctx.Err()
 	}
+}
+
+// applyNow applies operations through the leader in one call.
+func (f *Forwarder) applyNow(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
+	var resp *raftfsm.ApplyResponse
+	err := f.do(ctx, func() error {
+		var err error
+		resp, err = f.store.Apply(ctx, ops, atomic)
+		return err
+	}, func(c *grpc.ClientConn) error {
+		var err error
+		resp, err = forwardBatch(ctx, c, ops, atomic)
+		return err
+	})
+	return resp, err
 }
 
 // forwardBatch sends operations to the leader in one Batch call.
@@ -186,13 +243,15 @@ func (f *Forwarder) runBatcher() {
 		var first *forwarded
 		select {
 		case first = <-f.queue:
-		case <-f.closing:
+		case <-f.ctx.Done():
+			f.failQueued()
 			return
 		}
 		select {
 		case slots <- struct{}{}:
-		case <-f.closing:
+		case <-f.ctx.Done():
 			finish([]*forwarded{first}, nil, raftfsm.ErrClosed)
+			f.failQueued()
 			return
 		}
 		batch, ops := []*forwarded{first}, append([]raftfsm.Op(nil), first.ops...)
@@ -205,23 +264,25 @@ func (f *Forwarder) runBatcher() {
 				break drain
 			}
 		}
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
+		f.wg.Go(func() {
 			defer func() { <-slots }()
-			ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
+			ctx, cancel := context.WithTimeout(f.ctx, forwardTimeout)
 			defer cancel()
-			conn, err := f.leader(ctx)
-			var resp *raftfsm.ApplyResponse
-			switch {
-			case err != nil:
-			case conn == nil: // this node has become the leader
-				resp, err = f.store.Apply(ctx, ops, false)
-			default:
-				resp, err = forwardBatch(ctx, conn, ops, false)
-			}
+			resp, err := f.applyNow(ctx, ops, false)
 			finish(batch, resp, err)
-		}()
+		})
+	}
+}
+
+// failQueued fails the writes still queued at Close: none was sent.
+func (f *Forwarder) failQueued() {
+	for {
+		select {
+		case fw := <-f.queue:
+			finish([]*forwarded{fw}, nil, raftfsm.ErrClosed)
+		default:
+			return
+		}
 	}
 }
 
@@ -242,29 +303,23 @@ func finish(batch []*forwarded, resp *raftfsm.ApplyResponse, err error) {
 // ReadIndex returns the index a consistent read must see, asking the
 // leader if need be, and waits until the local state has reached it.
 func (f *Forwarder) ReadIndex(ctx context.Context) error {
-	idx, err := f.readIndex(ctx)
+	var idx uint64
+	err := f.do(ctx, func() error {
+		var err error
+		idx, err = f.store.ReadIndex(ctx)
+		return err
+	}, func(c *grpc.ClientConn) error {
+		resp, err := roostv1.NewClusterServiceClient(c).ReadIndex(forwardContext(ctx), &roostv1.ReadIndexRequest{})
+		if err != nil {
+			return fromStatus(err)
+		}
+		idx = resp.CommitIndex
+		return nil
+	})
 	if err != nil {
 		return err
 	}
 	return f.store.WaitApplied(ctx, idx)
-}
-
-func (f *Forwarder) readIndex(ctx context.Context) (uint64, error) {
-	if f.store.IsLeader() {
-		return f.store.ReadIndex(ctx)
-	}
-	conn, err := f.leader(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if conn == nil {
-		return f.store.ReadIndex(ctx)
-	}
-	resp, err := roostv1.NewClusterServiceClient(conn).ReadIndex(forwardContext(ctx), &roostv1.ReadIndexRequest{})
-	if err != nil {
-		return 0, fromStatus(err)
-	}
-	return resp.CommitIndex, nil
 }
 
 // Join adds or updates a member through the leader.
@@ -280,15 +335,7 @@ func (f *Forwarder) Join(ctx context.Context, req *roostv1.JoinRequest) error {
 // call runs local on the leader, or remote on the leader's ClusterService.
 func (f *Forwarder) call(ctx context.Context, local func(context.Context) error,
 	remote func(context.Context, roostv1.ClusterServiceClient) error) error {
-	if f.store.IsLeader() {
-		return local(ctx)
-	}
-	conn, err := f.leader(ctx)
-	if err != nil {
-		return err
-	}
-	if conn == nil {
-		return local(ctx)
-	}
-	return remote(forwardContext(ctx), roostv1.NewClusterServiceClient(conn))
+	return f.do(ctx, func() error { return local(ctx) }, func(c *grpc.ClientConn) error {
+		return remote(forwardContext(ctx), roostv1.NewClusterServiceClient(c))
+	})
 }

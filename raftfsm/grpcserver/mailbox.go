@@ -14,6 +14,7 @@ const (
 	defaultPageSize = 1000
 	maxPageSize     = 10000
 	maxBatchOps     = 100_000
+	maxBatchBytes   = 16 << 20
 )
 
 // consistent makes a read linearizable when asked to: the leader confirms
@@ -145,12 +146,19 @@ func (s *Server) Batch(ctx context.Context, req *roostv1.BatchRequest) (*roostv1
 		return nil, status.Errorf(codes.InvalidArgument, "a batch holds 1 to %d operations", maxBatchOps)
 	}
 	ops := make([]raftfsm.Op, len(req.Operations))
+	size := 0
 	for i, o := range req.Operations {
 		op, ok := opFromProto(o)
 		if !ok {
 			return nil, status.Error(codes.InvalidArgument, fmt.Sprintf("operation %d is empty", i))
 		}
 		ops[i] = op
+		size += len(op.Name) + len(op.Location) + len(op.ACL)
+	}
+	// One batch is one revision, which reaches watchers in one message:
+	// keep it well inside every client's message limit.
+	if size > maxBatchBytes {
+		return nil, status.Errorf(codes.InvalidArgument, "a batch carries at most %d bytes of names, locations and ACLs", maxBatchBytes)
 	}
 	resp, err := s.applyOps(ctx, ops, req.Atomic)
 	if err != nil {

@@ -205,6 +205,8 @@ func (n *Node) Ready() bool {
 			}
 			n.readyTarget = max(r.CommitIndex(), 1)
 		}
+		// Raft's applied index, not the FSM's: the commit index may point
+		// at a no-op entry that the FSM never sees.
 		n.readyLatched = r.AppliedIndex() >= n.readyTarget
 	}
 	return n.readyLatched
