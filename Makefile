@@ -42,7 +42,7 @@ proto:
 
 # Fail if the committed generated code differs from what proto/ gives.
 proto-check: proto
-	@git diff --exit-code -- proto/ || { echo "generated code is stale: run make proto and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- proto/)" || { git status --short -- proto/; echo "generated code is stale: run make proto and commit"; exit 1; }
 
 # Benchmarks recorded in docs/benchmarks.md.
 bench:

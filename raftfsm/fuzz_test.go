@@ -178,10 +178,10 @@ func checkFaithful(t *testing.T, data []byte, st *snapshotState) {
 		case got == nil:
 			t.Errorf("readSnapshot(%q) lost entry %d %q", data, i, rec.Name)
 		case int32(got.State) != int32(rec.State):
-			t.Errorf("BUG: readSnapshot(%q) entry %q state = %d, want %d (accepted, then changed; entryFromRecord should refuse states other than 1 and 2 before converting)",
+			t.Errorf("readSnapshot(%q) entry %q state = %d, want %d (accepted, then changed; entryFromRecord should refuse states other than 1 and 2 before converting)",
 				data, rec.Name, got.State, rec.State)
 		case *got != want:
-			t.Errorf("BUG: readSnapshot(%q) entry %q = %+v, want %+v (accepted, then changed)", data, rec.Name, *got, want)
+			t.Errorf("readSnapshot(%q) entry %q = %+v, want %+v (accepted, then changed)", data, rec.Name, *got, want)
 		}
 	}
 }
@@ -321,13 +321,8 @@ func checkOpsApplied(t *testing.T, fsm *testFSM, md *model, cmd command, got any
 // hold as it is must be refused, not restored altered. The checksums are
 // valid, so only the record checks can catch these.
 //
-// BUG: this fails. entryFromRecord (snapshot.go:156) converts the int32
-// state to the uint8 State before checking it, so 257 passes as
-// RESERVED; and newEntry (entry.go:68) shifts ModifyRevision left by 13,
-// so a revision of 2^51 or more loses its high bits. Fix in
-// entryFromRecord: check rec.State against ENTRY_STATE_RESERVED and
-// ENTRY_STATE_ACTIVE before converting, and refuse ModifyRevision >=
-// 1<<(64-revShift) (or greater than the header's revision).
+// A snapshot record with a state other than RESERVED or ACTIVE, or a
+// revision an entry cannot hold, is refused rather than changed.
 func TestReadSnapshotRefusesUnrepresentableRecords(t *testing.T) {
 	hdr := &raftlogv1.SnapshotHeader{FormatVersion: snapshotVersion, Revision: 1<<51 - 1, Entries: 1}
 	active := raftlogv1.EntryState_ENTRY_STATE_ACTIVE
@@ -346,7 +341,7 @@ func TestReadSnapshotRefusesUnrepresentableRecords(t *testing.T) {
 			st, err := readSnapshot(bytes.NewReader(craftSnapshot(t, hdr, tt.rec)))
 			if err == nil {
 				got := mailboxOf(st.tab.get("user.a"))
-				t.Fatalf("BUG: readSnapshot(record %v) = %+v, nil, want an error wrapping %v", tt.rec, got, ErrBadSnapshot)
+				t.Fatalf("readSnapshot(record %v) = %+v, nil, want an error wrapping %v", tt.rec, got, ErrBadSnapshot)
 			}
 			if !errors.Is(err, ErrBadSnapshot) {
 				t.Errorf("readSnapshot(record %v) = %v, want an error wrapping %v", tt.rec, err, ErrBadSnapshot)
@@ -364,12 +359,8 @@ func TestReadSnapshotRefusesUnrepresentableRecords(t *testing.T) {
 // what it reads, not what a header claims, since RestoreSnapshot takes
 // snapshots from clients.
 //
-// BUG: this fails. readSnapshot (snapshot.go:129) preallocates
-// min(hdr.Entries, 1<<24) entry pointers, so a 22-byte stream claiming
-// 2^40 entries makes the leader allocate 128 MiB before reading one
-// record; a few concurrent RestoreSnapshot calls exhaust memory. Fix: cap
-// the preallocation at a small bound (e.g. min(hdr.Entries, 1<<16)) and
-// let append grow the slice as records arrive.
+// A header claiming a huge entry count must not make the reader allocate
+// for it before any record arrives.
 func TestReadSnapshotBoundsAllocation(t *testing.T) {
 	b := craftSnapshot(t, &raftlogv1.SnapshotHeader{FormatVersion: snapshotVersion, Entries: 1 << 40})
 	var before, after runtime.MemStats
@@ -381,6 +372,6 @@ func TestReadSnapshotBoundsAllocation(t *testing.T) {
 	}
 	const limit = 16 << 20
 	if got := after.TotalAlloc - before.TotalAlloc; got > limit {
-		t.Errorf("BUG: readSnapshot(%d bytes claiming 2^40 entries) allocated %d MiB, want at most %d MiB", len(b), got>>20, limit>>20)
+		t.Errorf("readSnapshot(%d bytes claiming 2^40 entries) allocated %d MiB, want at most %d MiB", len(b), got>>20, limit>>20)
 	}
 }

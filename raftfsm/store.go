@@ -197,9 +197,16 @@ func Open(cfg Config) (*Store, error) {
 		s.closeResources()
 		return nil, err
 	}
+	// Registered before Open returns, so no leader change is missed.
+	obs := make(chan raft.Observation, 16)
+	s.observer = raft.NewObserver(obs, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	s.raft.RegisterObserver(s.observer)
 	s.wg.Add(2)
 	go s.runBatcher()
-	go s.observe()
+	go s.observe(obs)
 	return s, nil
 }
 
@@ -296,20 +303,14 @@ func (s *Store) GRPCAddr() string { return s.cfg.GRPCAddr }
 func (s *Store) Raft() *raft.Raft { return s.raft }
 
 // observe turns raft's leader observations into a broadcast for WaitLeader.
-func (s *Store) observe() {
+func (s *Store) observe(ch <-chan raft.Observation) {
 	defer s.wg.Done()
-	ch := make(chan raft.Observation, 16)
-	s.observer = raft.NewObserver(ch, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	})
-	s.raft.RegisterObserver(s.observer)
 	defer s.raft.DeregisterObserver(s.observer)
 	for {
 		select {
 		case o := <-ch:
 			lo := o.Data.(raft.LeaderObservation)
-			s.logger.Info("leader changed", "leader", string(lo.LeaderID), "peer", string(lo.LeaderAddr))
+			s.logger.Info("leader changed", "leader", string(lo.LeaderID), "raft_addr", string(lo.LeaderAddr))
 			s.leaderMu.Lock()
 			close(s.leaderChanged)
 			s.leaderChanged = make(chan struct{})
@@ -381,18 +382,24 @@ func (s *Store) notLeader() error {
 	return &NotLeaderError{LeaderID: id, LeaderAddr: addr, LeaderGRPC: grpc}
 }
 
-// Close shuts the node down. A leader first hands leadership to another
-// voter, so the cluster does not wait out an election timeout.
+// StepDown hands leadership to another voter if this node leads, so that
+// the cluster does not wait out an election timeout when it stops.
+func (s *Store) StepDown() {
+	if !s.IsLeader() || s.otherVoters() == 0 {
+		return
+	}
+	if err := s.raft.LeadershipTransfer().Error(); err != nil {
+		s.logger.Warn("leadership transfer before shutdown failed", "err", err)
+		return
+	}
+	s.logger.Info("handed leadership over before shutdown")
+}
+
+// Close shuts the node down, stepping down first.
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
-		if s.IsLeader() && s.otherVoters() > 0 {
-			if terr := s.raft.LeadershipTransfer().Error(); terr != nil {
-				s.logger.Warn("leadership transfer before shutdown failed", "err", terr)
-			} else {
-				s.logger.Info("handed leadership over before shutdown")
-			}
-		}
+		s.StepDown()
 		close(s.closing)
 		if serr := s.raft.Shutdown().Error(); serr != nil {
 			err = fmt.Errorf("raftfsm: shutdown: %w", serr)

@@ -220,13 +220,12 @@ func TestWatchFromPastRevision(t *testing.T) {
 	for i := range 5 {
 		f.must(activateOp(fmt.Sprintf("user.u%d", i), loc1, ""))
 	}
-	// BUG: Watch(after) with events held after `after` panics in
-	// history.since(after, 0): len(out) >= 0 holds, so it reads
-	// out[len(out)-1] of an empty slice.
+	// Watch(after) with events held after it returns them (it once indexed
+	// an empty slice).
 	for _, after := range []uint64{0, 2, 4, 5, 9} {
 		w, err := safeWatch(f.FSM, after, "")
 		if err != nil {
-			t.Errorf("BUG: Watch(%d) = %v, want a watcher", after, err)
+			t.Errorf("Watch(%d) = %v, want a watcher", after, err)
 			continue
 		}
 		var want []evKey
@@ -398,12 +397,9 @@ func TestWatchRestore(t *testing.T) {
 // TestWatchRightAfterRestore: the state restored at revision R is exactly
 // known, so watching from R (a fresh view) must wait for the next change.
 //
-// BUG: this fails. history.reset marks the history "restored" and since
-// answers ErrCompacted to every revision until an entry is applied, so a
-// follower that installed a snapshot in a quiet cluster tells every new
-// watcher to relist, and they relist and fail again in a loop. Fix in
-// history.go: reset(floor) with floor = the snapshot revision (and no
-// restored flag), called as f.hist.reset(snap.revision) in fsm.go Restore.
+// Right after a restore, watching from the snapshot's revision works:
+// a quiet follower that installed a snapshot must not send every new
+// watcher to relist.
 func TestWatchRightAfterRestore(t *testing.T) {
 	src := newTestFSM(t, 0)
 	buildSnapshotState(src)
@@ -419,12 +415,12 @@ func TestWatchRightAfterRestore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), blockTimeout)
 	defer cancel()
 	if evs, _, err := w.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("BUG: Next() on a view taken right after Restore = %v, %v, want to block until %v",
+		t.Errorf("Next() on a view taken right after Restore = %v, %v, want to block until %v",
 			keys(evs), err, context.DeadlineExceeded)
 	}
 	w2, err := safeWatch(f.FSM, f.Revision(), "")
 	if err != nil {
-		t.Errorf("BUG: Watch(%d) right after Restore to %d = %v, want a watcher", f.Revision(), f.Revision(), err)
+		t.Errorf("Watch(%d) right after Restore to %d = %v, want a watcher", f.Revision(), f.Revision(), err)
 	} else {
 		defer w2.Close()
 	}

@@ -49,20 +49,23 @@ func main() {
 // command is one verb: it parses its own flags and runs.
 type command func(ctx context.Context, c *cli, args []string) error
 
-var commands = map[string]command{
-	"cluster status":          clusterStatus,
-	"cluster join":            clusterJoin,
-	"cluster remove":          clusterRemove,
-	"cluster transfer-leader": clusterTransfer,
-	"mailbox get":             mailboxGet,
-	"mailbox list":            mailboxList,
-	"mailbox reserve":         mailboxReserve,
-	"mailbox activate":        mailboxActivate,
-	"mailbox deactivate":      mailboxDeactivate,
-	"mailbox delete":          mailboxDelete,
-	"mailbox watch":           mailboxWatch,
-	"snapshot save":           snapshotSave,
-	"snapshot restore":        snapshotRestore,
+// commands returns the verbs by "group verb".
+func commands() map[string]command {
+	return map[string]command{
+		"cluster status":          clusterStatus,
+		"cluster join":            clusterJoin,
+		"cluster remove":          clusterRemove,
+		"cluster transfer-leader": clusterTransfer,
+		"mailbox get":             mailboxGet,
+		"mailbox list":            mailboxList,
+		"mailbox reserve":         mailboxReserve,
+		"mailbox activate":        mailboxActivate,
+		"mailbox deactivate":      mailboxDeactivate,
+		"mailbox delete":          mailboxDelete,
+		"mailbox watch":           mailboxWatch,
+		"snapshot save":           snapshotSave,
+		"snapshot restore":        snapshotRestore,
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -77,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return flag.ErrHelp
 	}
-	cmd, ok := commands[rest[0]+" "+rest[1]]
+	cmd, ok := commands()[rest[0]+" "+rest[1]]
 	if !ok {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", rest[0]+" "+rest[1])

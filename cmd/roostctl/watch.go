@@ -26,17 +26,21 @@ func mailboxWatch(ctx context.Context, c *cli, args []string) error {
 	}
 	req := &roostv1.WatchRequest{AfterRevision: *from, Prefix: []byte(*prefix), IncludeListing: *listing}
 	endpoints := strings.Split(c.endpoints, ",")
-	failures := 0
+	failures, compacted := 0, 0
 	backoff := 100 * time.Millisecond
 	for i := 0; ; i = (i + 1) % len(endpoints) {
 		progressed, err := c.watchOnce(ctx, strings.TrimSpace(endpoints[i]), req)
 		if progressed {
-			failures, backoff = 0, 100*time.Millisecond
+			failures, compacted, backoff = 0, 0, 100*time.Millisecond
 		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case status.Code(err) == codes.OutOfRange:
+			// Another node's history may still reach back far enough.
+			if compacted++; compacted < len(endpoints) {
+				continue
+			}
 			return fmt.Errorf("%w; start again with --listing", describe(err))
 		case status.Code(err) != codes.Unavailable && !errors.Is(err, io.EOF):
 			return describe(err)
@@ -68,15 +72,22 @@ func (c *cli) watchOnce(ctx context.Context, addr string, req *roostv1.WatchRequ
 	if err != nil {
 		return false, err
 	}
+	// A listing is printed only once complete: if the stream breaks in
+	// the middle, the next node sends it again from the start.
+	var listing []*roostv1.Mailbox
 	for progressed := false; ; progressed = true {
 		msg, err := stream.Recv()
 		if err != nil {
 			return progressed, err
 		}
-		for _, m := range msg.Listing {
-			if err := c.printEvent("listing", 0, m); err != nil {
-				return true, err
+		listing = append(listing, msg.Listing...)
+		if msg.ListingComplete {
+			for _, m := range listing {
+				if err := c.printEvent("listing", 0, m); err != nil {
+					return true, err
+				}
 			}
+			listing = nil
 		}
 		for _, ev := range msg.Events {
 			t := strings.ToLower(strings.TrimPrefix(ev.Type.String(), "EVENT_TYPE_"))

@@ -50,17 +50,13 @@ func TestOpFromProtoEmpty(t *testing.T) {
 // TestOpToProtoUnknownKind: an operation of no known kind must not cross a
 // forwarded call as something else; the leader would apply it.
 //
-// BUG: this fails. opToProto (convert.go:63) turns every kind it does not
-// know, including the zero Op, into a DeleteRequest, so Forwarder.Apply
-// on a follower deletes the mailbox where the leader's own Store.Apply
-// refuses the operation with ErrInvalid. Fix: return an Operation with
-// no op for an unknown kind (the leader then answers InvalidArgument,
-// "operation 0 is empty"), or panic as raftfsm's encoder does.
+// An unknown operation kind is forwarded as an empty operation, which the
+// leader refuses, never as a DELETE.
 func TestOpToProtoUnknownKind(t *testing.T) {
 	for _, kind := range []raftfsm.OpKind{0, 9} {
 		op := raftfsm.Op{Kind: kind, Name: "user.jane"}
 		if got, ok := opFromProto(opToProto(op)); ok && got.Kind == raftfsm.OpDelete {
-			t.Errorf("BUG: opFromProto(opToProto(%+v)) = %+v, want no DELETE", op, got)
+			t.Errorf("opFromProto(opToProto(%+v)) = %+v, want no DELETE", op, got)
 		}
 	}
 }

@@ -230,13 +230,13 @@ func (n *Node) Close() error {
 			n.mupdateLis.Close()
 		}
 		var errs []error
+		if n.api != nil {
+			n.api.Close() // Watch streams end; clients resume elsewhere
+		}
 		if n.store != nil {
-			errs = append(errs, n.store.Close())
+			n.store.StepDown()
 		}
 		if n.grpc != nil {
-			// Watch streams never end by themselves: end them, then let
-			// unary calls finish.
-			n.api.Close()
 			stopped := make(chan struct{})
 			go func() { n.grpc.GracefulStop(); close(stopped) }()
 			select {
@@ -246,6 +246,9 @@ func (n *Node) Close() error {
 			}
 		} else if n.grpcLis != nil {
 			n.grpcLis.Close()
+		}
+		if n.store != nil {
+			errs = append(errs, n.store.Close())
 		}
 		if n.http != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -204,7 +204,7 @@ const (
 	EventType_EVENT_TYPE_UNSPECIFIED EventType = 0
 	// EVENT_TYPE_PUT: created or changed; mailbox holds the new state.
 	EventType_EVENT_TYPE_PUT EventType = 1
-	// EVENT_TYPE_DELETE: removed; mailbox holds the name only.
+	// EVENT_TYPE_DELETE: removed; mailbox holds the entry as it was.
 	EventType_EVENT_TYPE_DELETE EventType = 2
 )
 
