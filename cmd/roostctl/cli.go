@@ -20,6 +20,7 @@ import (
 // cli holds what every command shares: where the cluster is, how to print
 // and the connections made so far.
 type cli struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	endpoints      string
 	output         string

@@ -38,7 +38,7 @@ Names, locations and ACLs are Cyrus's own bytes: an ACL is
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "roostctl:", err)
 		}
@@ -65,26 +65,32 @@ func commands() map[string]command {
 		"mailbox watch":           mailboxWatch,
 		"snapshot save":           snapshotSave,
 		"snapshot restore":        snapshotRestore,
+		"passwd":                  passwd,
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := &cli{stdout: stdout, stderr: stderr}
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := c.flagSet("roostctl")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	rest := fs.Args()
-	if len(rest) < 2 {
+	if len(rest) == 0 {
 		fs.Usage()
 		return flag.ErrHelp
 	}
-	cmd, ok := commands()[rest[0]+" "+rest[1]]
+	table := commands()
+	name, args := rest[0], rest[1:]
+	if _, ok := table[name]; !ok && len(rest) >= 2 {
+		name, args = rest[0]+" "+rest[1], rest[2:]
+	}
+	cmd, ok := table[name]
 	if !ok {
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", rest[0]+" "+rest[1])
+		return fmt.Errorf("unknown command %q", name)
 	}
 	defer c.close()
-	return cmd(ctx, c, rest[2:])
+	return cmd(ctx, c, args)
 }
