@@ -74,6 +74,9 @@ func (c *conn) serve() {
 			}
 			return
 		default:
+			// A client that stops reading its replies must not hold the
+			// connection's goroutine forever.
+			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.StreamWriteTimeout))
 			if done := c.dispatch(cmd); done {
 				c.bw.Flush()
 				return

@@ -42,8 +42,8 @@ type Config struct {
 	WriteTimeout time.Duration
 	// FailedAuthDelay slows password guessing (1s).
 	FailedAuthDelay time.Duration
-	// StreamWriteTimeout disconnects an UPDATE stream whose client stops
-	// reading (1m).
+	// StreamWriteTimeout disconnects a client that stops reading its
+	// replies or its UPDATE stream (1m).
 	StreamWriteTimeout time.Duration
 	// MaxLine and MaxLiteral bound input (wire defaults).
 	MaxLine, MaxLiteral int
