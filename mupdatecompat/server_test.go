@@ -190,3 +190,31 @@ func TestUpdateStream(t *testing.T) {
 		t.Error("connection still open after LOGOUT")
 	}
 }
+
+func TestClient(t *testing.T) {
+	addr, st := testServer(t, testUsers)
+	if _, err := st.Apply(t.Context(), []raftfsm.Op{{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be1!p", ACL: "c\tlrs\t"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Dial(t.Context(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Capabilities["AUTH"]; strings.Join(got, " ") != "PLAIN LOGIN" {
+		t.Errorf("AUTH capability = %q, want PLAIN LOGIN", got)
+	}
+	if _, err := c.Find("user.c"); err == nil {
+		t.Error("Find before Authenticate succeeded")
+	}
+	if err := c.Authenticate("fe", "pwf"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Find("user.c")
+	if err != nil || m == nil || m.Location != "be1!p" || m.ACL != "c\tlrs\t" || m.State != raftfsm.StateActive {
+		t.Errorf("Find(user.c) = %+v, %v", m, err)
+	}
+	if m, err := c.Find("user.none"); err != nil || m != nil {
+		t.Errorf("Find(user.none) = %+v, %v, want nil, nil", m, err)
+	}
+}

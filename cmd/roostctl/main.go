@@ -66,6 +66,7 @@ func commands() map[string]command {
 		"snapshot save":           snapshotSave,
 		"snapshot restore":        snapshotRestore,
 		"passwd":                  passwd,
+		"import":                  importMaster,
 	}
 }
 

@@ -49,8 +49,12 @@ type Decoder struct {
 	// MaxLiteral bounds one literal (DefaultMaxLiteral if zero).
 	MaxLiteral int
 	// GoAhead is called before the data of a synchronising literal is
-	// read; it must send "+ go ahead" and flush. Nil refuses {N} literals.
+	// read; it must send "+ go ahead" and flush. Nil refuses {N} literals
+	// unless ReadsResponses is set.
 	GoAhead func() error
+	// ReadsResponses makes the decoder read a server's responses, in
+	// which Cyrus clients take {N} like {N+}: nothing waits.
+	ReadsResponses bool
 
 	n int // bytes of the current line read outside literals
 }
@@ -246,7 +250,7 @@ func (d *Decoder) readLiteral() (string, error) {
 	}
 	size, perr := strconv.ParseUint(string(digits), 10, 63)
 	if perr != nil || size > uint64(d.maxLiteral()) {
-		if sync {
+		if sync && !d.ReadsResponses {
 			return "", &SyntaxError{Msg: fmt.Sprintf("%v (over %d bytes)", ErrLiteralRefused, d.maxLiteral())}
 		}
 		// The client sends the data anyway: drop it, then the line.
@@ -255,7 +259,7 @@ func (d *Decoder) readLiteral() (string, error) {
 		}
 		return "", errLine{"Literal too big"}
 	}
-	if sync {
+	if sync && !d.ReadsResponses {
 		if d.GoAhead == nil {
 			return "", &SyntaxError{Msg: "Synchronising literals not accepted"}
 		}

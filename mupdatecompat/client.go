@@ -1,0 +1,182 @@
+package mupdatecompat
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/roost-mail/roost/mupdatecompat/internal/wire"
+	"github.com/roost-mail/roost/raftfsm"
+)
+
+// Client speaks MUPDATE to a server, Roost or Cyrus, with the same wire
+// code as the server. It is used to import a legacy master's database
+// and by tests. Not safe for concurrent use.
+type Client struct {
+	nc  net.Conn
+	br  *bufio.Reader
+	bw  *bufio.Writer
+	dec *wire.Decoder
+	w   *wire.Writer
+	tag int
+	// Capabilities are the banner's lines before "* OK", by name.
+	Capabilities map[string][]string
+}
+
+// ErrProtocol: the server answered something the client cannot read.
+var ErrProtocol = errors.New("mupdatecompat: protocol error")
+
+// Dial connects and reads the banner.
+func Dial(ctx context.Context, addr string) (*Client, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc), Capabilities: map[string][]string{}}
+	c.dec = wire.NewDecoder(c.br)
+	c.dec.ReadsResponses = true
+	c.dec.MaxLiteral = raftfsm.MaxACLLen + 1024
+	c.w = wire.NewWriter(c.bw)
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+		defer nc.SetDeadline(time.Time{})
+	}
+	for {
+		line, err := c.read()
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("mupdatecompat: banner: %w", err)
+		}
+		if line.Tag != "*" {
+			nc.Close()
+			return nil, fmt.Errorf("%w: banner line %q", ErrProtocol, line.Tag)
+		}
+		if line.Name == "OK" {
+			return c, nil
+		}
+		if line.Name == "BYE" {
+			nc.Close()
+			return nil, fmt.Errorf("mupdatecompat: server said BYE %q", strings.Join(line.Args, " "))
+		}
+		c.Capabilities[line.Name] = line.Args
+	}
+}
+
+func (c *Client) read() (*wire.Command, error) {
+	line, err := c.dec.ReadCommand()
+	var se *wire.SyntaxError
+	if errors.As(err, &se) {
+		return nil, fmt.Errorf("%w: %s", ErrProtocol, se.Msg)
+	}
+	return line, err
+}
+
+func (c *Client) nextTag() string {
+	c.tag++
+	return fmt.Sprintf("R%d", c.tag)
+}
+
+// send writes a command whose arguments are strings.
+func (c *Client) send(tag, cmd string, args ...string) error {
+	c.w.Line(tag, cmd, args...)
+	if err := c.w.Err(); err != nil {
+		return err
+	}
+	return c.bw.Flush()
+}
+
+// Authenticate logs in with SASL PLAIN, the initial response sent with
+// the command as Cyrus clients do.
+func (c *Client) Authenticate(user, password string) error {
+	ir := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
+	tag := c.nextTag()
+	if err := c.send(tag, "AUTHENTICATE", "PLAIN", ir); err != nil {
+		return err
+	}
+	return c.done(tag, nil)
+}
+
+// done reads responses up to the completion of tag; data lines go to
+// data (nil: none are expected).
+func (c *Client) done(tag string, data func(*wire.Command) error) error {
+	for {
+		line, err := c.read()
+		if err != nil {
+			return err
+		}
+		switch line.Name {
+		case "OK":
+			return nil
+		case "NO", "BAD", "BYE":
+			return fmt.Errorf("mupdatecompat: server said %s %q", line.Name, strings.Join(line.Args, " "))
+		case "MAILBOX", "RESERVE", "DELETE":
+			if data == nil {
+				return fmt.Errorf("%w: unexpected %s", ErrProtocol, line.Name)
+			}
+			if err := data(line); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: unexpected %q", ErrProtocol, line.Name)
+		}
+	}
+}
+
+// mailboxOf reads a MAILBOX (name, location, ACL) or RESERVE (name,
+// location) line.
+func mailboxOf(line *wire.Command) (raftfsm.Mailbox, error) {
+	switch {
+	case line.Name == "MAILBOX" && len(line.Args) == 3:
+		return raftfsm.Mailbox{Name: line.Args[0], State: raftfsm.StateActive, Location: line.Args[1], ACL: line.Args[2]}, nil
+	case line.Name == "RESERVE" && len(line.Args) == 2:
+		return raftfsm.Mailbox{Name: line.Args[0], State: raftfsm.StateReserved, Location: line.Args[1]}, nil
+	}
+	return raftfsm.Mailbox{}, fmt.Errorf("%w: malformed %s line", ErrProtocol, line.Name)
+}
+
+// Dump runs UPDATE and calls fn for each entry of the server's dump, in
+// the server's order, until the dump's OK. The stream that follows is not
+// read: close the client afterwards.
+func (c *Client) Dump(fn func(raftfsm.Mailbox) error) error {
+	tag := c.nextTag()
+	if err := c.send(tag, "UPDATE"); err != nil {
+		return err
+	}
+	return c.done(tag, func(line *wire.Command) error {
+		if line.Name == "DELETE" {
+			return fmt.Errorf("%w: DELETE during a dump", ErrProtocol)
+		}
+		m, err := mailboxOf(line)
+		if err != nil {
+			return err
+		}
+		return fn(m)
+	})
+}
+
+// Find looks a name up; nil when the server has no entry.
+func (c *Client) Find(name string) (*raftfsm.Mailbox, error) {
+	tag := c.nextTag()
+	if err := c.send(tag, "FIND", name); err != nil {
+		return nil, err
+	}
+	var found *raftfsm.Mailbox
+	err := c.done(tag, func(line *wire.Command) error {
+		m, err := mailboxOf(line)
+		found = &m
+		return err
+	})
+	return found, err
+}
+
+// Close logs out and closes the connection.
+func (c *Client) Close() error {
+	c.send(c.nextTag(), "LOGOUT")
+	return c.nc.Close()
+}
