@@ -37,24 +37,26 @@ func (c *conn) handleWrite(cmd *wire.Command) *Error {
 
 // writeOp turns a command into an operation.
 func writeOp(cmd *wire.Command) (raftfsm.Op, *Error) {
-	kinds := map[string]struct {
-		kind raftfsm.OpKind
-		args int
-	}{
-		"RESERVE":    {raftfsm.OpReserve, 2},
-		"ACTIVATE":   {raftfsm.OpActivate, 3},
-		"DEACTIVATE": {raftfsm.OpDeactivate, 2},
-		"DELETE":     {raftfsm.OpDelete, 1},
+	var kind raftfsm.OpKind
+	var args int
+	switch cmd.Name {
+	case "RESERVE":
+		kind, args = raftfsm.OpReserve, 2
+	case "ACTIVATE":
+		kind, args = raftfsm.OpActivate, 3
+	case "DEACTIVATE":
+		kind, args = raftfsm.OpDeactivate, 2
+	default:
+		kind, args = raftfsm.OpDelete, 1
 	}
-	k := kinds[cmd.Name]
-	if err := nargs(cmd, k.args, k.args); err != nil {
+	if err := nargs(cmd, args, args); err != nil {
 		return raftfsm.Op{}, err
 	}
-	op := raftfsm.Op{Kind: k.kind, Name: cmd.Args[0]}
-	if k.args > 1 {
+	op := raftfsm.Op{Kind: kind, Name: cmd.Args[0]}
+	if args > 1 {
 		op.Location = cmd.Args[1]
 	}
-	if k.args > 2 {
+	if args > 2 {
 		op.ACL = cmd.Args[2]
 	}
 	return op, nil
