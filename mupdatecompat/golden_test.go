@@ -1,0 +1,104 @@
+package mupdatecompat
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestGoldenTranscripts replays conversations of real Cyrus clients with
+// a Roost node (testdata/*.txt): every C: line goes to a fresh server
+// byte for byte, and every S: line must come back byte for byte.
+func TestGoldenTranscripts(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no transcripts: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			addr, _ := testServerNamed(t, "admin:{PLAIN}secret:admin\n", "roost1")
+			for _, c := range readTranscript(t, file) {
+				replay(t, addr, c)
+			}
+		})
+	}
+}
+
+// conversation is one connection's lines, in the order they happened.
+type conversation struct {
+	id    string
+	lines []string // "C: ..." or "S: ..."
+}
+
+func readTranscript(t *testing.T, file string) []*conversation {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []*conversation
+	byID := map[string]*conversation{}
+	for _, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "# ") {
+			id, rest, ok := strings.Cut(line, " ")
+			if !ok {
+				t.Fatalf("bad transcript line %q", line)
+			}
+			c := byID[id]
+			if c == nil {
+				c = &conversation{id: id}
+				byID[id] = c
+				order = append(order, c)
+			}
+			c.lines = append(c.lines, rest)
+		}
+	}
+	return order
+}
+
+func replay(t *testing.T, addr string, c *conversation) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(nc)
+	for i, l := range c.lines {
+		dir, text := l[:2], l[3:]
+		switch {
+		case dir == "C:" && text == "<closed>":
+			nc.(*net.TCPConn).CloseWrite()
+		case dir == "C:":
+			if _, err := nc.Write([]byte(text + "\r\n")); err != nil {
+				t.Fatalf("%s line %d: write: %v", c.id, i, err)
+			}
+		case text == "<closed>":
+			// Cyrus clients close right after sending LOGOUT, so the
+			// capture could not see the reply; it must be the only line
+			// before the close.
+			b, err := br.ReadString('\n')
+			if err == nil && strings.HasSuffix(b, " OK \"bye-bye\"\r\n") {
+				b, err = br.ReadString('\n')
+			}
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("%s line %d: server sent %q (%v), want it to close", c.id, i, b, err)
+			}
+		default:
+			got, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s line %d: read: %v (want %q)", c.id, i, err, text)
+			}
+			if !strings.HasSuffix(got, "\r\n") || got[:len(got)-2] != text {
+				t.Fatalf("%s line %d: server sent %q, want %q CRLF", c.id, i, got, text)
+			}
+		}
+	}
+}
