@@ -7,7 +7,7 @@ GO       ?= go
 BUF      := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 PKGS     := ./...
 
-.PHONY: all build run test check proto proto-check lint vet fmt-check unit bench fuzz clean
+.PHONY: all build run test deps check proto proto-check lint vet fmt-check unit bench fuzz clean
 
 all: build
 
@@ -21,7 +21,11 @@ run:
 # Everything CI runs: static checks, generated code up to date, and all
 # tests (unit, fuzz seeds, multi-node and end-to-end) with the race
 # detector.
-test: check unit
+test: deps check unit
+
+# What the tests need besides Go: Debian's Cyrus packages as real peers.
+deps:
+	./tests/cyrus/install.sh
 
 check: fmt-check vet proto-check
 

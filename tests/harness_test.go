@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -23,8 +24,11 @@ type testNode struct {
 	dir      string
 	raftAddr string
 	grpcAddr string
-	n        *node.Node // nil while stopped
-	conn     *grpc.ClientConn
+	// mupdateAddr is the node's MUPDATE listener; its users file has
+	// the Cyrus peers' admin/secret as an admin.
+	mupdateAddr string
+	n           *node.Node // nil while stopped
+	conn        *grpc.ClientConn
 }
 
 // fastStore has raft timings short enough for tests, and snapshots every
@@ -57,11 +61,16 @@ func startNode(t *testing.T, tn *testNode, join []string, nonvoter bool) {
 		tn.dir = t.TempDir()
 	}
 	if tn.raftAddr == "" {
-		tn.raftAddr, tn.grpcAddr = freePort(t), freePort(t)
+		tn.raftAddr, tn.grpcAddr, tn.mupdateAddr = freePort(t), freePort(t), freePort(t)
 	}
 	raftAddr, grpcAddr := tn.raftAddr, tn.grpcAddr
+	users := filepath.Join(tn.dir, "users")
+	if err := os.WriteFile(users, []byte(cyrusAdmin+":{PLAIN}"+cyrusPassword+":admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	n, err := node.Start(node.Config{
-		NodeID: tn.id, DataDir: tn.dir, RaftAddr: raftAddr, GRPCAddr: grpcAddr,
+		NodeID: tn.id, DataDir: filepath.Join(tn.dir, "data"), RaftAddr: raftAddr, GRPCAddr: grpcAddr,
+		MupdateAddr: tn.mupdateAddr, UsersFile: users,
 		Bootstrap: len(join) == 0, Join: join, JoinAsNonvoter: nonvoter,
 		Store: fastStore(), Logger: testLogger(t),
 	})

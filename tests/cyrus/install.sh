@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs Debian's Cyrus IMAP packages, the real Cyrus peers of the
+# interoperability tests, if they are missing. Run by `make test`.
+set -eu
+[ -x /usr/lib/cyrus/bin/master ] && exit 0
+SUDO=
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "installing Cyrus needs root (or sudo)" >&2; exit 1; }
+    SUDO=sudo
+fi
+# Keep the packages from starting system-wide daemons: the tests run
+# their own instances.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+fi
+$SUDO apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    cyrus-imapd cyrus-murder cyrus-clients cyrus-admin sasl2-bin >/dev/null

@@ -1,0 +1,222 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Real Cyrus IMAP (Debian's cyrus-imapd and cyrus-murder) as test peers.
+// `make test` installs the packages when missing; without them the Cyrus
+// tests skip, except under CI=true, where they fail.
+const cyrusBin = "/usr/lib/cyrus/bin"
+
+func needCyrus(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(cyrusBin, "master")); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Cyrus is not installed (%v); make test installs it", err)
+		}
+		t.Skip("Cyrus is not installed; make test installs it")
+	}
+}
+
+// cyrus is one Cyrus instance (a murder backend or frontend) run by
+// Cyrus's own master process in a directory of its own.
+type cyrus struct {
+	name, dir, role string
+	imapAddr        string
+	servername      string
+	cmd             *exec.Cmd
+}
+
+const cyrusAdmin, cyrusPassword = "admin", "secret"
+
+// startCyrus starts a backend (role "backend", whose START section pushes
+// its mailbox list with ctl_mboxlist -m) or a frontend (role "frontend",
+// whose mupdate slave follows mupdateAddr).
+func startCyrus(t *testing.T, name, role, mupdateAddr string) *cyrus {
+	t.Helper()
+	needCyrus(t)
+	c := &cyrus{name: name, role: role, dir: cyrusDir(t), imapAddr: freePort(t), servername: name}
+	for _, sub := range []string{"spool", "proc", "lock", "socket", "sieve", "conf/db", "conf/socket", "conf/proc",
+		"conf/lock", "conf/log", "conf/msg", "conf/user", "conf/quota", "conf/sieve", "conf/ptclient", "conf/sync"} {
+		if err := os.MkdirAll(filepath.Join(c.dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.writeConfig(t, mupdateAddr)
+	sasl := exec.Command("/usr/sbin/saslpasswd2", "-p", "-c", "-f", filepath.Join(c.dir, "sasldb2"), "-u", c.servername, cyrusAdmin)
+	sasl.Stdin = strings.NewReader(cyrusPassword)
+	if out, err := sasl.CombinedOutput(); err != nil {
+		t.Fatalf("saslpasswd2: %v: %s", err, out)
+	}
+	c.chownToCyrus(t)
+	c.cmd = exec.Command(filepath.Join(cyrusBin, "master"), "-C", c.conf("imapd.conf"), "-M", c.conf("cyrus.conf"),
+		"-p", c.conf("master.pid"), "-L", c.conf("master.log"))
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stop)
+	waitFor(t, name+"'s IMAP greeting", 60*time.Second, func() error {
+		if c.cmd.ProcessState != nil {
+			return fmt.Errorf("Cyrus master exited")
+		}
+		conn, err := net.DialTimeout("tcp", c.imapAddr, time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "* OK") {
+			return fmt.Errorf("greeting %q: %v", line, err)
+		}
+		return nil
+	})
+	return c
+}
+
+// cyrusDir returns a directory Cyrus's unprivileged user can reach.
+func cyrusDir(t *testing.T) string {
+	dir := t.TempDir()
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
+			os.Chmod(d, fi.Mode().Perm()|0o055)
+		}
+	}
+	return dir
+}
+
+func (c *cyrus) conf(name string) string { return filepath.Join(c.dir, name) }
+
+func (c *cyrus) writeConfig(t *testing.T, mupdateAddr string) {
+	t.Helper()
+	runUser, runGroup := "cyrus", "mail"
+	if os.Getuid() != 0 {
+		u, _ := user.Current()
+		g, _ := user.LookupGroupId(u.Gid)
+		runUser, runGroup = u.Username, g.Name
+	}
+	d := c.dir
+	conf := []string{
+		"configdirectory: " + d + "/conf", "defaultpartition: default", "partition-default: " + d + "/spool",
+		"proc_path: " + d + "/proc", "mboxname_lockpath: " + d + "/lock", "lmtpsocket: " + d + "/socket/lmtp",
+		"idlesocket: " + d + "/socket/idle", "notifysocket: " + d + "/socket/notify", "sievedir: " + d + "/sieve",
+		"servername: " + c.servername, "cyrus_user: " + runUser, "cyrus_group: " + runGroup,
+		"syslog_prefix: roost-test-" + c.name, "admins: " + cyrusAdmin, "allowplaintext: yes",
+		"sasl_pwcheck_method: auxprop", "sasl_auxprop_plugin: sasldb", "sasl_sasldb_path: " + d + "/sasldb2",
+		"sasl_mech_list: PLAIN LOGIN", "unixhierarchysep: no", "virtdomains: off",
+		"mupdate_server: " + mupdateAddr, "mupdate_authname: " + cyrusAdmin, "mupdate_password: " + cyrusPassword,
+		"mupdate_retry_delay: 2",
+	}
+	services := `  imap cmd="imapd -C ` + c.conf("imapd.conf") + `" listen="` + c.imapAddr + `" prefork=0`
+	start := `  recover cmd="ctl_cyrusdb -C ` + c.conf("imapd.conf") + ` -r"`
+	switch c.role {
+	case "backend":
+		conf = append(conf, "proxyservers: "+cyrusAdmin)
+		start += "\n" + `  mupdatepush cmd="ctl_mboxlist -C ` + c.conf("imapd.conf") + ` -m"`
+	case "frontend":
+		conf = append(conf, "proxy_authname: "+cyrusAdmin, "proxy_password: "+cyrusPassword)
+		services += "\n" + `  mupdate cmd="mupdate -C ` + c.conf("imapd.conf") + `" listen="` + freePort(t) + `" prefork=1`
+	}
+	files := map[string]string{
+		"imapd.conf": strings.Join(conf, "\n") + "\n",
+		"cyrus.conf": "START {\n" + start + "\n}\nSERVICES {\n" + services + "\n}\nEVENTS {\n}\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(c.conf(name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (c *cyrus) chownToCyrus(t *testing.T) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return
+	}
+	u, err := user.Lookup("cyrus")
+	if err != nil {
+		t.Fatalf("no cyrus user: %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	filepath.Walk(c.dir, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			os.Lchown(p, uid, gid)
+		}
+		return nil
+	})
+}
+
+func (c *cyrus) stop() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// tool runs a Cyrus command-line tool against this instance.
+func (c *cyrus) tool(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(cyrusBin, name), append([]string{"-C", c.conf("imapd.conf")}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// imap logs in as the admin and runs commands, one per tag, returning the
+// tagged completion of each.
+func (c *cyrus) imap(t *testing.T, commands ...string) []string {
+	t.Helper()
+	conn, err := net.Dial("tcp", c.imapAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	br := bufio.NewReader(conn)
+	br.ReadString('\n')
+	run := func(tag, cmd string) string {
+		fmt.Fprintf(conn, "%s %s\r\n", tag, cmd)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("IMAP %s: %v", cmd, err)
+			}
+			if strings.HasPrefix(line, tag+" ") {
+				return strings.TrimRight(line, "\r\n")
+			}
+		}
+	}
+	if r := run("L", "LOGIN "+cyrusAdmin+" "+cyrusPassword); !strings.HasPrefix(r, "L OK") {
+		t.Fatalf("IMAP LOGIN: %s", r)
+	}
+	var out []string
+	for i, cmd := range commands {
+		out = append(out, run(fmt.Sprintf("T%d", i), cmd))
+	}
+	run("Z", "LOGOUT")
+	return out
+}

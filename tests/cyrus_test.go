@@ -1,0 +1,112 @@
+package tests
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roost-mail/roost/raftfsm"
+)
+
+// TestCyrusMurderOnRoost runs unchanged Cyrus peers on a three-node
+// cluster: a backend whose mupdate_server is a follower (its START pushes
+// with ctl_mboxlist -m), IMAP CREATE, RENAME, SETACL and DELETE on it, a
+// second push that changes nothing, and a frontend whose mupdate slave
+// follows another node and receives the whole database, then live changes.
+func TestCyrusMurderOnRoost(t *testing.T) {
+	needCyrus(t)
+	n1, n2, n3 := &testNode{id: "c1"}, &testNode{id: "c2"}, &testNode{id: "c3"}
+	startNode(t, n1, nil, false)
+	startNode(t, n2, []string{n1.grpcAddr}, false)
+	startNode(t, n3, []string{n1.grpcAddr}, false)
+	nodes := []*testNode{n1, n2, n3}
+	waitMembers(t, nodes, map[string]bool{"c1": true, "c2": true, "c3": true})
+	var follower, other *testNode
+	for _, tn := range nodes {
+		switch {
+		case tn.n.Store().IsLeader():
+		case follower == nil:
+			follower = tn
+		default:
+			other = tn
+		}
+	}
+
+	be := startCyrus(t, "backend1", "backend", follower.mupdateAddr)
+	got := be.imap(t, "CREATE user.jane", "CREATE user.jane.Sent", "CREATE user.jane.Trash",
+		"SETACL user.jane.Sent anyone lrs", "RENAME user.jane.Trash user.jane.Bin", "SETACL user.jane.Bin admin lrswipkxtecda", "DELETE user.jane.Bin",
+		"CREATE shared.lists")
+	for i, r := range got {
+		if !strings.Contains(r, " OK ") {
+			t.Fatalf("IMAP command %d: %s", i, r)
+		}
+	}
+	want := map[string]string{
+		"user.jane":      "jane\tlrswipkxtecdan\t",
+		"user.jane.Sent": "jane\tlrswipkxtecdan\tanyone\tlrs\t",
+		"shared.lists":   "anyone\tlrs\t",
+	}
+	catchUp(t, nodes, other)
+	fsm := other.n.Store().FSM()
+	for name, acl := range want {
+		m, _ := fsm.Get(name)
+		if m == nil || m.State != raftfsm.StateActive || m.ACL != acl || !strings.HasPrefix(m.Location, "backend1!") {
+			t.Errorf("Get(%q) = %+v, want ACTIVE on backend1 with ACL %q", name, m, acl)
+		}
+	}
+	for _, gone := range []string{"user.jane.Trash", "user.jane.Bin"} {
+		if m, _ := fsm.Get(gone); m != nil {
+			t.Errorf("%s still in Roost: %+v", gone, m)
+		}
+	}
+
+	// A second push finds Roost in step and writes nothing.
+	be.tool(t, "ctl_mboxlist", "-m")
+	catchUp(t, nodes, other)
+	before := fsm.Revision()
+	be.tool(t, "ctl_mboxlist", "-m")
+	catchUp(t, nodes, other)
+	if after := fsm.Revision(); after != before {
+		t.Errorf("a second ctl_mboxlist -m moved the revision from %d to %d", before, after)
+		fsm.View().List(raftfsm.ListOptions{}, func(m raftfsm.Mailbox) bool {
+			if m.ModifyRevision > before {
+				t.Logf("changed: %+v", m)
+			}
+			return true
+		})
+	}
+
+	// A frontend's slave gets the whole database, then live changes.
+	fe := startCyrus(t, "frontend1", "frontend", other.mupdateAddr)
+	roost := func() []string {
+		var out []string
+		fsm.View().List(raftfsm.ListOptions{}, func(m raftfsm.Mailbox) bool {
+			out = append(out, m.Name)
+			return true
+		})
+		return out
+	}
+	frontendHas := func(names []string) func() error {
+		return func() error {
+			dump := fe.tool(t, "ctl_mboxlist", "-d")
+			for _, n := range names {
+				if !strings.Contains(dump, fmt.Sprintf("%q:", n)) {
+					return fmt.Errorf("frontend lacks %s", n)
+				}
+			}
+			return nil
+		}
+	}
+	waitFor(t, "the frontend's first sync", 60*time.Second, frontendHas(roost()))
+	be.imap(t, "CREATE user.live")
+	waitFor(t, "a live change on the frontend", 30*time.Second, frontendHas([]string{"user.live"}))
+	if !slices.Contains(roost(), "user.live") {
+		t.Error("user.live is on the frontend but not in Roost")
+	}
+	if err := frontendHas(roost())(); err != nil {
+		t.Error(errors.New("frontend and Roost differ: " + err.Error()))
+	}
+}
