@@ -3,6 +3,8 @@ package tests
 import (
 	"errors"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -108,5 +110,40 @@ func TestCyrusMurderOnRoost(t *testing.T) {
 	}
 	if err := frontendHas(roost())(); err != nil {
 		t.Error(errors.New("frontend and Roost differ: " + err.Error()))
+	}
+}
+
+// TestCyrusMupdatetest: Cyrus's own mupdatetest authenticates to a node
+// and runs FIND and LIST.
+func TestCyrusMupdatetest(t *testing.T) {
+	needCyrus(t)
+	n := &testNode{id: "m1"}
+	startNode(t, n, nil, false)
+	if err := write(t.Context(), n, "user.x", "be1!p", "x\tlrs\t"); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := strings.Cut(n.mupdateAddr, ":")
+	run := func(password, script string) string {
+		cmd := exec.Command(filepath.Join(cyrusBin, "mupdatetest"), "-m", "PLAIN", "-a", cyrusAdmin, "-w", password,
+			"-p", port, "127.0.0.1")
+		cmd.Stdin = strings.NewReader(script)
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	out := run(cyrusPassword, "F1 FIND \"user.x\"\r\nF2 FIND \"user.none\"\r\nL1 LIST \"be1!\"\r\nQ1 LOGOUT\r\n")
+	for _, want := range []string{
+		`S: A01 OK "Authenticated"`,
+		"F1 MAILBOX \"user.x\" \"be1!p\" \"x\tlrs\t\"",
+		`F1 OK "Search completed"`,
+		`F2 OK "Search completed"`,
+		"L1 MAILBOX \"user.x\" \"be1!p\" \"x\tlrs\t\"",
+		`L1 OK "list complete"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("mupdatetest output lacks %q:\n%s", want, out)
+		}
+	}
+	if out := run("wrong", "Q1 LOGOUT\r\n"); strings.Contains(out, `A01 OK`) {
+		t.Errorf("mupdatetest with a wrong password authenticated:\n%s", out)
 	}
 }
