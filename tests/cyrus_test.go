@@ -147,3 +147,76 @@ func TestCyrusMupdatetest(t *testing.T) {
 		t.Errorf("mupdatetest with a wrong password authenticated:\n%s", out)
 	}
 }
+
+// dumpNames returns the mailbox names in a Cyrus instance's mailboxes.db.
+func dumpNames(t *testing.T, c *cyrus) []string {
+	t.Helper()
+	var names []string
+	for _, line := range strings.Split(c.tool(t, "ctl_mboxlist", "-d"), "\n") {
+		if name, _, ok := strings.Cut(strings.TrimPrefix(line, `"`), `":`); ok && strings.HasPrefix(line, `"`) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// TestCyrusLeaderKill: the leader stops while a Cyrus backend (pointed at
+// a follower) keeps creating mailboxes. Creates go on after the election;
+// only one in flight may fail, with NO; and the frontend ends up with
+// every mailbox the backend has.
+func TestCyrusLeaderKill(t *testing.T) {
+	needCyrus(t)
+	n1, n2, n3 := &testNode{id: "k1"}, &testNode{id: "k2"}, &testNode{id: "k3"}
+	startNode(t, n1, nil, false)
+	startNode(t, n2, []string{n1.grpcAddr}, false)
+	startNode(t, n3, []string{n1.grpcAddr}, false)
+	nodes := []*testNode{n1, n2, n3}
+	waitMembers(t, nodes, map[string]bool{"k1": true, "k2": true, "k3": true})
+	leader := leaderOf(nodes)
+	var followers []*testNode
+	for _, tn := range nodes {
+		if tn != leader {
+			followers = append(followers, tn)
+		}
+	}
+	be := startCyrus(t, "backend1", "backend", followers[0].mupdateAddr)
+	fe := startCyrus(t, "frontend1", "frontend", followers[1].mupdateAddr)
+
+	var cmds []string
+	for i := range 60 {
+		cmds = append(cmds, fmt.Sprintf("CREATE user.k%02d", i))
+	}
+	done := make(chan []string)
+	go func() { done <- be.imap(t, cmds...) }()
+	waitFor(t, "creates under way", 30*time.Second, func() error {
+		if followers[0].n.Store().FSM().Len() < 10 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	leader.stop(t)
+	results := <-done
+	failed := 0
+	for _, r := range results {
+		if !strings.Contains(r, " OK ") {
+			failed++
+			t.Logf("create during failover: %s", r)
+		}
+	}
+	if failed > 1 {
+		t.Errorf("%d of %d creates failed across the leader stop, want at most the one in flight", failed, len(results))
+	}
+	backend := dumpNames(t, be)
+	waitFor(t, "the frontend to have every mailbox of the backend", 60*time.Second, func() error {
+		have := dumpNames(t, fe)
+		for _, n := range backend {
+			if !slices.Contains(have, n) {
+				return fmt.Errorf("frontend lacks %s", n)
+			}
+		}
+		return nil
+	})
+	if len(backend) < len(results)-failed {
+		t.Errorf("backend has %d mailboxes, want at least %d", len(backend), len(results)-failed)
+	}
+}
