@@ -175,6 +175,31 @@ func (c *Client) Find(name string) (*raftfsm.Mailbox, error) {
 	return found, err
 }
 
+// Reserve, Activate, Deactivate and Delete write one entry (RFC 3656
+// §4.1-4.4) and return the server's refusal, if any.
+func (c *Client) Reserve(name, location string) error { return c.write("RESERVE", name, location) }
+
+// Activate: see Reserve.
+func (c *Client) Activate(name, location, acl string) error {
+	return c.write("ACTIVATE", name, location, acl)
+}
+
+// Deactivate: see Reserve.
+func (c *Client) Deactivate(name, location string) error {
+	return c.write("DEACTIVATE", name, location)
+}
+
+// Delete: see Reserve.
+func (c *Client) Delete(name string) error { return c.write("DELETE", name) }
+
+func (c *Client) write(cmd string, args ...string) error {
+	tag := c.nextTag()
+	if err := c.send(tag, cmd, args...); err != nil {
+		return err
+	}
+	return c.done(tag, nil)
+}
+
 // Close logs out and closes the connection.
 func (c *Client) Close() error {
 	c.send(c.nextTag(), "LOGOUT")

@@ -42,8 +42,9 @@ type cyrus struct {
 const cyrusAdmin, cyrusPassword = "admin", "secret"
 
 // startCyrus starts a backend (role "backend", whose START section pushes
-// its mailbox list with ctl_mboxlist -m) or a frontend (role "frontend",
-// whose mupdate slave follows mupdateAddr).
+// its mailbox list with ctl_mboxlist -m), a frontend (role "frontend",
+// whose mupdate slave follows mupdateAddr) or Cyrus's own mupdate master
+// (role "master", serving MUPDATE on imapAddr).
 func startCyrus(t *testing.T, name, role, mupdateAddr string) *cyrus {
 	t.Helper()
 	needCyrus(t)
@@ -78,11 +79,17 @@ func startCyrus(t *testing.T, name, role, mupdateAddr string) *cyrus {
 		}
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(5 * time.Second))
-		line, err := bufio.NewReader(conn).ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "* OK") {
-			return fmt.Errorf("greeting %q: %v", line, err)
+		br := bufio.NewReader(conn)
+		for range 10 { // a MUPDATE banner has capability lines first
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("greeting: %v", err)
+			}
+			if strings.HasPrefix(line, "* OK") {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("no * OK greeting")
 	})
 	return c
 }
@@ -117,10 +124,15 @@ func (c *cyrus) writeConfig(t *testing.T, mupdateAddr string) {
 		"syslog_prefix: roost-test-" + c.name, "admins: " + cyrusAdmin, "allowplaintext: yes",
 		"sasl_pwcheck_method: auxprop", "sasl_auxprop_plugin: sasldb", "sasl_sasldb_path: " + d + "/sasldb2",
 		"sasl_mech_list: PLAIN LOGIN", "unixhierarchysep: no", "virtdomains: off",
-		"mupdate_server: " + mupdateAddr, "mupdate_authname: " + cyrusAdmin, "mupdate_password: " + cyrusPassword,
-		"mupdate_retry_delay: 2",
+	}
+	if c.role != "master" {
+		conf = append(conf, "mupdate_server: "+mupdateAddr, "mupdate_authname: "+cyrusAdmin,
+			"mupdate_password: "+cyrusPassword, "mupdate_retry_delay: 2")
 	}
 	services := `  imap cmd="imapd -C ` + c.conf("imapd.conf") + `" listen="` + c.imapAddr + `" prefork=0`
+	if c.role == "master" {
+		services = `  mupdate cmd="mupdate -C ` + c.conf("imapd.conf") + ` -m" listen="` + c.imapAddr + `" prefork=1`
+	}
 	start := `  recover cmd="ctl_cyrusdb -C ` + c.conf("imapd.conf") + ` -r"`
 	switch c.role {
 	case "backend":

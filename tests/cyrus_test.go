@@ -3,6 +3,7 @@ package tests
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roost-mail/roost/mupdatecompat"
 	"github.com/roost-mail/roost/raftfsm"
 )
 
@@ -220,3 +222,58 @@ func TestCyrusLeaderKill(t *testing.T) {
 		t.Errorf("backend has %d mailboxes, want at least %d", len(backend), len(results)-failed)
 	}
 }
+
+// TestImportFromCyrusMaster: roostctl import copies the database of a
+// real Cyrus mupdate master, entry for entry.
+func TestImportFromCyrusMaster(t *testing.T) {
+	needCyrus(t)
+	master := startCyrus(t, "mupdate-master", "master", "")
+	mc, err := mupdatecompat.Dial(t.Context(), master.imapAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	if err := mc.Authenticate(cyrusAdmin, cyrusPassword); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 300 {
+		name := fmt.Sprintf("user.u%03d", i)
+		if err := mc.Activate(name, fmt.Sprintf("be%d!default", i%3), fmt.Sprintf("u%03d\tlrswipkxtecdan\t", i)); err != nil {
+			t.Fatalf("ACTIVATE %s on Cyrus: %v", name, err)
+		}
+	}
+	if err := mc.Reserve("user.pending", "be1!default"); err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.Activate("example.com!user.x", "be2!", ""); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	if err := mc.Dump(func(m raftfsm.Mailbox) error {
+		want = append(want, fmt.Sprintf("%s %v %s %q", m.Name, m.State, m.Location, m.ACL))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	_, roostctl := buildBinaries(t)
+	n := &testNode{id: "i1"}
+	startNode(t, n, nil, false)
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte(cyrusPassword+"\n"), 0o600)
+	out := mustCtl(t, roostctl, "--endpoints", n.grpcAddr, "import", "--from", master.imapAddr,
+		"--user", cyrusAdmin, "--password-file", pw)
+	if !strings.Contains(out, fmt.Sprintf("imported %d of %d", len(want), len(want))) {
+		t.Errorf("roostctl import printed %q, want %d entries", out, len(want))
+	}
+	var got []string
+	n.n.Store().FSM().View().List(raftfsm.ListOptions{}, func(m raftfsm.Mailbox) bool {
+		got = append(got, fmt.Sprintf("%s %v %s %q", m.Name, m.State, m.Location, m.ACL))
+		return true
+	})
+	if !slices.Equal(got, want) {
+		t.Errorf("Roost has %d entries, the Cyrus master %d; first lines %q vs %q", len(got), len(want), head(got), head(want))
+	}
+}
+
+func head(s []string) []string { return s[:min(3, len(s))] }
