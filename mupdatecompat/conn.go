@@ -3,6 +3,7 @@ package mupdatecompat
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -23,11 +24,20 @@ type conn struct {
 
 	user string // authenticated identity; empty before AUTHENTICATE
 	role Role
+	tls  bool // the connection is encrypted
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, br: bufio.NewReader(nc), bw: bufio.NewWriter(nc),
-		logger: s.logger.With("remote_addr", nc.RemoteAddr().String())}
+	c := &conn{s: s, logger: s.logger.With("remote_addr", nc.RemoteAddr().String())}
+	_, c.tls = nc.(*tls.Conn)
+	c.attach(nc)
+	return c
+}
+
+// attach sets up reading and writing over nc (again after STARTTLS).
+func (c *conn) attach(nc net.Conn) {
+	s := c.s
+	c.nc, c.br, c.bw = nc, bufio.NewReader(nc), bufio.NewWriter(nc)
 	c.dec = wire.NewDecoder(c.br)
 	c.dec.MaxLine, c.dec.MaxLiteral = s.cfg.MaxLine, s.cfg.MaxLiteral
 	c.dec.GoAhead = func() error {
@@ -37,13 +47,19 @@ func newConn(s *Server, nc net.Conn) *conn {
 		return c.bw.Flush()
 	}
 	c.w = wire.NewWriter(c.bw)
-	return c
 }
 
 // banner is sent on connect (RFC 3656 §3.1). Cyrus clients read
 // capability lines until the one starting with "* OK".
 func (c *conn) banner() {
-	c.w.Raw(`* AUTH "PLAIN" "LOGIN"`)
+	if c.s.cfg.RequireTLS && !c.tls {
+		c.w.Raw(`* AUTH`)
+	} else {
+		c.w.Raw(`* AUTH "PLAIN" "LOGIN"`)
+	}
+	if c.s.cfg.TLS != nil && !c.tls {
+		c.w.Raw(`* STARTTLS`)
+	}
 	c.w.Raw(`* PARTIAL-UPDATE`)
 	c.w.Line("*", "OK MUPDATE", c.s.cfg.ServerName, "Roost", "1", "(master)")
 }
@@ -104,7 +120,16 @@ func (c *conn) dispatch(cmd *wire.Command) bool {
 		c.ok(cmd.Tag, "bye-bye")
 		return true
 	case "AUTHENTICATE":
+		if c.s.cfg.RequireTLS && !c.tls {
+			err = no("encryption required: use STARTTLS")
+			break
+		}
 		err = c.handleAuthenticate(cmd)
+	case "STARTTLS":
+		var done bool
+		if done, err = c.handleStartTLS(cmd); done {
+			return true
+		}
 	case "UPDATE":
 		if c.role == 0 {
 			err = errLoginFirst

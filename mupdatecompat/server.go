@@ -2,6 +2,7 @@ package mupdatecompat
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -29,6 +30,12 @@ type Config struct {
 	Cluster Cluster
 	// Users authenticates clients; nil lets no one in.
 	Users *Users
+	// TLS enables STARTTLS and ServeTLS; nil means plaintext only.
+	TLS *tls.Config
+	// RequireTLS offers no mechanism before STARTTLS. Cyrus clients
+	// start TLS only when they find no usable mechanism, so this is how
+	// to make them encrypt (see mupdate-protocol notes on STARTTLS).
+	RequireTLS bool
 	// ServerName is shown in the banner ("roost").
 	ServerName string
 	// MaxConns caps connections; more are refused with
@@ -140,6 +147,15 @@ func (s *Server) accept(nc net.Conn) {
 		delete(s.conns, c)
 		s.mu.Unlock()
 	}()
+}
+
+// ServeTLS accepts connections that start TLS at once: Cyrus clients
+// configured with `mupdate_server: host:port/tls`.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.cfg.TLS == nil {
+		return errors.New("mupdatecompat: ServeTLS without a TLS config")
+	}
+	return s.Serve(tls.NewListener(l, s.cfg.TLS))
 }
 
 // Close stops accepting, closes every connection and waits for them.

@@ -19,7 +19,7 @@ func testServer(t *testing.T, users string) (string, *raftfsm.Store) {
 }
 
 // testServerNamed is testServer with the name the banner shows.
-func testServerNamed(t *testing.T, users, name string) (string, *raftfsm.Store) {
+func testServerNamed(t *testing.T, users, name string, opts ...func(*Config)) (string, *raftfsm.Store) {
 	t.Helper()
 	st, err := raftfsm.Open(raftfsm.Config{NodeID: "m1", Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true,
 		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
@@ -40,7 +40,11 @@ func testServerNamed(t *testing.T, users, name string) (string, *raftfsm.Store) 
 	}
 	fwd := grpcserver.NewForwarder(st, nil)
 	t.Cleanup(func() { fwd.Close() })
-	s := New(Config{FSM: st.FSM(), Cluster: fwd, Users: u, ServerName: name, FailedAuthDelay: time.Millisecond})
+	cfg := Config{FSM: st.FSM(), Cluster: fwd, Users: u, ServerName: name, FailedAuthDelay: time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s := New(cfg)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

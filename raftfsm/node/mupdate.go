@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -25,20 +26,43 @@ func (n *Node) startMUPDATE() error {
 	if err != nil {
 		return err
 	}
+	var tlsConf *tls.Config
+	if n.cfg.MupdateTLSCert != "" || n.cfg.MupdateTLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(n.cfg.MupdateTLSCert, n.cfg.MupdateTLSKey)
+		if err != nil {
+			return fmt.Errorf("node: MUPDATE TLS: %w", err)
+		}
+		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if (n.cfg.MupdateTLSAddr != "" || n.cfg.MupdateRequireTLS) && tlsConf == nil {
+		return errors.New("node: MUPDATE TLS needs a certificate and a key")
+	}
 	if n.mupdateLis, err = net.Listen("tcp", n.cfg.MupdateAddr); err != nil {
 		return fmt.Errorf("node: MUPDATE listener: %w", err)
 	}
 	n.mupdate = mupdatecompat.New(mupdatecompat.Config{
 		FSM: n.store.FSM(), Cluster: n.fwd, Users: users, ServerName: n.cfg.NodeID, Logger: n.cfg.Logger,
+		TLS: tlsConf, RequireTLS: n.cfg.MupdateRequireTLS,
 	})
+	n.serveMUPDATE(n.mupdate.Serve, n.mupdateLis)
+	if n.cfg.MupdateTLSAddr != "" {
+		l, err := net.Listen("tcp", n.cfg.MupdateTLSAddr)
+		if err != nil {
+			return fmt.Errorf("node: MUPDATE TLS listener: %w", err)
+		}
+		n.serveMUPDATE(n.mupdate.ServeTLS, l)
+	}
+	return nil
+}
+
+func (n *Node) serveMUPDATE(serve func(net.Listener) error, l net.Listener) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := n.mupdate.Serve(n.mupdateLis); err != nil && !errors.Is(err, mupdatecompat.ErrServerClosed) {
+		if err := serve(l); err != nil && !errors.Is(err, mupdatecompat.ErrServerClosed) {
 			n.logger.Error("MUPDATE server stopped", "err", err)
 		}
 	}()
-	return nil
 }
 
 // loadUsers reads the users file, or the one in the data directory,

@@ -43,6 +43,14 @@ type Config struct {
 	// UsersFile lists MUPDATE identities; empty means DataDir's
 	// mupdate-users, created with a random admin password if missing.
 	UsersFile string
+	// MupdateTLSCert and MupdateTLSKey (PEM files) enable STARTTLS and
+	// the implicit-TLS listener; empty means plaintext only.
+	MupdateTLSCert, MupdateTLSKey string
+	// MupdateTLSAddr: a listener that starts TLS at once, for Cyrus
+	// clients with `mupdate_server: host:port/tls`; empty means none.
+	MupdateTLSAddr string
+	// MupdateRequireTLS offers no mechanism before STARTTLS.
+	MupdateRequireTLS bool
 	// Bootstrap starts a new cluster with this node as its only voter
 	// (ignored if the data directory already holds state).
 	Bootstrap bool
