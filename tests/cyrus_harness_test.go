@@ -20,7 +20,7 @@ import (
 // tests skip, except under CI=true, where they fail.
 const cyrusBin = "/usr/lib/cyrus/bin"
 
-func needCyrus(t *testing.T) {
+func needCyrus(t testing.TB) {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(cyrusBin, "master")); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -45,7 +45,7 @@ const cyrusAdmin, cyrusPassword = "admin", "secret"
 // its mailbox list with ctl_mboxlist -m), a frontend (role "frontend",
 // whose mupdate slave follows mupdateAddr) or Cyrus's own mupdate master
 // (role "master", serving MUPDATE on imapAddr).
-func startCyrus(t *testing.T, name, role, mupdateAddr string) *cyrus {
+func startCyrus(t testing.TB, name, role, mupdateAddr string) *cyrus {
 	t.Helper()
 	needCyrus(t)
 	c := &cyrus{name: name, role: role, dir: cyrusDir(t), imapAddr: freePort(t), servername: name}
@@ -95,7 +95,7 @@ func startCyrus(t *testing.T, name, role, mupdateAddr string) *cyrus {
 }
 
 // cyrusDir returns a directory Cyrus's unprivileged user can reach.
-func cyrusDir(t *testing.T) string {
+func cyrusDir(t testing.TB) string {
 	dir := t.TempDir()
 	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
 		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o005 != 0o005 {
@@ -107,7 +107,7 @@ func cyrusDir(t *testing.T) string {
 
 func (c *cyrus) conf(name string) string { return filepath.Join(c.dir, name) }
 
-func (c *cyrus) writeConfig(t *testing.T, mupdateAddr string) {
+func (c *cyrus) writeConfig(t testing.TB, mupdateAddr string) {
 	t.Helper()
 	runUser, runGroup := "cyrus", "mail"
 	if os.Getuid() != 0 {
@@ -153,7 +153,7 @@ func (c *cyrus) writeConfig(t *testing.T, mupdateAddr string) {
 	}
 }
 
-func (c *cyrus) chownToCyrus(t *testing.T) {
+func (c *cyrus) chownToCyrus(t testing.TB) {
 	t.Helper()
 	if os.Getuid() != 0 {
 		return
@@ -188,7 +188,7 @@ func (c *cyrus) stop() {
 }
 
 // tool runs a Cyrus command-line tool against this instance.
-func (c *cyrus) tool(t *testing.T, name string, args ...string) string {
+func (c *cyrus) tool(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(cyrusBin, name), append([]string{"-C", c.conf("imapd.conf")}, args...)...)
 	out, err := cmd.CombinedOutput()
@@ -200,7 +200,7 @@ func (c *cyrus) tool(t *testing.T, name string, args ...string) string {
 
 // imap logs in as the admin and runs commands, one per tag, returning the
 // tagged completion of each.
-func (c *cyrus) imap(t *testing.T, commands ...string) []string {
+func (c *cyrus) imap(t testing.TB, commands ...string) []string {
 	t.Helper()
 	conn, err := net.Dial("tcp", c.imapAddr)
 	if err != nil {

@@ -53,7 +53,7 @@ func buildBinaries(t *testing.T) (roostd, roostctl string) {
 // range (32768 and up). A node restarted on its old ports must find them
 // free, and an ephemeral port may meanwhile serve as the source port of
 // some outgoing connection.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	for range 1000 {
 		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))

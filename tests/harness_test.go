@@ -29,6 +29,9 @@ type testNode struct {
 	mupdateAddr string
 	n           *node.Node // nil while stopped
 	conn        *grpc.ClientConn
+	// production runs the node with roostd's default store settings
+	// instead of the quick timings and frequent snapshots of tests.
+	production bool
 }
 
 // fastStore has raft timings short enough for tests, and snapshots every
@@ -46,7 +49,14 @@ func fastStore() raftfsm.Config {
 	}
 }
 
-func testLogger(t *testing.T) *slog.Logger {
+func storeConfig(production bool) raftfsm.Config {
+	if production {
+		return raftfsm.Config{}
+	}
+	return fastStore()
+}
+
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("ROOST_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -55,7 +65,7 @@ func testLogger(t *testing.T) *slog.Logger {
 
 // startNode starts (or restarts) a node. A new node bootstraps when join
 // is empty.
-func startNode(t *testing.T, tn *testNode, join []string, nonvoter bool) {
+func startNode(t testing.TB, tn *testNode, join []string, nonvoter bool) {
 	t.Helper()
 	if tn.dir == "" {
 		tn.dir = t.TempDir()
@@ -72,7 +82,7 @@ func startNode(t *testing.T, tn *testNode, join []string, nonvoter bool) {
 		NodeID: tn.id, DataDir: filepath.Join(tn.dir, "data"), RaftAddr: raftAddr, GRPCAddr: grpcAddr,
 		MupdateAddr: tn.mupdateAddr, UsersFile: users,
 		Bootstrap: len(join) == 0, Join: join, JoinAsNonvoter: nonvoter,
-		Store: fastStore(), Logger: testLogger(t),
+		Store: storeConfig(tn.production), Logger: testLogger(t),
 	})
 	if err != nil {
 		t.Fatalf("start %s: %v", tn.id, err)
@@ -88,7 +98,7 @@ func startNode(t *testing.T, tn *testNode, join []string, nonvoter bool) {
 	t.Cleanup(func() { tn.stop(t) })
 }
 
-func (tn *testNode) stop(t *testing.T) {
+func (tn *testNode) stop(t testing.TB) {
 	if tn.n == nil {
 		return
 	}
@@ -107,7 +117,7 @@ func (tn *testNode) cluster() roostv1.ClusterServiceClient {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
+func waitFor(t testing.TB, what string, timeout time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -136,7 +146,7 @@ func leaderOf(nodes []*testNode) *testNode {
 
 // waitMembers waits until the leader's configuration has exactly these
 // members (id → voter) and every member's gRPC address is registered.
-func waitMembers(t *testing.T, nodes []*testNode, want map[string]bool) {
+func waitMembers(t testing.TB, nodes []*testNode, want map[string]bool) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("members %v", want), 20*time.Second, func() error {
 		l := leaderOf(nodes)
@@ -162,7 +172,7 @@ func waitMembers(t *testing.T, nodes []*testNode, want map[string]bool) {
 }
 
 // listing returns a node's whole local database as comparable lines.
-func listing(t *testing.T, tn *testNode) []string {
+func listing(t testing.TB, tn *testNode) []string {
 	t.Helper()
 	v := tn.n.Store().FSM().View()
 	var out []string

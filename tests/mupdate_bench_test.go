@@ -1,0 +1,123 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roost-mail/roost/mupdatecompat"
+)
+
+// BenchmarkMupdateVsCyrus measures RESERVE+ACTIVATE pairs per second
+// through MUPDATE, against Cyrus's own mupdate master and against a
+// follower of a three-node Roost cluster (replicated, fsync'd), in the
+// same run, with the same Go load generator:
+//
+//	go test -run XXX -bench MupdateVsCyrus -benchtime 1x ./tests/
+func BenchmarkMupdateVsCyrus(b *testing.B) {
+	needCyrus(b)
+	master := startCyrus(b, "mupdate-master", "master", "")
+	n1, n2, n3 := &testNode{id: "b1", production: true}, &testNode{id: "b2", production: true}, &testNode{id: "b3", production: true}
+	startNode(b, n1, nil, false)
+	startNode(b, n2, []string{n1.grpcAddr}, false)
+	startNode(b, n3, []string{n1.grpcAddr}, false)
+	nodes := []*testNode{n1, n2, n3}
+	waitMembers(b, nodes, map[string]bool{"b1": true, "b2": true, "b3": true})
+	var follower *testNode
+	for _, tn := range nodes {
+		if !tn.n.Store().IsLeader() {
+			follower = tn
+		}
+	}
+	targets := []struct{ name, addr string }{{"cyrus", master.imapAddr}, {"roost", follower.mupdateAddr}}
+	scenarios := []struct {
+		name      string
+		conns     int
+		reconnect bool
+	}{
+		{"1 connection", 1, false},
+		{"32 connections", 32, false},
+		{"new connection per pair", 1, true},
+	}
+	const d = 5 * time.Second
+	for range b.N {
+		for _, sc := range scenarios {
+			var rates [2]float64
+			for i, tg := range targets {
+				r, err := pairLoad(tg.addr, fmt.Sprintf("%s%d", tg.name, len(sc.name)+sc.conns), sc.conns, sc.reconnect, d)
+				if err != nil {
+					b.Fatalf("%s, %s: %v", tg.name, sc.name, err)
+				}
+				rates[i] = r
+			}
+			b.Logf("%-24s Cyrus %7.0f pairs/s   Roost %7.0f pairs/s   Roost/Cyrus %.2fx", sc.name, rates[0], rates[1], rates[1]/rates[0])
+		}
+	}
+}
+
+// pairLoad runs conns clients doing RESERVE then ACTIVATE of fresh names
+// for d, each pair on its own new connection if reconnect.
+func pairLoad(addr, prefix string, conns int, reconnect bool, d time.Duration) (float64, error) {
+	ctx := context.Background()
+	dial := func() (*mupdatecompat.Client, error) {
+		c, err := mupdatecompat.Dial(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Authenticate(cyrusAdmin, cyrusPassword); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	var mu sync.Mutex
+	var pairs int
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	end := start.Add(d)
+	for w := range conns {
+		wg.Go(func() {
+			var c *mupdatecompat.Client
+			n := 0
+			defer func() {
+				if c != nil {
+					c.Close()
+				}
+				mu.Lock()
+				pairs += n
+				mu.Unlock()
+			}()
+			for ; time.Now().Before(end); n++ {
+				if c == nil {
+					var err error
+					if c, err = dial(); err != nil {
+						mu.Lock()
+						firstErr = err
+						mu.Unlock()
+						return
+					}
+				}
+				name := fmt.Sprintf("user.%s.w%d.m%d", prefix, w, n)
+				err := c.Reserve(name, "be1!default")
+				if err == nil {
+					err = c.Activate(name, "be1!default", "anyone\tlrs\t")
+				}
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				if reconnect {
+					c.Close()
+					c = nil
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(pairs) / time.Since(start).Seconds(), firstErr
+}
