@@ -160,6 +160,30 @@ func (c *Client) Dump(fn func(raftfsm.Mailbox) error) error {
 	})
 }
 
+// Next reads the next change of an UPDATE stream, after Dump: the entry
+// (MAILBOX or RESERVE) or, for a DELETE, the name only with deleted set.
+func (c *Client) Next() (m raftfsm.Mailbox, deleted bool, err error) {
+	for {
+		line, err := c.read()
+		if err != nil {
+			return raftfsm.Mailbox{}, false, err
+		}
+		switch line.Name {
+		case "DELETE":
+			if len(line.Args) != 1 {
+				return raftfsm.Mailbox{}, false, fmt.Errorf("%w: malformed DELETE line", ErrProtocol)
+			}
+			return raftfsm.Mailbox{Name: line.Args[0]}, true, nil
+		case "MAILBOX", "RESERVE":
+			m, err := mailboxOf(line)
+			return m, false, err
+		case "OK": // a NOOP's answer
+		default:
+			return raftfsm.Mailbox{}, false, fmt.Errorf("%w: unexpected %q in a stream", ErrProtocol, line.Name)
+		}
+	}
+}
+
 // Find looks a name up; nil when the server has no entry.
 func (c *Client) Find(name string) (*raftfsm.Mailbox, error) {
 	tag := c.nextTag()

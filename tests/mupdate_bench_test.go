@@ -3,11 +3,13 @@ package tests
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/roost-mail/roost/mupdatecompat"
+	"github.com/roost-mail/roost/raftfsm"
 )
 
 // BenchmarkMupdateVsCyrus measures RESERVE+ACTIVATE pairs per second
@@ -120,4 +122,57 @@ func pairLoad(addr, prefix string, conns int, reconnect bool, d time.Duration) (
 	}
 	wg.Wait()
 	return float64(pairs) / time.Since(start).Seconds(), firstErr
+}
+
+// BenchmarkMupdateStreamLatency measures the time from a backend's
+// ACTIVATE on one node to its arrival on an UPDATE stream of another
+// (Cyrus's master batches streams every 5 s):
+//
+//	go test -run XXX -bench MupdateStreamLatency -benchtime 1x -v ./tests/
+func BenchmarkMupdateStreamLatency(b *testing.B) {
+	n1, n2, n3 := &testNode{id: "s1", production: true}, &testNode{id: "s2", production: true}, &testNode{id: "s3", production: true}
+	startNode(b, n1, nil, false)
+	startNode(b, n2, []string{n1.grpcAddr}, false)
+	startNode(b, n3, []string{n1.grpcAddr}, false)
+	nodes := []*testNode{n1, n2, n3}
+	waitMembers(b, nodes, map[string]bool{"s1": true, "s2": true, "s3": true})
+	ctx := context.Background()
+	dial := func(tn *testNode) *mupdatecompat.Client {
+		c, err := mupdatecompat.Dial(ctx, tn.mupdateAddr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Authenticate(cyrusAdmin, cyrusPassword); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		return c
+	}
+	writer, reader := dial(n2), dial(n3)
+	if err := reader.Dump(func(raftfsm.Mailbox) error { return nil }); err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		var lat []time.Duration
+		for i := range 300 {
+			name := fmt.Sprintf("user.lat%d.%d", b.N, i)
+			t0 := time.Now()
+			if err := writer.Activate(name, "be1!default", ""); err != nil {
+				b.Fatal(err)
+			}
+			for {
+				m, _, err := reader.Next()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if m.Name == name {
+					break
+				}
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		b.Logf("ACTIVATE on a follower to an UPDATE stream on another node (incl. the ACTIVATE's own commit): p50 %v, p99 %v",
+			lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*99/100].Round(time.Microsecond))
+	}
 }
