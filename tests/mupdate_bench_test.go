@@ -176,3 +176,87 @@ func BenchmarkMupdateStreamLatency(b *testing.B) {
 			lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*99/100].Round(time.Microsecond))
 	}
 }
+
+// BenchmarkMupdateDump times a full UPDATE dump of the same 100,000
+// mailboxes from Cyrus's own master and from a Roost node, in one run
+// (loading Cyrus's master takes a minute or two):
+//
+//	go test -run XXX -bench MupdateDump -benchtime 1x -timeout 30m -v ./tests/
+func BenchmarkMupdateDump(b *testing.B) {
+	needCyrus(b)
+	const entries = 100_000
+	master := startCyrus(b, "mupdate-master", "master", "")
+	n := &testNode{id: "d1", production: true}
+	startNode(b, n, nil, false)
+	waitFor(b, "a leader", 20*time.Second, func() error {
+		if !n.n.Store().IsLeader() {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
+	name := func(i int) (string, string, string) {
+		return fmt.Sprintf("user.u%06d", i), fmt.Sprintf("be%d!default", i%20), fmt.Sprintf("u%06d\tlrswipkxtecdan\t", i)
+	}
+	// Roost: batches through the store.
+	for lo := 0; lo < entries; lo += 1000 {
+		var ops []raftfsm.Op
+		for i := lo; i < lo+1000; i++ {
+			nm, loc, acl := name(i)
+			ops = append(ops, raftfsm.Op{Kind: raftfsm.OpActivate, Name: nm, Location: loc, ACL: acl})
+		}
+		if _, err := n.n.Store().Apply(context.Background(), ops, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// Cyrus: ACTIVATEs over 32 connections.
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := range 32 {
+		wg.Go(func() {
+			c, err := mupdatecompat.Dial(context.Background(), master.imapAddr)
+			if err == nil {
+				err = c.Authenticate(cyrusAdmin, cyrusPassword)
+			}
+			for i := w; err == nil && i < entries; i += 32 {
+				nm, loc, acl := name(i)
+				err = c.Activate(nm, loc, acl)
+			}
+			if c != nil {
+				c.Close()
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	dump := func(addr string) (time.Duration, int) {
+		c, err := mupdatecompat.Dial(context.Background(), addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Authenticate(cyrusAdmin, cyrusPassword); err != nil {
+			b.Fatal(err)
+		}
+		count := 0
+		t0 := time.Now()
+		if err := c.Dump(func(raftfsm.Mailbox) error { count++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t0), count
+	}
+	for range b.N {
+		cd, cn := dump(master.imapAddr)
+		rd, rn := dump(n.mupdateAddr)
+		if cn != entries || rn != entries {
+			b.Fatalf("dumps of %d (Cyrus) and %d (Roost) entries, want %d", cn, rn, entries)
+		}
+		b.Logf("UPDATE dump of %d mailboxes: Cyrus %v, Roost %v, Roost %.1fx faster", entries,
+			cd.Round(time.Millisecond), rd.Round(time.Millisecond), cd.Seconds()/rd.Seconds())
+	}
+}
