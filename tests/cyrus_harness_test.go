@@ -232,3 +232,27 @@ func (c *cyrus) imap(t testing.TB, commands ...string) []string {
 	run("Z", "LOGOUT")
 	return out
 }
+
+// undump writes n mailboxes (user.u000000 and on, as an admin CREATE
+// would make them) straight into the instance's mailboxes.db with
+// ctl_mboxlist -u: no MUPDATE traffic, for bulk push tests.
+func (c *cyrus) undump(t testing.TB, n int) {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			sb.WriteString(",\n")
+		}
+		owner := fmt.Sprintf("u%06d", i)
+		fmt.Fprintf(&sb, `"user.%s":{"mtime":"1700000000","uidvalidity":"%d","createdmodseq":"1","foldermodseq":"1",`+
+			`"mbtype":"e","partition":"default","server":null,"acl":{"%s":"lrswipkxtecdan"},"uniqueid":"roost-%d",`+
+			`"legacy_specialuse":null,"name_history":[]}`, owner, 1700000000+i, owner, i)
+	}
+	sb.WriteString("}\n")
+	cmd := exec.Command(filepath.Join(cyrusBin, "ctl_mboxlist"), "-C", c.conf("imapd.conf"), "-u")
+	cmd.Stdin = strings.NewReader(sb.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ctl_mboxlist -u: %v\n%s", err, out)
+	}
+}

@@ -260,3 +260,44 @@ func BenchmarkMupdateDump(b *testing.B) {
 			cd.Round(time.Millisecond), rd.Round(time.Millisecond), cd.Seconds()/rd.Seconds())
 	}
 }
+
+// BenchmarkMupdatePush times `ctl_mboxlist -m` of a real Cyrus backend
+// holding 100,000 mailboxes into an empty Cyrus master and into an empty
+// three-node Roost cluster (through a follower), in one run:
+//
+//	go test -run XXX -bench MupdatePush -benchtime 1x -timeout 60m -v ./tests/
+func BenchmarkMupdatePush(b *testing.B) {
+	needCyrus(b)
+	const entries = 100_000
+	master := startCyrus(b, "mupdate-master", "master", "")
+	n1, n2, n3 := &testNode{id: "p1", production: true}, &testNode{id: "p2", production: true}, &testNode{id: "p3", production: true}
+	startNode(b, n1, nil, false)
+	startNode(b, n2, []string{n1.grpcAddr}, false)
+	startNode(b, n3, []string{n1.grpcAddr}, false)
+	nodes := []*testNode{n1, n2, n3}
+	waitMembers(b, nodes, map[string]bool{"p1": true, "p2": true, "p3": true})
+	var follower *testNode
+	for _, tn := range nodes {
+		if !tn.n.Store().IsLeader() {
+			follower = tn
+		}
+	}
+	toCyrus := startCyrus(b, "be-cyrus", "backend", master.imapAddr)
+	toRoost := startCyrus(b, "be-roost", "backend", follower.mupdateAddr)
+	for _, be := range []*cyrus{toCyrus, toRoost} {
+		be.undump(b, entries)
+	}
+	for range b.N {
+		t0 := time.Now()
+		toCyrus.tool(b, "ctl_mboxlist", "-m")
+		cd := time.Since(t0)
+		t0 = time.Now()
+		toRoost.tool(b, "ctl_mboxlist", "-m")
+		rd := time.Since(t0)
+		if got := follower.n.Store().FSM().Len(); got < entries {
+			b.Fatalf("Roost holds %d entries after the push, want %d", got, entries)
+		}
+		b.Logf("ctl_mboxlist -m of %d mailboxes into an empty master: Cyrus %v, Roost %v (Roost/Cyrus time %.2f)",
+			entries, cd.Round(time.Millisecond), rd.Round(time.Millisecond), rd.Seconds()/cd.Seconds())
+	}
+}
