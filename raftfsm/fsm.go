@@ -1,6 +1,7 @@
 package raftfsm
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -212,6 +213,25 @@ func (f *FSM) Member(id string) (string, bool) {
 func (f *FSM) AppliedIndex() uint64 {
 	idx, _ := f.appliedIndex()
 	return idx
+}
+
+// WaitMember waits until the member directory has an address for id: a
+// new leader registers itself moments after it wins.
+func (f *FSM) WaitMember(ctx context.Context, id string) (string, error) {
+	for {
+		f.mu.RLock()
+		addr, ok := f.members[id]
+		next := f.applied
+		f.mu.RUnlock()
+		if ok && addr != "" {
+			return addr, nil
+		}
+		select {
+		case <-next:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
 }
 
 // appliedIndex returns the index of the last entry the FSM has seen and a

@@ -375,6 +375,9 @@ func (s *Store) WaitNewLeader(ctx context.Context, old string) (string, error) {
 	}
 }
 
+// LeaderWait returns how long operations wait for a leader.
+func (s *Store) LeaderWait() time.Duration { return s.cfg.LeaderWait }
+
 // notLeader describes the leader for a caller that reached a follower.
 func (s *Store) notLeader() error {
 	id, addr := s.Leader()

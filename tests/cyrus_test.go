@@ -22,22 +22,9 @@ import (
 // follows another node and receives the whole database, then live changes.
 func TestCyrusMurderOnRoost(t *testing.T) {
 	needCyrus(t)
-	n1, n2, n3 := &testNode{id: "c1"}, &testNode{id: "c2"}, &testNode{id: "c3"}
-	startNode(t, n1, nil, false)
-	startNode(t, n2, []string{n1.grpcAddr}, false)
-	startNode(t, n3, []string{n1.grpcAddr}, false)
-	nodes := []*testNode{n1, n2, n3}
-	waitMembers(t, nodes, map[string]bool{"c1": true, "c2": true, "c3": true})
-	var follower, other *testNode
-	for _, tn := range nodes {
-		switch {
-		case tn.n.Store().IsLeader():
-		case follower == nil:
-			follower = tn
-		default:
-			other = tn
-		}
-	}
+	nodes := startThree(t, "c", false)
+	fs := followersOf(nodes)
+	follower, other := fs[0], fs[1]
 
 	be := startCyrus(t, "backend1", "backend", follower.mupdateAddr)
 	got := be.imap(t, "CREATE user.jane", "CREATE user.jane.Sent", "CREATE user.jane.Trash",
@@ -168,19 +155,8 @@ func dumpNames(t *testing.T, c *cyrus) []string {
 // every mailbox the backend has.
 func TestCyrusLeaderKill(t *testing.T) {
 	needCyrus(t)
-	n1, n2, n3 := &testNode{id: "k1"}, &testNode{id: "k2"}, &testNode{id: "k3"}
-	startNode(t, n1, nil, false)
-	startNode(t, n2, []string{n1.grpcAddr}, false)
-	startNode(t, n3, []string{n1.grpcAddr}, false)
-	nodes := []*testNode{n1, n2, n3}
-	waitMembers(t, nodes, map[string]bool{"k1": true, "k2": true, "k3": true})
-	leader := leaderOf(nodes)
-	var followers []*testNode
-	for _, tn := range nodes {
-		if tn != leader {
-			followers = append(followers, tn)
-		}
-	}
+	nodes := startThree(t, "k", false)
+	leader, followers := leaderOf(nodes), followersOf(nodes)
 	be := startCyrus(t, "backend1", "backend", followers[0].mupdateAddr)
 	fe := startCyrus(t, "frontend1", "frontend", followers[1].mupdateAddr)
 

@@ -191,3 +191,35 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// startThree starts a three-node cluster, ids prefix1 to prefix3 (the
+// first bootstraps, the others join it), and waits until all are
+// registered members.
+func startThree(t testing.TB, prefix string, production bool) []*testNode {
+	t.Helper()
+	var nodes []*testNode
+	want := map[string]bool{}
+	for i := 1; i <= 3; i++ {
+		tn := &testNode{id: fmt.Sprintf("%s%d", prefix, i), production: production}
+		var join []string
+		if i > 1 {
+			join = []string{nodes[0].grpcAddr}
+		}
+		startNode(t, tn, join, false)
+		nodes = append(nodes, tn)
+		want[tn.id] = true
+	}
+	waitMembers(t, nodes, want)
+	return nodes
+}
+
+// followersOf returns the running nodes that do not lead.
+func followersOf(nodes []*testNode) []*testNode {
+	var out []*testNode
+	for _, tn := range nodes {
+		if tn.n != nil && !tn.n.Store().IsLeader() {
+			out = append(out, tn)
+		}
+	}
+	return out
+}

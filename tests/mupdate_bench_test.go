@@ -21,18 +21,7 @@ import (
 func BenchmarkMupdateVsCyrus(b *testing.B) {
 	needCyrus(b)
 	master := startCyrus(b, "mupdate-master", "master", "")
-	n1, n2, n3 := &testNode{id: "b1", production: true}, &testNode{id: "b2", production: true}, &testNode{id: "b3", production: true}
-	startNode(b, n1, nil, false)
-	startNode(b, n2, []string{n1.grpcAddr}, false)
-	startNode(b, n3, []string{n1.grpcAddr}, false)
-	nodes := []*testNode{n1, n2, n3}
-	waitMembers(b, nodes, map[string]bool{"b1": true, "b2": true, "b3": true})
-	var follower *testNode
-	for _, tn := range nodes {
-		if !tn.n.Store().IsLeader() {
-			follower = tn
-		}
-	}
+	follower := followersOf(startThree(b, "b", true))[0]
 	targets := []struct{ name, addr string }{{"cyrus", master.imapAddr}, {"roost", follower.mupdateAddr}}
 	scenarios := []struct {
 		name      string
@@ -130,12 +119,7 @@ func pairLoad(addr, prefix string, conns int, reconnect bool, d time.Duration) (
 //
 //	go test -run XXX -bench MupdateStreamLatency -benchtime 1x -v ./tests/
 func BenchmarkMupdateStreamLatency(b *testing.B) {
-	n1, n2, n3 := &testNode{id: "s1", production: true}, &testNode{id: "s2", production: true}, &testNode{id: "s3", production: true}
-	startNode(b, n1, nil, false)
-	startNode(b, n2, []string{n1.grpcAddr}, false)
-	startNode(b, n3, []string{n1.grpcAddr}, false)
-	nodes := []*testNode{n1, n2, n3}
-	waitMembers(b, nodes, map[string]bool{"s1": true, "s2": true, "s3": true})
+	fs := followersOf(startThree(b, "s", true))
 	ctx := context.Background()
 	dial := func(tn *testNode) *mupdatecompat.Client {
 		c, err := mupdatecompat.Dial(ctx, tn.mupdateAddr)
@@ -148,7 +132,7 @@ func BenchmarkMupdateStreamLatency(b *testing.B) {
 		b.Cleanup(func() { c.Close() })
 		return c
 	}
-	writer, reader := dial(n2), dial(n3)
+	writer, reader := dial(fs[0]), dial(fs[1])
 	if err := reader.Dump(func(raftfsm.Mailbox) error { return nil }); err != nil {
 		b.Fatal(err)
 	}
@@ -270,18 +254,7 @@ func BenchmarkMupdatePush(b *testing.B) {
 	needCyrus(b)
 	const entries = 100_000
 	master := startCyrus(b, "mupdate-master", "master", "")
-	n1, n2, n3 := &testNode{id: "p1", production: true}, &testNode{id: "p2", production: true}, &testNode{id: "p3", production: true}
-	startNode(b, n1, nil, false)
-	startNode(b, n2, []string{n1.grpcAddr}, false)
-	startNode(b, n3, []string{n1.grpcAddr}, false)
-	nodes := []*testNode{n1, n2, n3}
-	waitMembers(b, nodes, map[string]bool{"p1": true, "p2": true, "p3": true})
-	var follower *testNode
-	for _, tn := range nodes {
-		if !tn.n.Store().IsLeader() {
-			follower = tn
-		}
-	}
+	follower := followersOf(startThree(b, "p", true))[0]
 	toCyrus := startCyrus(b, "be-cyrus", "backend", master.imapAddr)
 	toRoost := startCyrus(b, "be-roost", "backend", follower.mupdateAddr)
 	for _, be := range []*cyrus{toCyrus, toRoost} {

@@ -119,7 +119,13 @@ func (f *Forwarder) conn(ctx context.Context) (*grpc.ClientConn, string, error) 
 	}
 	addr, ok := f.store.FSM().Member(id)
 	if !ok || addr == "" {
-		return nil, id, fmt.Errorf("%w: leader %s has not registered its gRPC address yet", raftfsm.ErrNoLeader, id)
+		// A new leader registers its address moments after it wins.
+		wctx, cancel := context.WithTimeout(ctx, f.store.LeaderWait())
+		addr, err = f.store.FSM().WaitMember(wctx, id)
+		cancel()
+		if err != nil {
+			return nil, id, fmt.Errorf("%w: leader %s has not registered its gRPC address yet", raftfsm.ErrNoLeader, id)
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
