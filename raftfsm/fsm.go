@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -250,15 +251,7 @@ func (f *FSM) View() *View {
 	// Cloning marks the trees copy-on-write, which is a write.
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &View{tab: f.tab.clone(), revision: f.revision, index: f.index, gen: f.gen, members: maps(f.members)}
-}
-
-func maps(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return &View{tab: f.tab.clone(), revision: f.revision, index: f.index, gen: f.gen, members: maps.Clone(f.members)}
 }
 
 // View is a frozen state of the database.

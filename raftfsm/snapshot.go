@@ -8,7 +8,8 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/hashicorp/raft"
 	raftlogv1 "github.com/roost-mail/roost/proto/roost/raftlog/v1"
@@ -59,7 +60,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		AppliedIndex:  v.index,
 		Entries:       uint64(v.tab.len()),
 	}
-	for _, id := range sortedKeys(v.members) {
+	for _, id := range slices.Sorted(maps.Keys(v.members)) {
 		hdr.Members = append(hdr.Members, &raftlogv1.Member{Id: id, GrpcAddress: v.members[id]})
 	}
 	if _, err := protodelim.MarshalTo(bw, hdr); err != nil {
@@ -87,15 +88,6 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		return fmt.Errorf("raftfsm: write snapshot checksum: %w", err)
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // snapshotState is a decoded snapshot.
