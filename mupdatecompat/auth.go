@@ -14,7 +14,7 @@ import (
 // responses are bare base64 lines, "=" is an empty initial response and
 // "*" cancels. Credentials are never logged.
 func (c *conn) handleAuthenticate(cmd *wire.Command) *Error {
-	if c.role != 0 {
+	if c.id.Role != 0 {
 		return errAlreadyAuthd
 	}
 	if err := nargs(cmd, 1, 2); err != nil {
@@ -37,17 +37,18 @@ func (c *conn) handleAuthenticate(cmd *wire.Command) *Error {
 	if err != nil {
 		return err
 	}
-	role, ok := Role(0), false
+	var id Identity
+	ok := false
 	if c.s.cfg.Users != nil {
-		role, ok = c.s.cfg.Users.Verify(user, pass)
+		id, ok = c.s.cfg.Users.Verify(user, pass)
 	}
 	if !ok {
 		c.logger.Warn("authentication failed", "user", user)
 		time.Sleep(c.s.cfg.FailedAuthDelay) // slows guessing; only this connection waits
 		return no("authentication failed")
 	}
-	c.user, c.role = user, role
-	c.logger.Info("authenticated", "user", user, "role", role.String())
+	c.id = id
+	c.logger.Info("authenticated", "user", user, "role", id.Role.String())
 	c.ok(cmd.Tag, "Authenticated")
 	return nil
 }

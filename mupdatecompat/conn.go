@@ -22,9 +22,8 @@ type conn struct {
 	w      *wire.Writer
 	logger *slog.Logger
 
-	user string // authenticated identity; empty before AUTHENTICATE
-	role Role
-	tls  bool // the connection is encrypted
+	id  Identity // authenticated identity; zero Role before AUTHENTICATE
+	tls bool     // the connection is encrypted
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -131,7 +130,7 @@ func (c *conn) dispatch(cmd *wire.Command) bool {
 			return true
 		}
 	case "UPDATE":
-		if c.role == 0 {
+		if c.id.Role == 0 {
 			err = errLoginFirst
 			break
 		}
@@ -139,7 +138,7 @@ func (c *conn) dispatch(cmd *wire.Command) bool {
 			return true // the stream has ended with the connection
 		}
 	case "NOOP", "FIND", "LIST", "RESERVE", "ACTIVATE", "DEACTIVATE", "DELETE":
-		if c.role == 0 {
+		if c.id.Role == 0 {
 			err = errLoginFirst
 			break
 		}

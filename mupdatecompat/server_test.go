@@ -123,6 +123,30 @@ func TestBackendSession(t *testing.T) {
 	converse(t, addr, script)
 }
 
+// TestBackendServerList: a backend identity whose users-file role lists
+// servers (as when all backends share one mupdate_authname) writes for
+// those servers only.
+func TestBackendServerList(t *testing.T) {
+	addr, st := testServer(t, testUsers+"murder:{PLAIN}pwm:backend=be1,be2\n")
+	if _, err := st.Apply(t.Context(), []raftfsm.Op{{Kind: raftfsm.OpActivate, Name: "user.other", Location: "be3!p"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	converse(t, addr, append(append([]string{}, banner...),
+		"C: A01 AUTHENTICATE \"PLAIN\" \"AG11cmRlcgBwd20=\"\r\n", `S: A01 OK "Authenticated"`,
+		"C: X1 ACTIVATE \"user.one\" \"be1!p\" \"\"\r\n", `S: X1 OK "done"`,
+		"C: X2 ACTIVATE \"user.two\" \"be2!p\" \"\"\r\n", `S: X2 OK "done"`,
+		"C: X3 ACTIVATE \"user.three\" \"be3!p\" \"\"\r\n", `S: X3 NO "permission denied: the mailbox is located on another server"`,
+		"C: X4 RESERVE \"user.four\" \"murder!p\"\r\n", `S: X4 NO "permission denied: the mailbox is located on another server"`,
+		"C: X5 DELETE \"user.other\"\r\n", `S: X5 NO "permission denied: the mailbox is located on another server"`,
+		"C: X6 DELETE \"user.two\"\r\n", `S: X6 OK "done"`,
+	))
+	for name, want := range map[string]bool{"user.one": true, "user.two": false, "user.three": false, "user.four": false, "user.other": true} {
+		if m, _ := st.FSM().Get(name); (m != nil) != want {
+			t.Errorf("%s present = %v, want %v", name, m != nil, want)
+		}
+	}
+}
+
 func TestAuthentication(t *testing.T) {
 	addr, st := testServer(t, testUsers)
 	// LOGIN with bare base64 challenges, as Cyrus clients do it.

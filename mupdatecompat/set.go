@@ -27,10 +27,10 @@ func (c *conn) handleWrite(cmd *wire.Command) *Error {
 		aerr = resp.Results[0].Err
 	}
 	if aerr != nil {
-		c.logger.Info("write refused", "op", op.Kind.String(), "mailbox", op.Name, "user", c.user, "err", aerr)
+		c.logger.Info("write refused", "op", op.Kind.String(), "mailbox", op.Name, "user", c.id.Name, "err", aerr)
 		return writeError(aerr)
 	}
-	c.logger.Debug("write", "op", op.Kind.String(), "mailbox", op.Name, "user", c.user, "index", resp.Revision)
+	c.logger.Debug("write", "op", op.Kind.String(), "mailbox", op.Name, "user", c.id.Name, "index", resp.Revision)
 	c.ok(cmd.Tag, "done")
 	return nil
 }
@@ -63,10 +63,10 @@ func writeOp(cmd *wire.Command) (raftfsm.Op, *Error) {
 }
 
 // authorize lets admins write anything, backends only entries located on
-// their own server (the user name is the server name), and frontends
-// nothing. A backend may delete a name only if it is absent or its own.
+// their servers (Identity.MayWrite), and frontends nothing. A backend may
+// delete a name only if it is absent or on one of its servers.
 func (c *conn) authorize(op raftfsm.Op) *Error {
-	switch c.role {
+	switch c.id.Role {
 	case RoleAdmin:
 		return nil
 	case RoleFrontend:
@@ -80,7 +80,7 @@ func (c *conn) authorize(op raftfsm.Op) *Error {
 		}
 		loc = m.Location
 	}
-	if server, _, _ := strings.Cut(loc, "!"); server != c.user {
+	if server, _, _ := strings.Cut(loc, "!"); !c.id.MayWrite(server) {
 		return errNotYourMbox
 	}
 	return nil

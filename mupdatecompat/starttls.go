@@ -17,7 +17,7 @@ func (c *conn) handleStartTLS(cmd *wire.Command) (done bool, err *Error) {
 		return false, bad("STARTTLS not available")
 	case c.tls:
 		return false, bad("Already did a successful Starttls")
-	case c.role != 0:
+	case c.id.Role != 0:
 		return false, bad("Can't Starttls after authentication")
 	}
 	if e := nargs(cmd, 0, 0); e != nil {

@@ -53,7 +53,7 @@ func (c *conn) handleUpdate(cmd *wire.Command) *Error {
 	if c.bw.Flush() != nil {
 		return nil
 	}
-	c.logger.Info("update stream started", "user", c.user, "index", v.Revision(), "mailboxes", v.Len())
+	c.logger.Info("update stream started", "user", c.id.Name, "index", v.Revision(), "mailboxes", v.Len())
 	st.run()
 	return nil
 }
@@ -108,7 +108,7 @@ func (st *stream) run() {
 	})
 	for {
 		if err := st.flush(); err != nil {
-			c.logger.Info("update stream ended", "user", c.user, "err", err)
+			c.logger.Info("update stream ended", "user", c.id.Name, "err", err)
 			return
 		}
 		select {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -48,6 +49,67 @@ func parseRole(s string) (Role, bool) {
 	return 0, false
 }
 
+// Identity is what an authenticated MUPDATE user is allowed.
+type Identity struct {
+	Name string
+	Role Role
+	// servers a backend identity may write entries for; nil means only
+	// the server named like the identity itself.
+	servers []string
+	// anyServer lets a backend identity write entries for every server.
+	anyServer bool
+}
+
+// MayWrite reports whether the identity may write an entry located on
+// server. Admins write everywhere, frontends nowhere. A backend writes
+// for its own server, which is its name unless the users file lists its
+// servers: Cyrus backends often share one mupdate_authname, and a
+// server's name need not be its login.
+func (id Identity) MayWrite(server string) bool {
+	switch id.Role {
+	case RoleAdmin:
+		return true
+	case RoleBackend:
+		if id.anyServer {
+			return true
+		}
+		if id.servers == nil {
+			return server == id.Name
+		}
+		return slices.Contains(id.servers, server)
+	}
+	return false
+}
+
+// parseIdentity parses the role field: admin, frontend, backend, or
+// backend=SERVER[,SERVER...] or backend=* to widen what a backend may
+// write.
+func parseIdentity(name, field string) (Identity, error) {
+	roleName, servers, widened := strings.Cut(field, "=")
+	role, ok := parseRole(roleName)
+	if !ok {
+		return Identity{}, fmt.Errorf("role %q is not admin, backend or frontend", roleName)
+	}
+	id := Identity{Name: name, Role: role}
+	if !widened {
+		return id, nil
+	}
+	if role != RoleBackend {
+		return Identity{}, fmt.Errorf("role %q takes no server list; only backend does", roleName)
+	}
+	if servers == "*" {
+		id.anyServer = true
+		return id, nil
+	}
+	for srv := range strings.SplitSeq(servers, ",") {
+		if srv == "" || strings.ContainsAny(srv, "!* \t") {
+			return Identity{}, fmt.Errorf("backend server list %q: want SERVER[,SERVER...] or *", servers)
+		}
+		id.servers = append(id.servers, srv)
+	}
+	return id, nil
+}
+
 // Password schemes of the users file, as Dovecot and Cyrus operators
 // write them.
 const (
@@ -58,7 +120,7 @@ const (
 type user struct {
 	scheme string
 	secret []byte // the password (PLAIN) or the bcrypt hash
-	role   Role
+	id     Identity
 }
 
 // maxCached bounds the verified-credential cache.
@@ -66,8 +128,11 @@ const maxCached = 10_000
 
 // Users is a set of MUPDATE identities read from a users file, one per
 // line: `name:{SCHEME}secret:role`, where SCHEME is PLAIN or BLF-CRYPT
-// and role is admin, backend or frontend. Blank lines and lines starting
-// with # are ignored. Safe for concurrent use.
+// and role is admin, backend or frontend. A backend writes only entries
+// located on the server of its own name unless the role lists the
+// servers it may write for, `backend=SERVER[,SERVER...]`, or `backend=*`.
+// Blank lines and lines starting with # are ignored. Safe for concurrent
+// use.
 //
 // Verifying a bcrypt hash costs tens of milliseconds, and Cyrus backends
 // authenticate on a new connection for every mailbox operation, so
@@ -123,10 +188,10 @@ func parseUser(line string) (string, user, error) {
 	if first <= 0 || first == last {
 		return "", user{}, fmt.Errorf("want name:{SCHEME}secret:role")
 	}
-	name, cred, roleName := line[:first], line[first+1:last], line[last+1:]
-	role, ok := parseRole(roleName)
-	if !ok {
-		return "", user{}, fmt.Errorf("role %q is not admin, backend or frontend", roleName)
+	name, cred, roleField := line[:first], line[first+1:last], line[last+1:]
+	id, err := parseIdentity(name, roleField)
+	if err != nil {
+		return "", user{}, err
 	}
 	end := strings.IndexByte(cred, '}')
 	if !strings.HasPrefix(cred, "{") || end < 0 {
@@ -142,20 +207,23 @@ func parseUser(line string) (string, user, error) {
 	default:
 		return "", user{}, fmt.Errorf("scheme %q of %q is not PLAIN or BLF-CRYPT", scheme, name)
 	}
-	return name, user{scheme: scheme, secret: []byte(secret), role: role}, nil
+	return name, user{scheme: scheme, secret: []byte(secret), id: id}, nil
 }
 
-// Verify checks a name and password and returns the identity's role.
-func (u *Users) Verify(name, password string) (Role, bool) {
+// Verify checks a name and password and returns what the identity may do.
+func (u *Users) Verify(name, password string) (Identity, bool) {
 	us, ok := u.users[name]
 	if !ok {
 		// Spend about as long as a real check, so names cannot be
 		// probed by timing.
 		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
-		return 0, false
+		return Identity{}, false
 	}
 	if us.scheme == SchemePlain {
-		return us.role, subtle.ConstantTimeCompare(us.secret, []byte(password)) == 1
+		if subtle.ConstantTimeCompare(us.secret, []byte(password)) != 1 {
+			return Identity{}, false
+		}
+		return us.id, true
 	}
 	mac := hmac.New(sha256.New, u.key)
 	mac.Write([]byte(name))
@@ -167,10 +235,10 @@ func (u *Users) Verify(name, password string) (Role, bool) {
 	_, hit := u.verified[k]
 	u.mu.Unlock()
 	if hit {
-		return us.role, true
+		return us.id, true
 	}
 	if bcrypt.CompareHashAndPassword(us.secret, []byte(password)) != nil {
-		return 0, false
+		return Identity{}, false
 	}
 	u.mu.Lock()
 	if len(u.verified) >= maxCached {
@@ -178,7 +246,7 @@ func (u *Users) Verify(name, password string) (Role, bool) {
 	}
 	u.verified[k] = struct{}{}
 	u.mu.Unlock()
-	return us.role, true
+	return us.id, true
 }
 
 // dummyHash is verified against for unknown names.

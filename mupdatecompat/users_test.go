@@ -29,9 +29,9 @@ func TestParseUsers(t *testing.T) {
 		{"nobody", "x", 0, false},
 	}
 	for _, tt := range tests {
-		role, ok := u.Verify(tt.name, tt.password)
-		if ok != tt.ok || (ok && role != tt.role) {
-			t.Errorf("Verify(%q, %q) = %v, %v, want %v, %v", tt.name, tt.password, role, ok, tt.role, tt.ok)
+		id, ok := u.Verify(tt.name, tt.password)
+		if ok != tt.ok || (ok && id.Role != tt.role) {
+			t.Errorf("Verify(%q, %q) = %v, %v, want %v, %v", tt.name, tt.password, id.Role, ok, tt.role, tt.ok)
 		}
 	}
 	if n := len(u.verified); n != 1 {
@@ -47,11 +47,50 @@ func TestParseUsersErrors(t *testing.T) {
 		"admin:x:admin",
 		"admin:{MD5}x:admin",
 		"admin:{BLF-CRYPT}nothash:admin",
+		"admin:{PLAIN}x:admin=be1",
+		"fe:{PLAIN}x:frontend=*",
+		"be:{PLAIN}x:backend=",
+		"be:{PLAIN}x:backend=be1,,be2",
+		"be:{PLAIN}x:backend=be1!default",
+		"be:{PLAIN}x:backend=be*",
 		":{PLAIN}x:admin",
 		"a:{PLAIN}x:admin\na:{PLAIN}y:admin",
 	} {
 		if _, err := ParseUsers(strings.NewReader(line)); err == nil {
 			t.Errorf("ParseUsers(%q) succeeded, want an error", line)
+		}
+	}
+}
+
+// TestMayWrite: a backend writes for the server of its own name unless
+// the users file lists its servers.
+func TestMayWrite(t *testing.T) {
+	file := "admin:{PLAIN}a:admin\nbe1:{PLAIN}b:backend\nmupdate:{PLAIN}c:backend=be1,be2\nall:{PLAIN}d:backend=*\nfe1:{PLAIN}e:frontend\n"
+	u, err := ParseUsers(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, password, server string
+		want                   bool
+	}{
+		{"admin", "a", "anything", true},
+		{"be1", "b", "be1", true},
+		{"be1", "b", "be2", false},
+		{"mupdate", "c", "be1", true},
+		{"mupdate", "c", "be2", true},
+		{"mupdate", "c", "be3", false},
+		{"mupdate", "c", "mupdate", false},
+		{"all", "d", "be9", true},
+		{"fe1", "e", "fe1", false},
+	}
+	for _, tt := range tests {
+		id, ok := u.Verify(tt.name, tt.password)
+		if !ok {
+			t.Fatalf("Verify(%q) failed", tt.name)
+		}
+		if got := id.MayWrite(tt.server); got != tt.want {
+			t.Errorf("%s.MayWrite(%q) = %v, want %v", tt.name, tt.server, got, tt.want)
 		}
 	}
 }

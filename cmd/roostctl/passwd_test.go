@@ -20,8 +20,8 @@ func TestPasswd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseUsers(passwd output %q): %v", secret, err)
 	}
-	if role, ok := u.Verify("be1", "s3cret"); !ok || role != mupdatecompat.RoleBackend {
-		t.Errorf("Verify(be1, s3cret) = %v, %v, want backend, true", role, ok)
+	if id, ok := u.Verify("be1", "s3cret"); !ok || id.Role != mupdatecompat.RoleBackend {
+		t.Errorf("Verify(be1, s3cret) = %v, %v, want backend, true", id.Role, ok)
 	}
 	if err := run(context.Background(), []string{"passwd"}, strings.NewReader(""), &out, &errOut); err == nil {
 		t.Error("roostctl passwd with no input succeeded")
