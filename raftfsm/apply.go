@@ -7,16 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/roost-mail/roost/raftfsm/internal/coalesce"
 )
-
-// proposal is one caller's operations waiting to be coalesced into a log
-// entry with other callers'.
-type proposal struct {
-	ops  []Op
-	resp *ApplyResponse // set before done is closed
-	err  error          // set before done is closed
-	done chan struct{}
-}
 
 // Apply proposes operations and waits until they are committed and
 // applied. It must run on the leader (else a *NotLeaderError). Malformed
@@ -131,97 +123,40 @@ func (s *Store) raftError(err error) error {
 // applyCoalesced hands operations to the batcher and waits for the entry
 // that carries them.
 func (s *Store) applyCoalesced(ctx context.Context, ops []Op) (*ApplyResponse, error) {
-	p := &proposal{ops: ops, done: make(chan struct{})}
-	select {
-	case s.proposals <- p:
-	case <-s.closing:
-		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case <-p.done:
-		return p.resp, p.err
-	case <-s.closing:
-		return nil, ErrClosed
-	case <-ctx.Done():
-		// The operations may still be applied; the caller gave up.
-		return nil, ctx.Err()
-	}
+	return s.batcher.Do(ctx, ops)
 }
 
-// runBatcher coalesces proposals. At most MaxInflight entries are in
-// flight; while they commit, new proposals queue up and go out together
-// in the next entry, so throughput grows with concurrency instead of being
-// capped at one proposal per disk write.
-func (s *Store) runBatcher() {
-	defer s.wg.Done()
-	slots := make(chan struct{}, s.cfg.MaxInflight)
-	for {
-		var first *proposal
-		select {
-		case first = <-s.proposals:
-		case <-s.closing:
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-s.closing:
-			failAll([]*proposal{first}, ErrClosed)
-			return
-		}
-		batch, ops := s.drain(first)
+// newBatcher coalesces concurrent callers' operations into shared log
+// entries. At most MaxInflight entries are in flight; while they commit,
+// new operations queue up and go out together in the next entry, so
+// throughput grows with concurrency instead of being capped at one
+// proposal per disk write.
+func (s *Store) newBatcher() *coalesce.Coalescer[Op, *ApplyResponse] {
+	cfg := coalesce.Config{
+		MaxOps:    s.cfg.MaxBatchOps,
+		Inflight:  s.cfg.MaxInflight,
+		MaxLinger: maxLinger,
+		Closed:    ErrClosed,
+	}
+	send := func(ops []Op) func() (*ApplyResponse, error) {
 		data, err := encodeOps(ops, false)
 		if err != nil {
-			failAll(batch, err)
-			<-slots
-			continue
+			return func() (*ApplyResponse, error) { return nil, err }
 		}
 		s.cfg.Metrics.ObserveEntry(len(ops))
 		f := s.raft.Apply(data, s.cfg.ApplyTimeout)
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer func() { <-slots }()
-			resp, err := s.wait(f)
-			deliver(batch, resp, err)
-		}()
+		return func() (*ApplyResponse, error) { return s.wait(f) }
 	}
+	return coalesce.New(cfg, send, splitResponse)
 }
 
-// drain takes the proposals queued behind first, up to MaxBatchOps.
-func (s *Store) drain(first *proposal) ([]*proposal, []Op) {
-	batch := []*proposal{first}
-	ops := append([]Op(nil), first.ops...)
-	for len(ops) < s.cfg.MaxBatchOps {
-		select {
-		case p := <-s.proposals:
-			batch = append(batch, p)
-			ops = append(ops, p.ops...)
-		default:
-			return batch, ops
-		}
-	}
-	return batch, ops
-}
+// maxLinger caps how long an entry waits for the callers of the previous
+// one to come back (coalesce.Coalescer): a fraction of a commit, which
+// takes two to four disk syncs.
+const maxLinger = 2 * time.Millisecond
 
-// deliver splits an entry's results among the proposals it carried.
-func deliver(batch []*proposal, resp *ApplyResponse, err error) {
-	if err != nil {
-		failAll(batch, err)
-		return
-	}
-	off := 0
-	for _, p := range batch {
-		p.resp = &ApplyResponse{Revision: resp.Revision, Results: resp.Results[off : off+len(p.ops)]}
-		off += len(p.ops)
-		close(p.done)
-	}
-}
-
-func failAll(batch []*proposal, err error) {
-	for _, p := range batch {
-		p.err = err
-		close(p.done)
-	}
+// splitResponse is the part of an entry's response that belongs to n
+// operations starting at off.
+func splitResponse(r *ApplyResponse, off, n int) *ApplyResponse {
+	return &ApplyResponse{Revision: r.Revision, Results: r.Results[off : off+n]}
 }

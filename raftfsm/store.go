@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/roost-mail/roost/raftfsm/internal/coalesce"
 	"github.com/roost-mail/roost/raftfsm/internal/hclogslog"
 	"go.etcd.io/bbolt"
 )
@@ -166,8 +167,8 @@ type Store struct {
 	observer  *raft.Observer
 	existing  bool // the directory held Raft state at Open
 
-	proposals chan *proposal // to the batcher
-	closing   chan struct{}  // closed by Close
+	batcher   *coalesce.Coalescer[Op, *ApplyResponse]
+	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
 	wg        sync.WaitGroup // the batcher, its waiters, the observer loop
 
@@ -189,7 +190,6 @@ func Open(cfg Config) (*Store, error) {
 		cfg:           cfg,
 		logger:        cfg.Logger.With("component", "raftfsm"),
 		fsm:           NewFSM(cfg.HistorySize, cfg.Logger.With("component", "fsm")),
-		proposals:     make(chan *proposal, 4*cfg.MaxBatchOps),
 		closing:       make(chan struct{}),
 		leaderChanged: make(chan struct{}),
 	}
@@ -204,8 +204,8 @@ func Open(cfg Config) (*Store, error) {
 		return ok
 	})
 	s.raft.RegisterObserver(s.observer)
-	s.wg.Add(2)
-	go s.runBatcher()
+	s.batcher = s.newBatcher()
+	s.wg.Add(1)
 	go s.observe(obs)
 	return s, nil
 }
@@ -407,6 +407,7 @@ func (s *Store) Close() error {
 		if serr := s.raft.Shutdown().Error(); serr != nil {
 			err = fmt.Errorf("raftfsm: shutdown: %w", serr)
 		}
+		s.batcher.Close()
 		s.wg.Wait()
 		if cerr := s.closeResources(); err == nil {
 			err = cerr

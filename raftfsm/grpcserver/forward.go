@@ -10,6 +10,7 @@ import (
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/internal/coalesce"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
@@ -34,10 +35,16 @@ func forwardContext(ctx context.Context) context.Context {
 
 const (
 	// forwardInflight bounds the Batch calls in flight to the leader;
-	// writes that arrive meanwhile share the next call.
-	forwardInflight = 4
+	// writes that arrive meanwhile share the next call. One: the leader
+	// packs what it gets into one entry at a time anyway, and one call
+	// per round trip carries the most (16 clients through a follower:
+	// 5,489 writes/s against 2,798 with four calls in flight).
+	forwardInflight = 1
 	// forwardMaxOps caps the operations of one coalesced call.
 	forwardMaxOps = 4096
+	// forwardMaxLinger caps how long a call waits for the writers the
+	// previous one answered to come back (coalesce.Coalescer).
+	forwardMaxLinger = 2 * time.Millisecond
 	// forwardTimeout bounds a coalesced call; the leader answers within
 	// its own apply timeout.
 	forwardTimeout = 30 * time.Second
@@ -59,20 +66,10 @@ type Forwarder struct {
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // by gRPC address; protected by mu
 
-	queue   chan *forwarded // to runBatcher
+	batcher *coalesce.Coalescer[raftfsm.Op, *raftfsm.ApplyResponse]
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
 	closing sync.Once
-	wg      sync.WaitGroup // runBatcher and its senders
-}
-
-// forwarded is one caller's operations waiting to share a Batch call to
-// the leader with other callers'.
-type forwarded struct {
-	ops  []raftfsm.Op
-	resp *raftfsm.ApplyResponse // set before done is closed
-	err  error                  // set before done is closed
-	done chan struct{}
 }
 
 // NewForwarder returns a Forwarder for store. Connections to leaders are
@@ -87,9 +84,11 @@ func NewForwarder(store *raftfsm.Store, logger *slog.Logger, dialOpts ...grpc.Di
 	dialOpts = append(dialOpts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize)))
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Forwarder{store: store, logger: logger, dialOpts: dialOpts, conns: map[string]*grpc.ClientConn{},
-		queue: make(chan *forwarded, forwardMaxOps), ctx: ctx, cancel: cancel}
-	f.wg.Add(1)
-	go f.runBatcher()
+		ctx: ctx, cancel: cancel}
+	cfg := coalesce.Config{MaxOps: forwardMaxOps, Inflight: forwardInflight, MaxLinger: forwardMaxLinger, Closed: raftfsm.ErrClosed}
+	f.batcher = coalesce.New(cfg, f.sendBatch, func(r *raftfsm.ApplyResponse, off, n int) *raftfsm.ApplyResponse {
+		return &raftfsm.ApplyResponse{Revision: r.Revision, Results: r.Results[off : off+n]}
+	})
 	return f
 }
 
@@ -97,7 +96,7 @@ func NewForwarder(store *raftfsm.Store, logger *slog.Logger, dialOpts ...grpc.Di
 // connections to leaders.
 func (f *Forwarder) Close() error {
 	f.closing.Do(f.cancel)
-	f.wg.Wait()
+	f.batcher.Close()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for addr, c := range f.conns {
@@ -188,20 +187,15 @@ func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*
 	}
 	// Concurrent writes share one call to the leader, as they share one
 	// log entry there.
-	fw := &forwarded{ops: ops, done: make(chan struct{})}
-	select {
-	case f.queue <- fw:
-	case <-f.ctx.Done():
-		return nil, raftfsm.ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	select {
-	case <-fw.done:
-		return fw.resp, fw.err
-	case <-ctx.Done():
-		// The operations may still be applied; the caller gave up.
-		return nil, ctx.Err()
+	return f.batcher.Do(ctx, ops)
+}
+
+// sendBatch forwards one coalesced batch.
+func (f *Forwarder) sendBatch(ops []raftfsm.Op) func() (*raftfsm.ApplyResponse, error) {
+	return func() (*raftfsm.ApplyResponse, error) {
+		ctx, cancel := context.WithTimeout(f.ctx, forwardTimeout)
+		defer cancel()
+		return f.applyNow(ctx, ops, false)
 	}
 }
 
@@ -238,72 +232,6 @@ func forwardBatch(ctx context.Context, conn *grpc.ClientConn, ops []raftfsm.Op, 
 		out.Results[i] = resultFromProto(r)
 	}
 	return out, nil
-}
-
-// runBatcher coalesces forwarded writes into Batch calls, at most
-// forwardInflight at a time.
-func (f *Forwarder) runBatcher() {
-	defer f.wg.Done()
-	slots := make(chan struct{}, forwardInflight)
-	for {
-		var first *forwarded
-		select {
-		case first = <-f.queue:
-		case <-f.ctx.Done():
-			f.failQueued()
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-		case <-f.ctx.Done():
-			finish([]*forwarded{first}, nil, raftfsm.ErrClosed)
-			f.failQueued()
-			return
-		}
-		batch, ops := []*forwarded{first}, append([]raftfsm.Op(nil), first.ops...)
-	drain:
-		for len(ops) < forwardMaxOps {
-			select {
-			case fw := <-f.queue:
-				batch, ops = append(batch, fw), append(ops, fw.ops...)
-			default:
-				break drain
-			}
-		}
-		f.wg.Go(func() {
-			defer func() { <-slots }()
-			ctx, cancel := context.WithTimeout(f.ctx, forwardTimeout)
-			defer cancel()
-			resp, err := f.applyNow(ctx, ops, false)
-			finish(batch, resp, err)
-		})
-	}
-}
-
-// failQueued fails the writes still queued at Close: none was sent.
-func (f *Forwarder) failQueued() {
-	for {
-		select {
-		case fw := <-f.queue:
-			finish([]*forwarded{fw}, nil, raftfsm.ErrClosed)
-		default:
-			return
-		}
-	}
-}
-
-// finish hands each caller its share of a coalesced call's results.
-func finish(batch []*forwarded, resp *raftfsm.ApplyResponse, err error) {
-	off := 0
-	for _, fw := range batch {
-		if err != nil {
-			fw.err = err
-		} else {
-			fw.resp = &raftfsm.ApplyResponse{Revision: resp.Revision, Results: resp.Results[off : off+len(fw.ops)]}
-			off += len(fw.ops)
-		}
-		close(fw.done)
-	}
 }
 
 // ReadIndex returns the index a consistent read must see, asking the

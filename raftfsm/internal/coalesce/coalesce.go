@@ -1,0 +1,248 @@
+// Package coalesce shares one round trip among concurrent callers: the
+// operations callers hand in while earlier batches are in flight go out
+// together in the next batch (group commit). The leader uses it to pack
+// writes into Raft log entries, followers to pack forwarded writes into
+// Batch calls to the leader.
+package coalesce
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Config configures a Coalescer.
+type Config struct {
+	// MaxOps caps the operations of one batch; a caller's operations are
+	// never split, so a batch may exceed it by one caller's share.
+	MaxOps int
+	// Inflight bounds the batches in flight at once.
+	Inflight int
+	// MaxLinger caps how long a batch waits for callers to come back
+	// (see Coalescer).
+	MaxLinger time.Duration
+	// Closed is the error of calls made after Close, and of calls still
+	// queued when it came.
+	Closed error
+}
+
+// Send starts one batch and returns a function that waits for its
+// outcome. Send itself runs on the Coalescer's loop, one batch at a time
+// and in order, so batches start in the order their callers came; the
+// returned function runs on a goroutine of its own.
+type Send[Op, Resp any] func(ops []Op) (wait func() (Resp, error))
+
+// Split returns the part of a batch's response that belongs to the n
+// operations starting at off.
+type Split[Resp any] func(r Resp, off, n int) Resp
+
+// Coalescer batches concurrent callers' operations.
+//
+// Callers that each wait for their answer before they call again would,
+// without more, split into waves: the callers answered by one batch come
+// back just after the next batch has left with those that queued
+// meanwhile, and from then on each batch carries half of them. So the
+// batch that follows an answered one waits, briefly, for the callers just
+// answered to come back: until it holds as many operations as were
+// waiting plus as many as were answered, and at most half of the answered
+// batch's round trip after the answer (never more than MaxLinger). A lone
+// caller never waits: it is the one expected.
+type Coalescer[Op, Resp any] struct {
+	cfg   Config
+	send  Send[Op, Resp]
+	split Split[Resp]
+	queue chan *call[Op, Resp]
+	stop  chan struct{}
+	loop  sync.WaitGroup // the loop and the batches' waiters
+
+	mu     sync.RWMutex
+	closed bool // protected by mu; no call is queued once set
+
+	lastMu sync.Mutex
+	last   answered // the last batch answered; protected by lastMu
+}
+
+// call is one caller's operations.
+type call[Op, Resp any] struct {
+	ops  []Op
+	at   time.Time // when it was queued
+	resp Resp      // set before done is closed
+	err  error     // set before done is closed
+	done chan struct{}
+}
+
+// answered describes a batch whose callers have their answers.
+type answered struct {
+	ops       int           // operations it carried
+	at        time.Time     // when its callers were answered
+	roundTrip time.Duration // from sending it to answering them
+}
+
+// New starts a Coalescer.
+func New[Op, Resp any](cfg Config, send Send[Op, Resp], split Split[Resp]) *Coalescer[Op, Resp] {
+	c := &Coalescer[Op, Resp]{cfg: cfg, send: send, split: split,
+		queue: make(chan *call[Op, Resp], cfg.MaxOps), stop: make(chan struct{})}
+	c.loop.Add(1)
+	go c.run()
+	return c
+}
+
+// Do queues ops and waits for the outcome of the batch that carries them.
+// If ctx ends first, Do returns its error; the operations may still be
+// carried out.
+func (c *Coalescer[Op, Resp]) Do(ctx context.Context, ops []Op) (Resp, error) {
+	cl := &call[Op, Resp]{ops: ops, at: time.Now(), done: make(chan struct{})}
+	var zero Resp
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return zero, c.cfg.Closed
+	}
+	select {
+	case c.queue <- cl:
+	case <-ctx.Done():
+		c.mu.RUnlock()
+		return zero, ctx.Err()
+	}
+	c.mu.RUnlock()
+	select {
+	case <-cl.done:
+		return cl.resp, cl.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// Close stops taking calls, fails those still queued, and waits for the
+// batches in flight to be answered.
+func (c *Coalescer[Op, Resp]) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	close(c.stop)
+	c.loop.Wait()
+}
+
+func (c *Coalescer[Op, Resp]) run() {
+	defer c.loop.Done()
+	slots := make(chan struct{}, c.cfg.Inflight)
+	for {
+		var first *call[Op, Resp]
+		select {
+		case first = <-c.queue:
+		case <-c.stop:
+			c.failQueued(nil)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-c.stop:
+			c.failQueued([]*call[Op, Resp]{first})
+			return
+		}
+		c.lastMu.Lock()
+		prev := c.last
+		c.last = answered{}
+		c.lastMu.Unlock()
+		batch, ops := c.drain([]*call[Op, Resp]{first}, append([]Op(nil), first.ops...))
+		batch, ops, stopped := c.linger(prev, batch, ops)
+		if stopped {
+			c.failQueued(batch)
+			return
+		}
+		sent := time.Now()
+		wait := c.send(ops)
+		c.loop.Go(func() {
+			defer func() { <-slots }()
+			resp, err := wait()
+			c.answer(batch, resp, err)
+			now := time.Now()
+			c.lastMu.Lock()
+			c.last = answered{ops: len(ops), at: now, roundTrip: now.Sub(sent)}
+			c.lastMu.Unlock()
+		})
+	}
+}
+
+// drain adds the calls already queued, up to MaxOps.
+func (c *Coalescer[Op, Resp]) drain(batch []*call[Op, Resp], ops []Op) ([]*call[Op, Resp], []Op) {
+	for len(ops) < c.cfg.MaxOps {
+		select {
+		case cl := <-c.queue:
+			batch, ops = append(batch, cl), append(ops, cl.ops...)
+		default:
+			return batch, ops
+		}
+	}
+	return batch, ops
+}
+
+// linger adds the callers that prev answered as they come back.
+func (c *Coalescer[Op, Resp]) linger(prev answered, batch []*call[Op, Resp], ops []Op) ([]*call[Op, Resp], []Op, bool) {
+	if prev.ops == 0 || len(ops) >= c.cfg.MaxOps {
+		return batch, ops, false
+	}
+	deadline := prev.at.Add(min(prev.roundTrip/2, c.cfg.MaxLinger))
+	if !time.Now().Before(deadline) {
+		return batch, ops, false
+	}
+	waiting := 0
+	for _, cl := range batch {
+		if cl.at.Before(prev.at) {
+			waiting += len(cl.ops)
+		}
+	}
+	want := min(waiting+prev.ops, c.cfg.MaxOps)
+	if len(ops) >= want {
+		return batch, ops, false
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	for len(ops) < want {
+		select {
+		case cl := <-c.queue:
+			batch, ops = append(batch, cl), append(ops, cl.ops...)
+		case <-t.C:
+			return batch, ops, false
+		case <-c.stop:
+			return batch, ops, true
+		}
+	}
+	return batch, ops, false
+}
+
+// answer hands each caller its share of a batch's outcome.
+func (c *Coalescer[Op, Resp]) answer(batch []*call[Op, Resp], resp Resp, err error) {
+	off := 0
+	for _, cl := range batch {
+		if err != nil {
+			cl.err = err
+		} else {
+			cl.resp = c.split(resp, off, len(cl.ops))
+			off += len(cl.ops)
+		}
+		close(cl.done)
+	}
+}
+
+// failQueued fails held and queued calls at Close: none was sent. Once
+// closed is set no call is queued, so the queue empties for good.
+func (c *Coalescer[Op, Resp]) failQueued(held []*call[Op, Resp]) {
+	for _, cl := range held {
+		cl.err = c.cfg.Closed
+		close(cl.done)
+	}
+	for {
+		select {
+		case cl := <-c.queue:
+			cl.err = c.cfg.Closed
+			close(cl.done)
+		default:
+			return
+		}
+	}
+}
