@@ -225,6 +225,56 @@ func TestUpdateStream(t *testing.T) {
 	}
 }
 
+// TestPartialUpdate: UPDATE with hosts dumps and streams only entries on
+// those servers, and, as Cyrus's master does, a change whose entry was on
+// one of them before it, so a subscriber hears of a mailbox moving away.
+func TestPartialUpdate(t *testing.T) {
+	addr, st := testServer(t, testUsers)
+	apply := func(ops ...raftfsm.Op) {
+		t.Helper()
+		if _, err := st.Apply(t.Context(), ops, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be1!p"},
+		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.b", Location: "be2!p"},
+		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be10!p"},
+		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.d", Location: "be3!p"})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(nc)
+	expect := func(want string) {
+		t.Helper()
+		line, err := br.ReadString('\n')
+		if got := strings.TrimRight(line, "\r\n"); err != nil || got != want {
+			t.Fatalf("server said %q (%v), want %q", got, err, want)
+		}
+	}
+	for range banner {
+		br.ReadString('\n')
+	}
+	nc.Write([]byte("A01 AUTHENTICATE \"PLAIN\" \"AGZlAHB3Zg==\"\r\nU01 UPDATE \"be1\" \"be2\"\r\n"))
+	expect(`A01 OK "Authenticated"`)
+	// Whole server names: be10 is not be1.
+	expect(`U01 MAILBOX "user.a" "be1!p" ""`)
+	expect(`U01 MAILBOX "user.b" "be2!p" ""`)
+	expect(`U01 OK "streaming starts"`)
+	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.e", Location: "be3!p"}) // not sent
+	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be3!p"}) // moved away: sent
+	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.d", Location: "be2!p"}) // moved here: sent
+	apply(raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.c"})                      // not sent
+	apply(raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.b"})                      // sent
+	expect(`U01 MAILBOX "user.a" "be3!p" ""`)
+	expect(`U01 MAILBOX "user.d" "be2!p" ""`)
+	expect(`U01 DELETE "user.b"`)
+	nc.Write([]byte("N1 NOOP\r\n"))
+	expect(`N1 OK "Noop done"`)
+}
+
 func TestClient(t *testing.T) {
 	addr, st := testServer(t, testUsers)
 	if _, err := st.Apply(t.Context(), []raftfsm.Op{{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be1!p", ACL: "c\tlrs\t"}}, false); err != nil {

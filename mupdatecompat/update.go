@@ -148,7 +148,9 @@ func (st *stream) flush() error {
 }
 
 func (st *stream) writeEvent(ev raftfsm.Event) {
-	if !st.wanted(ev.Mailbox.Location) {
+	// As Cyrus's log_update: a change is sent if the entry's server
+	// before it or after it is one of the stream's.
+	if !st.wanted(ev.Mailbox.Location) && (ev.PrevLocation == "" || !st.wanted(ev.PrevLocation)) {
 		return
 	}
 	if ev.Type == raftfsm.EventDelete {

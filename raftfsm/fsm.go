@@ -170,7 +170,11 @@ func (f *FSM) record(index uint64, c change) {
 		f.hist.add(histEvent{rev: index, e: c.before, deleted: true})
 		return
 	}
-	f.hist.add(histEvent{rev: index, e: c.after})
+	h := histEvent{rev: index, e: c.after}
+	if c.before != nil {
+		h.prevLoc = c.before.location
+	}
+	f.hist.add(h)
 }
 
 func mailboxOf(e *entry) *Mailbox {

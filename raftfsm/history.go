@@ -1,6 +1,9 @@
 package raftfsm
 
-import "sort"
+import (
+	"sort"
+	"unique"
+)
 
 // EventType says what happened to an entry.
 type EventType uint8
@@ -18,6 +21,10 @@ type Event struct {
 	Revision uint64
 	Type     EventType
 	Mailbox  Mailbox
+	// PrevLocation is, for a put that changed an existing entry, the
+	// location it had before; empty otherwise. A subscriber to one
+	// server's entries must hear of an entry that moves away from it.
+	PrevLocation string
 }
 
 // histEvent is an event as the history keeps it: the entry after a put,
@@ -25,15 +32,19 @@ type Event struct {
 type histEvent struct {
 	rev     uint64
 	e       *entry
+	prevLoc unique.Handle[string] // a put's former location; zero if none
 	deleted bool
 }
 
 func (h histEvent) event() Event {
-	t := EventPut
+	ev := Event{Revision: h.rev, Type: EventPut, Mailbox: h.e.mailbox()}
 	if h.deleted {
-		t = EventDelete
+		ev.Type = EventDelete
 	}
-	return Event{Revision: h.rev, Type: t, Mailbox: h.e.mailbox()}
+	if h.prevLoc != (unique.Handle[string]{}) {
+		ev.PrevLocation = h.prevLoc.Value()
+	}
+	return ev
 }
 
 // history is a ring of the most recent events. Watchers resume from it;

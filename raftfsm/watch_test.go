@@ -134,9 +134,14 @@ func TestWatchFollowsChanges(t *testing.T) {
 		{Name: "user.jane", State: StateReserved, Location: loc2, CreateRevision: 2, ModifyRevision: 8},
 		{Name: "user.a", State: StateActive, Location: loc2, CreateRevision: 4, ModifyRevision: 4},
 	}
+	// A put of an existing entry says where it was (8 moved it).
+	wantPrev := []string{"", loc1, "", "", "", loc1, ""}
 	for i := range min(len(evs), len(wantMbox)) {
 		if evs[i].Mailbox != wantMbox[i] {
 			t.Errorf("event %d Mailbox = %+v, want %+v", i, evs[i].Mailbox, wantMbox[i])
+		}
+		if evs[i].PrevLocation != wantPrev[i] {
+			t.Errorf("event %d PrevLocation = %q, want %q", i, evs[i].PrevLocation, wantPrev[i])
 		}
 	}
 	// Everything was returned once: the watcher is idle now, even though
