@@ -48,7 +48,7 @@ func (c *conn) handleAuthenticate(cmd *wire.Command) *Error {
 		return no("authentication failed")
 	}
 	c.id = id
-	c.logger.Info("authenticated", "user", user, "role", id.Role.String())
+	c.logger.Info("authenticated", "user", user, "role", id.Role.String(), "tls", c.tls)
 	c.ok(cmd.Tag, "Authenticated")
 	return nil
 }

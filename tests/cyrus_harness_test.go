@@ -44,8 +44,9 @@ const cyrusAdmin, cyrusPassword = "admin", "secret"
 // startCyrus starts a backend (role "backend", whose START section pushes
 // its mailbox list with ctl_mboxlist -m), a frontend (role "frontend",
 // whose mupdate slave follows mupdateAddr) or Cyrus's own mupdate master
-// (role "master", serving MUPDATE on imapAddr).
-func startCyrus(t testing.TB, name, role, mupdateAddr string) *cyrus {
+// (role "master", serving MUPDATE on imapAddr). Extra lines go into its
+// imapd.conf.
+func startCyrus(t testing.TB, name, role, mupdateAddr string, extra ...string) *cyrus {
 	t.Helper()
 	needCyrus(t)
 	c := &cyrus{name: name, role: role, dir: cyrusDir(t), imapAddr: freePort(t), servername: name}
@@ -55,7 +56,7 @@ func startCyrus(t testing.TB, name, role, mupdateAddr string) *cyrus {
 			t.Fatal(err)
 		}
 	}
-	c.writeConfig(t, mupdateAddr)
+	c.writeConfig(t, mupdateAddr, extra)
 	sasl := exec.Command("/usr/sbin/saslpasswd2", "-p", "-c", "-f", filepath.Join(c.dir, "sasldb2"), "-u", c.servername, cyrusAdmin)
 	sasl.Stdin = strings.NewReader(cyrusPassword)
 	if out, err := sasl.CombinedOutput(); err != nil {
@@ -107,7 +108,7 @@ func cyrusDir(t testing.TB) string {
 
 func (c *cyrus) conf(name string) string { return filepath.Join(c.dir, name) }
 
-func (c *cyrus) writeConfig(t testing.TB, mupdateAddr string) {
+func (c *cyrus) writeConfig(t testing.TB, mupdateAddr string, extra []string) {
 	t.Helper()
 	runUser, runGroup := "cyrus", "mail"
 	if os.Getuid() != 0 {
@@ -142,6 +143,7 @@ func (c *cyrus) writeConfig(t testing.TB, mupdateAddr string) {
 		conf = append(conf, "proxy_authname: "+cyrusAdmin, "proxy_password: "+cyrusPassword)
 		services += "\n" + `  mupdate cmd="mupdate -C ` + c.conf("imapd.conf") + `" listen="` + freePort(t) + `" prefork=1`
 	}
+	conf = append(conf, extra...)
 	files := map[string]string{
 		"imapd.conf": strings.Join(conf, "\n") + "\n",
 		"cyrus.conf": "START {\n" + start + "\n}\nSERVICES {\n" + services + "\n}\nEVENTS {\n}\n",

@@ -32,6 +32,17 @@ type testNode struct {
 	// production runs the node with roostd's default store settings
 	// instead of the quick timings and frequent snapshots of tests.
 	production bool
+	// tls, if set, gives the node's MUPDATE a certificate.
+	tls *mupdateTLS
+	// logger, if set, receives the node's logs.
+	logger *slog.Logger
+}
+
+// mupdateTLS is a node's MUPDATE TLS setup.
+type mupdateTLS struct {
+	cert, key string // PEM files
+	addr      string // the implicit-TLS listener
+	require   bool   // no mechanism before STARTTLS on the plain listener
 }
 
 // fastStore has raft timings short enough for tests, and snapshots every
@@ -78,12 +89,20 @@ func startNode(t testing.TB, tn *testNode, join []string, nonvoter bool) {
 	if err := os.WriteFile(users, []byte(cyrusAdmin+":{PLAIN}"+cyrusPassword+":admin\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Start(node.Config{
+	cfg := node.Config{
 		NodeID: tn.id, DataDir: filepath.Join(tn.dir, "data"), RaftAddr: raftAddr, GRPCAddr: grpcAddr,
 		MupdateAddr: tn.mupdateAddr, UsersFile: users,
 		Bootstrap: len(join) == 0, Join: join, JoinAsNonvoter: nonvoter,
 		Store: storeConfig(tn.production), Logger: testLogger(t),
-	})
+	}
+	if tn.logger != nil {
+		cfg.Logger = tn.logger
+	}
+	if tn.tls != nil {
+		cfg.MupdateTLSCert, cfg.MupdateTLSKey = tn.tls.cert, tn.tls.key
+		cfg.MupdateTLSAddr, cfg.MupdateRequireTLS = tn.tls.addr, tn.tls.require
+	}
+	n, err := node.Start(cfg)
 	if err != nil {
 		t.Fatalf("start %s: %v", tn.id, err)
 	}
