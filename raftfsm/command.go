@@ -22,19 +22,30 @@ type command struct {
 }
 
 // encodeOps encodes mailbox operations as one log entry. One operation is
-// sent bare; several become a batch that shares one revision.
+// sent bare; several become an Ops batch that shares one revision.
 func encodeOps(ops []Op, atomic bool) ([]byte, error) {
-	var cmd *raftlogv1.Command
 	if len(ops) == 1 && !atomic {
-		cmd = opToProto(ops[0])
-	} else {
-		b := &raftlogv1.Batch{Atomic: atomic, Commands: make([]*raftlogv1.Command, len(ops))}
-		for i, op := range ops {
-			b.Commands[i] = opToProto(op)
-		}
-		cmd = &raftlogv1.Command{Op: &raftlogv1.Command_Batch{Batch: b}}
+		return marshal(opToProto(ops[0]))
 	}
-	return marshal(cmd)
+	b := &raftlogv1.Ops{
+		Atomic:          atomic,
+		Kinds:           make([]raftlogv1.OpKind, len(ops)),
+		NameLengths:     make([]uint32, len(ops)),
+		LocationLengths: make([]uint32, len(ops)),
+		AclLengths:      make([]uint32, len(ops)),
+	}
+	var names, locs, acls int
+	for _, op := range ops {
+		names, locs, acls = names+len(op.Name), locs+len(op.Location), acls+len(op.ACL)
+	}
+	b.Names, b.Locations, b.Acls = make([]byte, 0, names), make([]byte, 0, locs), make([]byte, 0, acls)
+	for i, op := range ops {
+		b.Kinds[i] = raftlogv1.OpKind(op.Kind)
+		b.Names, b.NameLengths[i] = append(b.Names, op.Name...), uint32(len(op.Name))
+		b.Locations, b.LocationLengths[i] = append(b.Locations, op.Location...), uint32(len(op.Location))
+		b.Acls, b.AclLengths[i] = append(b.Acls, op.ACL...), uint32(len(op.ACL))
+	}
+	return marshal(&raftlogv1.Command{Op: &raftlogv1.Command_Ops{Ops: b}})
 }
 
 func encodeSetMember(m Member) ([]byte, error) {
@@ -86,6 +97,12 @@ func decodeCommand(data []byte) (command, error) {
 		return command{}, fmt.Errorf("raftfsm: decode command: %w", err)
 	}
 	switch x := pc.Op.(type) {
+	case *raftlogv1.Command_Ops:
+		ops, err := opsFromProto(x.Ops)
+		if err != nil {
+			return command{}, err
+		}
+		return command{ops: ops, atomic: x.Ops.Atomic}, nil
 	case *raftlogv1.Command_Batch:
 		ops := make([]Op, len(x.Batch.Commands))
 		for i, c := range x.Batch.Commands {
@@ -123,3 +140,55 @@ func opFromProto(c *raftlogv1.Command) (Op, bool) {
 	}
 	return Op{}, false
 }
+
+// opsFromProto cuts an Ops batch into operations. Each name is its own
+// string, as the table keeps it; locations and ACLs are cut from one
+// string per column, since the table interns them anyway.
+func opsFromProto(b *raftlogv1.Ops) ([]Op, error) {
+	n := len(b.Kinds)
+	if len(b.NameLengths) != n || len(b.LocationLengths) != n || len(b.AclLengths) != n {
+		return nil, fmt.Errorf("raftfsm: ops batch of %d kinds has %d names, %d locations, %d ACLs",
+			n, len(b.NameLengths), len(b.LocationLengths), len(b.AclLengths))
+	}
+	names, locs, acls := column{data: b.Names}, column{data: b.Locations, s: string(b.Locations)}, column{data: b.Acls, s: string(b.Acls)}
+	ops := make([]Op, n)
+	for i, k := range b.Kinds {
+		if k < raftlogv1.OpKind_OP_KIND_RESERVE || k > raftlogv1.OpKind_OP_KIND_DELETE {
+			return nil, fmt.Errorf("raftfsm: ops batch operation %d has unknown kind %d", i, k)
+		}
+		name, ok1 := names.next(b.NameLengths[i], true)
+		loc, ok2 := locs.next(b.LocationLengths[i], false)
+		acl, ok3 := acls.next(b.AclLengths[i], false)
+		if !ok1 || !ok2 || !ok3 {
+			return nil, fmt.Errorf("raftfsm: ops batch operation %d runs past its column", i)
+		}
+		ops[i] = Op{Kind: OpKind(k), Name: name, Location: loc, ACL: acl}
+	}
+	if !names.done() || !locs.done() || !acls.done() {
+		return nil, fmt.Errorf("raftfsm: ops batch columns longer than their operations")
+	}
+	return ops, nil
+}
+
+// column hands out consecutive pieces of one Ops column.
+type column struct {
+	data []byte
+	s    string // data as a string, when pieces may share it
+	off  int
+}
+
+// next returns the next piece of length n: a string of its own if own,
+// else a substring of s.
+func (c *column) next(n uint32, own bool) (string, bool) {
+	if uint64(n) > uint64(len(c.data)-c.off) {
+		return "", false
+	}
+	start := c.off
+	c.off += int(n)
+	if own {
+		return string(c.data[start:c.off]), true
+	}
+	return c.s[start:c.off], true
+}
+
+func (c *column) done() bool { return c.off == len(c.data) }

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftlogv1 "github.com/roost-mail/roost/proto/roost/raftlog/v1"
 	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
 )
 
 // craftSnapshot writes a snapshot stream from raw records with a valid
@@ -220,6 +221,13 @@ func commandSeeds(tb testing.TB) [][]byte {
 		ops(true, activateOp("user.a", loc1, testACL), deactivateOp("user.bob", loc2)),
 		ops(true, deleteOp("user.jane")),
 		ops(true, reserveOp("user.a", loc1), reserveOp("", loc1)),
+		legacyBatch(tb, false, activateOp("user.a", loc1, testACL), deleteOp("user.jane"), reserveOp("user.bob", loc1)),
+		legacyBatch(tb, true, activateOp("user.a", loc1, testACL), deactivateOp("user.bob", loc2)),
+		badOps(tb, func(o *raftlogv1.Ops) { o.NameLengths = o.NameLengths[:1] }),
+		badOps(tb, func(o *raftlogv1.Ops) { o.NameLengths[1] = 1 << 31 }),
+		badOps(tb, func(o *raftlogv1.Ops) { o.AclLengths[0]-- }),
+		badOps(tb, func(o *raftlogv1.Ops) { o.Kinds[1] = 9 }),
+		badOps(tb, func(o *raftlogv1.Ops) { o.Kinds[0] = 0 }),
 		encoded(encodeSetMember(Member{ID: "n2", GRPCAddr: "10.0.0.2:7000"})),
 		encoded(encodeSetMember(Member{})),
 		encoded(encodeRemoveMember("n1")),
@@ -373,5 +381,66 @@ func TestReadSnapshotBoundsAllocation(t *testing.T) {
 	const limit = 16 << 20
 	if got := after.TotalAlloc - before.TotalAlloc; got > limit {
 		t.Errorf("readSnapshot(%d bytes claiming 2^40 entries) allocated %d MiB, want at most %d MiB", len(b), got>>20, limit>>20)
+	}
+}
+
+// legacyBatch encodes operations as Batch, which leaders wrote before Ops
+// and every node must still read.
+func legacyBatch(tb testing.TB, atomic bool, ops ...Op) []byte {
+	b := &raftlogv1.Batch{Atomic: atomic}
+	for _, op := range ops {
+		b.Commands = append(b.Commands, opToProto(op))
+	}
+	data, err := marshal(&raftlogv1.Command{Op: &raftlogv1.Command_Batch{Batch: b}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// badOps encodes a well-formed Ops batch of two operations spoiled by
+// spoil.
+func badOps(tb testing.TB, spoil func(*raftlogv1.Ops)) []byte {
+	data, err := encodeOps([]Op{activateOp("user.a", loc1, testACL), reserveOp("user.b", loc2)}, false)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var cmd raftlogv1.Command
+	if err := proto.Unmarshal(data[1:], &cmd); err != nil {
+		tb.Fatal(err)
+	}
+	spoil(cmd.GetOps())
+	if data, err = marshal(&cmd); err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// TestDecodeOps: an Ops batch decodes to its operations, a legacy Batch
+// to the same ones, and a spoiled Ops batch is refused.
+func TestDecodeOps(t *testing.T) {
+	ops := []Op{activateOp("user.a", loc1, testACL), deleteOp("user.jane"), reserveOp("user.b", loc2), deactivateOp("user.c", loc3)}
+	data, err := encodeOps(ops, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"ops": data, "legacy batch": legacyBatch(t, true, ops...)} {
+		cmd, err := decodeCommand(data)
+		if err != nil || !slices.Equal(cmd.ops, ops) || !cmd.atomic {
+			t.Errorf("%s: decodeCommand = %+v, %v, %v, want %+v, true", name, cmd.ops, cmd.atomic, err, ops)
+		}
+	}
+	for i, spoil := range []func(*raftlogv1.Ops){
+		func(o *raftlogv1.Ops) { o.NameLengths = o.NameLengths[:1] },
+		func(o *raftlogv1.Ops) { o.LocationLengths = append(o.LocationLengths, 0) },
+		func(o *raftlogv1.Ops) { o.NameLengths[1] = 1 << 31 },
+		func(o *raftlogv1.Ops) { o.NameLengths[0]++ },
+		func(o *raftlogv1.Ops) { o.AclLengths[0]-- },
+		func(o *raftlogv1.Ops) { o.Kinds[1] = 9 },
+		func(o *raftlogv1.Ops) { o.Kinds[0] = 0 },
+	} {
+		if cmd, err := decodeCommand(badOps(t, spoil)); err == nil {
+			t.Errorf("spoiled batch %d decoded to %+v, want an error", i, cmd.ops)
+		}
 	}
 }
