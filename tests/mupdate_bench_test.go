@@ -10,6 +10,7 @@ import (
 
 	"github.com/roost-mail/roost/mupdatecompat"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/tests/internal/floor"
 )
 
 // BenchmarkMupdateVsCyrus measures RESERVE+ACTIVATE pairs per second
@@ -33,6 +34,16 @@ func BenchmarkMupdateVsCyrus(b *testing.B) {
 		{"new connection per pair", 1, true},
 	}
 	const d = 5 * time.Second
+	fl, err := floor.Measure(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	// A pair is two writes one after the other: Roost's each at least
+	// four fsyncs on this disk and a round trip, Cyrus's three fsyncs.
+	roostFloor, cyrusFloor := 2*fl.Total(), 6*fl.Fsync
+	b.Logf("floor: fsync p50 %v, RTT p50 %v; a pair at least %v in Roost (%.0f pairs/s), %v in Cyrus (%.0f pairs/s): one connection can reach at most %.2fx",
+		fl.Fsync, fl.RTT, roostFloor, float64(time.Second)/float64(roostFloor), cyrusFloor, float64(time.Second)/float64(cyrusFloor),
+		float64(cyrusFloor)/float64(roostFloor))
 	for range b.N {
 		for _, sc := range scenarios {
 			var rates [2]float64

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/raftfsm/node"
+	"github.com/roost-mail/roost/tests/internal/floor"
 )
 
 func main() {
@@ -86,12 +87,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	floor, err := measureFloor(cfg.dir)
+	fl, err := floor.Measure(cfg.dir)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "commit floor: fsync p50 %v, loopback round trip p50 %v => 4 fsyncs + 1 RTT = %v\n\n",
-		floor.fsync, floor.rtt, floor.total())
+		fl.Fsync, fl.RTT, fl.Total())
 
 	nodes, err := startCluster(cfg.dir, cfg.inflight)
 	if err != nil {
@@ -118,7 +119,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return err
 			}
 			fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
-				float64(r.p50)/float64(floor.total()))
+				float64(r.p50)/float64(fl.Total()))
 		}
 	}
 	r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)

@@ -1,4 +1,7 @@
-package main
+// Package floor measures what a replicated, durable write cannot go
+// below on this machine, so benchmarks can state their figures against
+// it in the same run.
+package floor
 
 import (
 	"net"
@@ -8,27 +11,29 @@ import (
 	"time"
 )
 
-// floor is the least a replicated, durable write can cost here: the
+// Floor is the least a replicated, durable write can cost here: the
 // leader's log append (BoltDB syncs twice per commit), then the
 // followers' in parallel (twice more), plus one loopback round trip.
-type floor struct {
-	fsync, rtt time.Duration
+type Floor struct {
+	Fsync, RTT time.Duration
 }
 
-func (f floor) total() time.Duration { return 4*f.fsync + f.rtt }
+// Total is the floor of one write: four fsyncs and a round trip.
+func (f Floor) Total() time.Duration { return 4*f.Fsync + f.RTT }
 
 func median(d []time.Duration) time.Duration {
 	slices.Sort(d)
 	return d[len(d)/2]
 }
 
-func measureFloor(dir string) (floor, error) {
-	var f floor
+// Measure measures the floor with the disk that holds dir.
+func Measure(dir string) (Floor, error) {
+	var f Floor
 	var err error
-	if f.fsync, err = measureFsync(dir); err != nil {
+	if f.Fsync, err = measureFsync(dir); err != nil {
 		return f, err
 	}
-	f.rtt, err = measureRTT()
+	f.RTT, err = measureRTT()
 	return f, err
 }
 
