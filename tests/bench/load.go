@@ -8,6 +8,7 @@ import (
 	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -71,8 +72,9 @@ func batchLoad(ctx context.Context, addr string, clients, size int, d time.Durat
 	})
 }
 
-// runClients runs clients calling call in a loop for d; call returns the
-// operations it carried. Latencies are per call.
+// runClients runs clients calling call in a loop for d, sharing gRPC
+// connections perConn at a time; call returns the operations it carried.
+// Latencies are per call.
 func runClients(ctx context.Context, addr string, clients, perConn int, d time.Duration,
 	call func(mc roostv1.MailboxServiceClient, client, seq int) (int, error)) (result, error) {
 	conns, err := dialPool(addr, clients, perConn)
@@ -84,6 +86,26 @@ func runClients(ctx context.Context, addr string, clients, perConn int, d time.D
 			c.Close()
 		}
 	}()
+	mcs := make([]roostv1.MailboxServiceClient, len(conns))
+	for i, c := range conns {
+		mcs[i] = roostv1.NewMailboxServiceClient(c)
+	}
+	return loop(clients, d, func(i, j int) (int, error) { return call(mcs[i%len(mcs)], i, j) })
+}
+
+// storeLoad runs clients that each apply one ACTIVATE at a time straight
+// to the leader's store, in process: the Raft pipeline's capacity without
+// gRPC, to set the gRPC rows against.
+func storeLoad(ctx context.Context, store *raftfsm.Store, clients int, d time.Duration, tag string) (result, error) {
+	return loop(clients, d, func(i, j int) (int, error) {
+		_, err := store.Apply(ctx, []raftfsm.Op{{Kind: raftfsm.OpActivate,
+			Name: fmt.Sprintf("user.%s.u%d.f%d", tag, i, j), Location: "be1!default", ACL: "anyone\tlrs\t"}}, false)
+		return 1, err
+	})
+}
+
+// loop runs clients calling call in a loop for d.
+func loop(clients int, d time.Duration, call func(client, seq int) (int, error)) (result, error) {
 	var mu sync.Mutex
 	var all []time.Duration
 	var ops int
@@ -93,12 +115,11 @@ func runClients(ctx context.Context, addr string, clients, perConn int, d time.D
 	end := start.Add(d)
 	for i := range clients {
 		wg.Go(func() {
-			mc := roostv1.NewMailboxServiceClient(conns[i%len(conns)])
 			var lat []time.Duration
 			n := 0
 			for j := 0; time.Now().Before(end); j++ {
 				t0 := time.Now()
-				k, err := call(mc, i, j)
+				k, err := call(i, j)
 				if err != nil {
 					mu.Lock()
 					firstErr = err

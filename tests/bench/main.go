@@ -43,6 +43,7 @@ type config struct {
 	cpuProfile string
 	inflight   int
 	perConn    int
+	store      bool
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.perConn, "clients-per-conn", 32, "clients sharing one gRPC connection")
 	fs.IntVar(&cfg.inflight, "inflight", 0, "log entries in flight at once (0: the store's default)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.BoolVar(&cfg.store, "store", false, "also apply writes straight to the leader's store, without gRPC (the Raft pipeline's capacity)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,6 +121,14 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				return err
 			}
 			fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
+				float64(r.p50)/float64(fl.Total()))
+		}
+		if cfg.store {
+			r, err := storeLoad(ctx, leader.Store(), c, cfg.duration, fmt.Sprintf("store.c%d", c))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "| %d | leader's store, no gRPC | %.0f | %v | %v | %.2f |\n", c, r.rate, r.p50, r.p99,
 				float64(r.p50)/float64(fl.Total()))
 		}
 	}
