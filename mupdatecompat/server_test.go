@@ -302,3 +302,43 @@ func TestClient(t *testing.T) {
 		t.Errorf("Find(user.none) = %+v, %v, want nil, nil", m, err)
 	}
 }
+
+// TestMaxConns: past the cap a connection gets Cyrus's BYE and is closed;
+// once one closes, the next is served.
+func TestMaxConns(t *testing.T) {
+	addr, _ := testServerNamed(t, testUsers, "", func(c *Config) { c.MaxConns = 2 })
+	greet := func() (net.Conn, string) {
+		t.Helper()
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(20 * time.Second))
+		line, _ := bufio.NewReader(nc).ReadString('\n')
+		return nc, strings.TrimRight(line, "\r\n")
+	}
+	first, l1 := greet()
+	second, l2 := greet()
+	defer second.Close()
+	if l1 != banner[0][3:] || l2 != banner[0][3:] {
+		t.Fatalf("greetings %q, %q, want %q", l1, l2, banner[0][3:])
+	}
+	third, l3 := greet()
+	third.Close()
+	if l3 != `* BYE "Server Unable"` {
+		t.Errorf("third connection got %q, want the BYE", l3)
+	}
+	first.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nc, l := greet()
+		nc.Close()
+		if l == banner[0][3:] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served after one closed: %q", l)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+}

@@ -51,6 +51,9 @@ type Config struct {
 	MupdateTLSAddr string
 	// MupdateRequireTLS offers no mechanism before STARTTLS.
 	MupdateRequireTLS bool
+	// MupdateMaxConns caps MUPDATE connections (0: 128, Cyrus's
+	// mupdate_connections_max default).
+	MupdateMaxConns int
 	// Bootstrap starts a new cluster with this node as its only voter
 	// (ignored if the data directory already holds state).
 	Bootstrap bool
