@@ -358,6 +358,12 @@ func (s *Store) WaitLeader(ctx context.Context) (id, addr string, err error) {
 func (s *Store) WaitNewLeader(ctx context.Context, old string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaderWait)
 	defer cancel()
+	return s.WaitLeaderNot(ctx, old)
+}
+
+// WaitLeaderNot waits, as long as ctx allows, until a leader other than
+// old is known, and returns it.
+func (s *Store) WaitLeaderNot(ctx context.Context, old string) (string, error) {
 	for {
 		s.leaderMu.Lock()
 		changed := s.leaderChanged

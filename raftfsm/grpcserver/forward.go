@@ -45,6 +45,9 @@ const (
 	// forwardMaxLinger caps how long a call waits for the writers the
 	// previous one answered to come back (coalesce.Coalescer).
 	forwardMaxLinger = 2 * time.Millisecond
+	// deposedGrace is how long a forwarded write may stay with a leader
+	// after another has been elected (see callLeader).
+	deposedGrace = time.Second
 	// forwardTimeout bounds a coalesced call; the leader answers within
 	// its own apply timeout.
 	forwardTimeout = 30 * time.Second
@@ -140,7 +143,10 @@ func (f *Forwarder) conn(ctx context.Context) (*grpc.ClientConn, string, error) 
 }
 
 // do runs local when this node leads, else remote against the leader.
-func (f *Forwarder) do(ctx context.Context, local func() error, remote func(*grpc.ClientConn) error) error {
+// With untilDeposed, remote is abandoned once another leader is elected
+// (see callLeader): for writes, not for membership changes, which may
+// themselves move the leadership.
+func (f *Forwarder) do(ctx context.Context, untilDeposed bool, local func() error, remote func(context.Context, *grpc.ClientConn) error) error {
 	for attempt := 0; ; attempt++ {
 		if f.store.IsLeader() {
 			return local()
@@ -152,7 +158,11 @@ func (f *Forwarder) do(ctx context.Context, local func() error, remote func(*grp
 		if c == nil {
 			return local()
 		}
-		err = remote(c)
+		if untilDeposed {
+			err = f.callLeader(ctx, id, c, remote)
+		} else {
+			err = remote(ctx, c)
+		}
 		if attempt > 0 || !unreachable(c, err) {
 			return err
 		}
@@ -160,6 +170,43 @@ func (f *Forwarder) do(ctx context.Context, local func() error, remote func(*grp
 		if _, werr := f.store.WaitNewLeader(ctx, id); werr != nil {
 			return err
 		}
+	}
+}
+
+// callLeader runs remote against the leader id, and gives up on it once
+// another leader is elected: a deposed leader cut off by a partition may
+// never answer (dropped packets bring no reset), and a call held open
+// would stall every forwarded write queued behind it. A leader that hands
+// over in good order answers what it holds within milliseconds, so the
+// call gets deposedGrace first. The call may still have been carried out,
+// so its outcome is unknown.
+func (f *Forwarder) callLeader(ctx context.Context, id string, c *grpc.ClientConn,
+	remote func(context.Context, *grpc.ClientConn) error) error {
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	deposed := make(chan struct{})
+	go func() {
+		if _, err := f.store.WaitLeaderNot(cctx, id); err != nil {
+			return
+		}
+		t := time.NewTimer(deposedGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			close(deposed)
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
+	err := remote(cctx, c)
+	if err == nil {
+		return nil
+	}
+	select {
+	case <-deposed:
+		return fmt.Errorf("%w: leader %s was replaced while the call was with it", raftfsm.ErrUnknownOutcome, id)
+	default:
+		return err
 	}
 }
 
@@ -202,11 +249,11 @@ func (f *Forwarder) sendBatch(ops []raftfsm.Op) func() (*raftfsm.ApplyResponse, 
 // applyNow applies operations through the leader in one call.
 func (f *Forwarder) applyNow(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
 	var resp *raftfsm.ApplyResponse
-	err := f.do(ctx, func() error {
+	err := f.do(ctx, true, func() error {
 		var err error
 		resp, err = f.store.Apply(ctx, ops, atomic)
 		return err
-	}, func(c *grpc.ClientConn) error {
+	}, func(ctx context.Context, c *grpc.ClientConn) error {
 		var err error
 		resp, err = forwardBatch(ctx, c, ops, atomic)
 		return err
@@ -238,11 +285,11 @@ func forwardBatch(ctx context.Context, conn *grpc.ClientConn, ops []raftfsm.Op, 
 // leader if need be, and waits until the local state has reached it.
 func (f *Forwarder) ReadIndex(ctx context.Context) error {
 	var idx uint64
-	err := f.do(ctx, func() error {
+	err := f.do(ctx, false, func() error {
 		var err error
 		idx, err = f.store.ReadIndex(ctx)
 		return err
-	}, func(c *grpc.ClientConn) error {
+	}, func(ctx context.Context, c *grpc.ClientConn) error {
 		resp, err := roostv1.NewClusterServiceClient(c).ReadIndex(forwardContext(ctx), &roostv1.ReadIndexRequest{})
 		if err != nil {
 			return fromStatus(err)
@@ -269,7 +316,7 @@ func (f *Forwarder) Join(ctx context.Context, req *roostv1.JoinRequest) error {
 // call runs local on the leader, or remote on the leader's ClusterService.
 func (f *Forwarder) call(ctx context.Context, local func(context.Context) error,
 	remote func(context.Context, roostv1.ClusterServiceClient) error) error {
-	return f.do(ctx, func() error { return local(ctx) }, func(c *grpc.ClientConn) error {
+	return f.do(ctx, false, func() error { return local(ctx) }, func(ctx context.Context, c *grpc.ClientConn) error {
 		return remote(forwardContext(ctx), roostv1.NewClusterServiceClient(c))
 	})
 }

@@ -1,0 +1,103 @@
+package grpcserver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
+	"google.golang.org/grpc"
+)
+
+// silentLeader is a leader's gRPC endpoint that takes Batch calls and
+// never answers them, like a leader cut off by a partition that drops
+// packets.
+type silentLeader struct {
+	roostv1.UnimplementedMailboxServiceServer
+	got chan struct{}
+}
+
+func (s *silentLeader) Batch(ctx context.Context, _ *roostv1.BatchRequest) (*roostv1.BatchResponse, error) {
+	s.got <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func openStore(t *testing.T, id string, bootstrap bool) *raftfsm.Store {
+	t.Helper()
+	st, err := raftfsm.Open(raftfsm.Config{NodeID: id, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: bootstrap,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("raftfsm.Open(%s) = %v", id, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestForwardGivesUpOnDeposedLeader: a forwarded write held by a leader
+// that never answers ends once another leader has been elected (after
+// deposedGrace), with an unknown outcome and no retry, and the next write
+// goes to the new leader instead of queueing behind the silent one.
+func TestForwardGivesUpOnDeposedLeader(t *testing.T) {
+	silent := &silentLeader{got: make(chan struct{}, 1)}
+	g := grpc.NewServer()
+	roostv1.RegisterMailboxServiceServer(g, silent)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	t.Cleanup(g.Stop)
+
+	a := openStore(t, "a", true)
+	waitFor(t, "a to lead", a.IsLeader)
+	b := openStore(t, "b", false)
+	ctx := testContext(t)
+	if err := a.Join(ctx, "b", b.RaftAddr(), "", true); err != nil {
+		t.Fatal(err)
+	}
+	// a's gRPC address, as b will see it, is the endpoint that never
+	// answers.
+	if err := a.SetMember(ctx, raftfsm.Member{ID: "a", GRPCAddr: lis.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to know a's address", func() bool {
+		addr, ok := b.FSM().Member("a")
+		id, _ := b.Leader()
+		return ok && addr == lis.Addr().String() && id == "a"
+	})
+
+	fwd := NewForwarder(b, nil)
+	t.Cleanup(func() { fwd.Close() })
+	op := []raftfsm.Op{{Kind: raftfsm.OpActivate, Name: "user.held", Location: "be1!p"}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := fwd.Apply(context.Background(), op, false)
+		done <- err
+	}()
+	select {
+	case <-silent.got:
+	case <-time.After(waitTimeout):
+		t.Fatal("the forwarded write never reached a")
+	}
+	if _, err := a.TransferLeadership(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, raftfsm.ErrUnknownOutcome) {
+			t.Errorf("held write = %v, want an unknown outcome", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the write held by the deposed leader did not end when b was elected")
+	}
+	if _, err := fwd.Apply(ctx, []raftfsm.Op{{Kind: raftfsm.OpActivate, Name: "user.next", Location: "be1!p"}}, false); err != nil {
+		t.Errorf("write after the new election = %v, want nil", err)
+	}
+	if m, _ := b.FSM().Get("user.next"); m == nil {
+		t.Error("user.next missing on the new leader")
+	}
+}
