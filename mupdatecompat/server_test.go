@@ -139,7 +139,13 @@ func TestBackendServerList(t *testing.T) {
 		"C: X4 RESERVE \"user.four\" \"murder!p\"\r\n", `S: X4 NO "permission denied: the mailbox is located on another server"`,
 		"C: X5 DELETE \"user.other\"\r\n", `S: X5 NO "permission denied: the mailbox is located on another server"`,
 		"C: X6 DELETE \"user.two\"\r\n", `S: X6 OK "done"`,
+		// An entry on another server cannot be taken over.
+		"C: X7 ACTIVATE \"user.other\" \"be1!p\" \"\"\r\n", `S: X7 NO "permission denied: the mailbox is located on another server"`,
+		"C: X8 DEACTIVATE \"user.other\" \"be2!p\"\r\n", `S: X8 NO "permission denied: the mailbox is located on another server"`,
 	))
+	if m, _ := st.FSM().Get("user.other"); m == nil || m.Location != "be3!p" || m.State != raftfsm.StateActive {
+		t.Errorf("user.other = %+v, want ACTIVE on be3!p still", m)
+	}
 	for name, want := range map[string]bool{"user.one": true, "user.two": false, "user.three": false, "user.four": false, "user.other": true} {
 		if m, _ := st.FSM().Get(name); (m != nil) != want {
 			t.Errorf("%s present = %v, want %v", name, m != nil, want)

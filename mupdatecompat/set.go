@@ -64,7 +64,10 @@ func writeOp(cmd *wire.Command) (raftfsm.Op, *Error) {
 
 // authorize lets admins write anything, backends only entries located on
 // their servers (Identity.MayWrite), and frontends nothing. A backend may
-// delete a name only if it is absent or on one of its servers.
+// also change or delete an existing entry only if it is on one of its
+// servers now, so it cannot move another server's mailbox to itself.
+// RESERVE of a name held elsewhere is left to the state machine, which
+// refuses it as Cyrus's master does.
 func (c *conn) authorize(op raftfsm.Op) *Error {
 	switch c.id.Role {
 	case RoleAdmin:
@@ -72,16 +75,17 @@ func (c *conn) authorize(op raftfsm.Op) *Error {
 	case RoleFrontend:
 		return errReadOnly
 	}
-	loc := op.Location
-	if op.Kind == raftfsm.OpDelete {
-		m, _ := c.s.cfg.FSM.Get(op.Name)
-		if m == nil {
-			return nil
-		}
-		loc = m.Location
+	mayWrite := func(loc string) bool {
+		server, _, _ := strings.Cut(loc, "!")
+		return c.id.MayWrite(server)
 	}
-	if server, _, _ := strings.Cut(loc, "!"); !c.id.MayWrite(server) {
+	if op.Kind != raftfsm.OpDelete && !mayWrite(op.Location) {
 		return errNotYourMbox
+	}
+	if op.Kind != raftfsm.OpReserve {
+		if m, _ := c.s.cfg.FSM.Get(op.Name); m != nil && !mayWrite(m.Location) {
+			return errNotYourMbox
+		}
 	}
 	return nil
 }

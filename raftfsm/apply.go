@@ -132,11 +132,13 @@ func (s *Store) applyCoalesced(ctx context.Context, ops []Op) (*ApplyResponse, e
 // throughput grows with concurrency instead of being capped at one
 // proposal per disk write.
 func (s *Store) newBatcher() *coalesce.Coalescer[Op, *ApplyResponse] {
-	cfg := coalesce.Config{
+	cfg := coalesce.Config[Op]{
 		MaxOps:    s.cfg.MaxBatchOps,
 		Inflight:  s.cfg.MaxInflight,
 		MaxLinger: maxLinger,
 		Closed:    ErrClosed,
+		Size:      Op.Size,
+		MaxSize:   MaxEntryBytes,
 	}
 	send := func(ops []Op) func() (*ApplyResponse, error) {
 		data, err := encodeOps(ops, false)
@@ -147,7 +149,7 @@ func (s *Store) newBatcher() *coalesce.Coalescer[Op, *ApplyResponse] {
 		f := s.raft.Apply(data, s.cfg.ApplyTimeout)
 		return func() (*ApplyResponse, error) { return s.wait(f) }
 	}
-	return coalesce.New(cfg, send, splitResponse)
+	return coalesce.New(cfg, send, SplitResponse)
 }
 
 // maxLinger caps how long an entry waits for the callers of the previous
@@ -155,8 +157,26 @@ func (s *Store) newBatcher() *coalesce.Coalescer[Op, *ApplyResponse] {
 // takes two to four disk syncs.
 const maxLinger = 2 * time.Millisecond
 
-// splitResponse is the part of an entry's response that belongs to n
-// operations starting at off.
-func splitResponse(r *ApplyResponse, off, n int) *ApplyResponse {
-	return &ApplyResponse{Revision: r.Revision, Results: r.Results[off : off+n]}
+// MaxEntryBytes caps the names, locations and ACLs that concurrent
+// callers' operations put into one log entry (or one forwarded call):
+// big entries slow replication for everyone behind them.
+const MaxEntryBytes = 8 << 20
+
+// Size is what an operation carries: its name, location and ACL.
+func (o Op) Size() int { return len(o.Name) + len(o.Location) + len(o.ACL) }
+
+// Len is the number of results, so a coalesced response can be checked
+// against the operations it answers.
+func (r *ApplyResponse) Len() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.Results)
+}
+
+// SplitResponse is the part of a coalesced response that belongs to the n
+// operations starting at off. Each part has its own capacity, so no
+// caller's append can reach another's results.
+func SplitResponse(r *ApplyResponse, off, n int) *ApplyResponse {
+	return &ApplyResponse{Revision: r.Revision, Results: r.Results[off : off+n : off+n]}
 }

@@ -12,11 +12,9 @@ import (
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/internal/coalesce"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
 // forwardedKey marks a call that a follower has already forwarded: the
@@ -59,8 +57,9 @@ const (
 // leads, else through one gRPC call to the leader. During an election it
 // waits, at most the store's LeaderWait, for a leader; if the leader it
 // knew cannot be reached at all, it waits for the next one and tries once
-// more (the call was never delivered, so this is still at most once).
-// Concurrent writes share one Batch call. Safe for concurrent use.
+// more (the call was never delivered, so this is still at most once); a
+// write whose call fails once sent has an unknown outcome. Concurrent
+// writes share one Batch call. Safe for concurrent use.
 type Forwarder struct {
 	store    *raftfsm.Store // immutable
 	logger   *slog.Logger   // immutable
@@ -88,10 +87,9 @@ func NewForwarder(store *raftfsm.Store, logger *slog.Logger, dialOpts ...grpc.Di
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Forwarder{store: store, logger: logger, dialOpts: dialOpts, conns: map[string]*grpc.ClientConn{},
 		ctx: ctx, cancel: cancel}
-	cfg := coalesce.Config{MaxOps: forwardMaxOps, Inflight: forwardInflight, MaxLinger: forwardMaxLinger, Closed: raftfsm.ErrClosed}
-	f.batcher = coalesce.New(cfg, f.sendBatch, func(r *raftfsm.ApplyResponse, off, n int) *raftfsm.ApplyResponse {
-		return &raftfsm.ApplyResponse{Revision: r.Revision, Results: r.Results[off : off+n]}
-	})
+	cfg := coalesce.Config[raftfsm.Op]{MaxOps: forwardMaxOps, Inflight: forwardInflight, MaxLinger: forwardMaxLinger, Closed: raftfsm.ErrClosed,
+		Size: raftfsm.Op.Size, MaxSize: raftfsm.MaxEntryBytes}
+	f.batcher = coalesce.New(cfg, f.sendBatch, raftfsm.SplitResponse)
 	return f
 }
 
@@ -158,17 +156,59 @@ func (f *Forwarder) do(ctx context.Context, untilDeposed bool, local func() erro
 		if c == nil {
 			return local()
 		}
-		if untilDeposed {
-			err = f.callLeader(ctx, id, c, remote)
-		} else {
-			err = remote(ctx, c)
+		if !f.connected(ctx, id, c) {
+			// Nothing was sent, so trying the next leader keeps the
+			// call at most once.
+			unreachable := fmt.Errorf("%w: cannot reach leader %s", raftfsm.ErrNoLeader, id)
+			if attempt > 0 || ctx.Err() != nil {
+				return unreachable
+			}
+			f.logger.Info("leader unreachable; waiting for the next one", "leader", id)
+			if _, werr := f.store.WaitNewLeader(ctx, id); werr != nil {
+				return unreachable
+			}
+			continue
 		}
-		if attempt > 0 || !unreachable(c, err) {
-			return err
+		if !untilDeposed {
+			return remote(ctx, c)
 		}
-		f.logger.Info("leader unreachable; waiting for the next one", "leader", id, "err", err)
-		if _, werr := f.store.WaitNewLeader(ctx, id); werr != nil {
-			return err
+		err = f.callLeader(ctx, id, c, remote)
+		if errors.Is(err, raftfsm.ErrNoLeader) {
+			// Sent, and the connection failed or the leader refused
+			// it in the middle of losing its leadership: it may still
+			// commit.
+			return fmt.Errorf("%w: %v", raftfsm.ErrUnknownOutcome, err)
+		}
+		return err
+	}
+}
+
+// connected waits until the connection to the leader id is up, so that a
+// call that fails afterwards may have been delivered and one that never
+// got here surely was not. It gives up if the connection fails, if
+// another leader is elected meanwhile, or when ctx ends.
+func (f *Forwarder) connected(ctx context.Context, id string, c *grpc.ClientConn) bool {
+	if c.GetState() == connectivity.Ready {
+		return true
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if _, err := f.store.WaitLeaderNot(cctx, id); err == nil {
+			cancel()
+		}
+	}()
+	c.Connect()
+	for {
+		s := c.GetState()
+		switch s {
+		case connectivity.Ready:
+			return true
+		case connectivity.TransientFailure, connectivity.Shutdown:
+			return false
+		}
+		if !c.WaitForStateChange(cctx, s) {
+			return false
 		}
 	}
 }
@@ -210,27 +250,14 @@ func (f *Forwarder) callLeader(ctx context.Context, id string, c *grpc.ClientCon
 	}
 }
 
-// unreachable reports a call that failed because no connection to the
-// leader could be made, so it was never delivered.
-func unreachable(c *grpc.ClientConn, err error) bool {
-	if status.Code(err) != codes.Unavailable && !errors.Is(err, raftfsm.ErrNoLeader) {
-		return false
-	}
-	switch c.GetState() {
-	case connectivity.TransientFailure, connectivity.Connecting, connectivity.Idle:
-		return true
-	}
-	return false
-}
-
 // Apply applies operations through the leader. Store errors come back as
 // the same sentinels whichever node applied them.
 func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
 	if f.store.IsLeader() {
 		return f.store.Apply(ctx, ops, atomic)
 	}
-	if atomic {
-		return f.applyNow(ctx, ops, true)
+	if atomic || len(ops) >= forwardMaxOps {
+		return f.applyNow(ctx, ops, atomic)
 	}
 	// Concurrent writes share one call to the leader, as they share one
 	// log entry there.
@@ -242,7 +269,12 @@ func (f *Forwarder) sendBatch(ops []raftfsm.Op) func() (*raftfsm.ApplyResponse, 
 	return func() (*raftfsm.ApplyResponse, error) {
 		ctx, cancel := context.WithTimeout(f.ctx, forwardTimeout)
 		defer cancel()
-		return f.applyNow(ctx, ops, false)
+		resp, err := f.applyNow(ctx, ops, false)
+		if err != nil && f.ctx.Err() != nil {
+			// Close cut the call short; it may have been delivered.
+			return nil, fmt.Errorf("%w: %w", raftfsm.ErrClosed, raftfsm.ErrUnknownOutcome)
+		}
+		return resp, err
 	}
 }
 

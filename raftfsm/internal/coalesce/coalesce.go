@@ -7,15 +7,22 @@ package coalesce
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
 
 // Config configures a Coalescer.
-type Config struct {
-	// MaxOps caps the operations of one batch; a caller's operations are
-	// never split, so a batch may exceed it by one caller's share.
+type Config[Op any] struct {
+	// MaxOps caps the operations of one batch. A caller's operations
+	// are never split: a caller that would take a batch past the cap
+	// waits for the next one, and a caller with more than MaxOps goes
+	// alone.
 	MaxOps int
+	// Size, if set, weighs an operation (in bytes, say), and MaxSize
+	// caps the weight of a batch as MaxOps caps its length.
+	Size    func(Op) int
+	MaxSize int
 	// Inflight bounds the batches in flight at once.
 	Inflight int
 	// MaxLinger caps how long a batch waits for callers to come back
@@ -36,6 +43,11 @@ type Send[Op, Resp any] func(ops []Op) (wait func() (Resp, error))
 // operations starting at off.
 type Split[Resp any] func(r Resp, off, n int) Resp
 
+// Sized is a response that says how many operations it answers; a
+// response of the wrong size fails the whole batch instead of being
+// split.
+type Sized interface{ Len() int }
+
 // Coalescer batches concurrent callers' operations.
 //
 // Callers that each wait for their answer before they call again would,
@@ -48,12 +60,17 @@ type Split[Resp any] func(r Resp, off, n int) Resp
 // batch's round trip after the answer (never more than MaxLinger). A lone
 // caller never waits: it is the one expected.
 type Coalescer[Op, Resp any] struct {
-	cfg   Config
+	cfg   Config[Op]
 	send  Send[Op, Resp]
 	split Split[Resp]
 	queue chan *call[Op, Resp]
 	stop  chan struct{}
 	loop  sync.WaitGroup // the loop and the batches' waiters
+	// held was taken from the queue but left for the next batch, and
+	// size is the weight of the batch being gathered; only the loop
+	// touches them.
+	held *call[Op, Resp]
+	size int
 
 	mu     sync.RWMutex
 	closed bool // protected by mu; no call is queued once set
@@ -65,6 +82,7 @@ type Coalescer[Op, Resp any] struct {
 // call is one caller's operations.
 type call[Op, Resp any] struct {
 	ops  []Op
+	size int       // weight of ops (Config.Size)
 	at   time.Time // when it was queued
 	resp Resp      // set before done is closed
 	err  error     // set before done is closed
@@ -79,7 +97,7 @@ type answered struct {
 }
 
 // New starts a Coalescer.
-func New[Op, Resp any](cfg Config, send Send[Op, Resp], split Split[Resp]) *Coalescer[Op, Resp] {
+func New[Op, Resp any](cfg Config[Op], send Send[Op, Resp], split Split[Resp]) *Coalescer[Op, Resp] {
 	c := &Coalescer[Op, Resp]{cfg: cfg, send: send, split: split,
 		queue: make(chan *call[Op, Resp], cfg.MaxOps), stop: make(chan struct{})}
 	c.loop.Add(1)
@@ -92,6 +110,11 @@ func New[Op, Resp any](cfg Config, send Send[Op, Resp], split Split[Resp]) *Coal
 // carried out.
 func (c *Coalescer[Op, Resp]) Do(ctx context.Context, ops []Op) (Resp, error) {
 	cl := &call[Op, Resp]{ops: ops, at: time.Now(), done: make(chan struct{})}
+	if c.cfg.Size != nil {
+		for _, op := range ops {
+			cl.size += c.cfg.Size(op)
+		}
+	}
 	var zero Resp
 	c.mu.RLock()
 	if c.closed {
@@ -131,12 +154,15 @@ func (c *Coalescer[Op, Resp]) run() {
 	defer c.loop.Done()
 	slots := make(chan struct{}, c.cfg.Inflight)
 	for {
-		var first *call[Op, Resp]
-		select {
-		case first = <-c.queue:
-		case <-c.stop:
-			c.failQueued(nil)
-			return
+		first := c.held
+		c.held = nil
+		if first == nil {
+			select {
+			case first = <-c.queue:
+			case <-c.stop:
+				c.failQueued(nil)
+				return
+			}
 		}
 		select {
 		case slots <- struct{}{}:
@@ -148,6 +174,7 @@ func (c *Coalescer[Op, Resp]) run() {
 		prev := c.last
 		c.last = answered{}
 		c.lastMu.Unlock()
+		c.size = first.size
 		batch, ops := c.drain([]*call[Op, Resp]{first}, append([]Op(nil), first.ops...))
 		batch, ops, stopped := c.linger(prev, batch, ops)
 		if stopped {
@@ -159,8 +186,10 @@ func (c *Coalescer[Op, Resp]) run() {
 		c.loop.Go(func() {
 			defer func() { <-slots }()
 			resp, err := wait()
-			c.answer(batch, resp, err)
+			// Stamped before anyone is answered, so that a caller who
+			// comes back at once is seen as coming back, not waiting.
 			now := time.Now()
+			c.answer(batch, len(ops), resp, err)
 			c.lastMu.Lock()
 			c.last = answered{ops: len(ops), at: now, roundTrip: now.Sub(sent)}
 			c.lastMu.Unlock()
@@ -168,12 +197,27 @@ func (c *Coalescer[Op, Resp]) run() {
 	}
 }
 
+// add adds cl to the batch unless that would take it past MaxOps or
+// MaxSize; then cl is held for the next batch and add reports the batch
+// full. A call larger than the caps travels alone.
+func (c *Coalescer[Op, Resp]) add(batch []*call[Op, Resp], ops []Op, cl *call[Op, Resp]) ([]*call[Op, Resp], []Op, bool) {
+	if len(ops)+len(cl.ops) > c.cfg.MaxOps || (c.cfg.MaxSize > 0 && c.size+cl.size > c.cfg.MaxSize) {
+		c.held = cl
+		return batch, ops, false
+	}
+	c.size += cl.size
+	return append(batch, cl), append(ops, cl.ops...), true
+}
+
 // drain adds the calls already queued, up to MaxOps.
 func (c *Coalescer[Op, Resp]) drain(batch []*call[Op, Resp], ops []Op) ([]*call[Op, Resp], []Op) {
 	for len(ops) < c.cfg.MaxOps {
 		select {
 		case cl := <-c.queue:
-			batch, ops = append(batch, cl), append(ops, cl.ops...)
+			var room bool
+			if batch, ops, room = c.add(batch, ops, cl); !room {
+				return batch, ops
+			}
 		default:
 			return batch, ops
 		}
@@ -183,7 +227,7 @@ func (c *Coalescer[Op, Resp]) drain(batch []*call[Op, Resp], ops []Op) ([]*call[
 
 // linger adds the callers that prev answered as they come back.
 func (c *Coalescer[Op, Resp]) linger(prev answered, batch []*call[Op, Resp], ops []Op) ([]*call[Op, Resp], []Op, bool) {
-	if prev.ops == 0 || len(ops) >= c.cfg.MaxOps {
+	if prev.ops == 0 || len(ops) >= c.cfg.MaxOps || c.held != nil {
 		return batch, ops, false
 	}
 	deadline := prev.at.Add(min(prev.roundTrip/2, c.cfg.MaxLinger))
@@ -205,7 +249,10 @@ func (c *Coalescer[Op, Resp]) linger(prev answered, batch []*call[Op, Resp], ops
 	for len(ops) < want {
 		select {
 		case cl := <-c.queue:
-			batch, ops = append(batch, cl), append(ops, cl.ops...)
+			var room bool
+			if batch, ops, room = c.add(batch, ops, cl); !room {
+				return batch, ops, false
+			}
 		case <-t.C:
 			return batch, ops, false
 		case <-c.stop:
@@ -216,7 +263,10 @@ func (c *Coalescer[Op, Resp]) linger(prev answered, batch []*call[Op, Resp], ops
 }
 
 // answer hands each caller its share of a batch's outcome.
-func (c *Coalescer[Op, Resp]) answer(batch []*call[Op, Resp], resp Resp, err error) {
+func (c *Coalescer[Op, Resp]) answer(batch []*call[Op, Resp], n int, resp Resp, err error) {
+	if s, ok := any(resp).(Sized); ok && err == nil && s.Len() != n {
+		err = fmt.Errorf("coalesce: a batch of %d operations was answered for %d", n, s.Len())
+	}
 	off := 0
 	for _, cl := range batch {
 		if err != nil {
@@ -232,6 +282,10 @@ func (c *Coalescer[Op, Resp]) answer(batch []*call[Op, Resp], resp Resp, err err
 // failQueued fails held and queued calls at Close: none was sent. Once
 // closed is set no call is queued, so the queue empties for good.
 func (c *Coalescer[Op, Resp]) failQueued(held []*call[Op, Resp]) {
+	if c.held != nil {
+		held = append(held, c.held)
+		c.held = nil
+	}
 	for _, cl := range held {
 		cl.err = c.cfg.Closed
 		close(cl.done)

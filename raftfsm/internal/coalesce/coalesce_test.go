@@ -49,7 +49,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // back, and the batches carry every operation once.
 func TestEachCallerGetsItsOwnResults(t *testing.T) {
 	e := &echo{}
-	c := New(Config{MaxOps: 16, Inflight: 2, MaxLinger: time.Millisecond, Closed: errClosed}, e.send, split)
+	c := New(Config[int]{MaxOps: 16, Inflight: 2, MaxLinger: time.Millisecond, Closed: errClosed}, e.send, split)
 	defer c.Close()
 	var wg sync.WaitGroup
 	const callers, rounds = 20, 50
@@ -96,7 +96,7 @@ func TestEachCallerGetsItsOwnResults(t *testing.T) {
 // newIdle returns a Coalescer whose loop does not run, so a test can
 // drive linger itself.
 func newIdle(maxLinger time.Duration) *Coalescer[int, []int] {
-	return &Coalescer[int, []int]{cfg: Config{MaxOps: 100, Inflight: 1, MaxLinger: maxLinger, Closed: errClosed},
+	return &Coalescer[int, []int]{cfg: Config[int]{MaxOps: 100, Inflight: 1, MaxLinger: maxLinger, Closed: errClosed},
 		queue: make(chan *call[int, []int], 100), stop: make(chan struct{})}
 }
 
@@ -189,7 +189,7 @@ func TestLingerDeadline(t *testing.T) {
 // later ones fail with Config.Closed.
 func TestClose(t *testing.T) {
 	e := &echo{gate: make(chan struct{})}
-	c := New(Config{MaxOps: 100, Inflight: 1, MaxLinger: time.Millisecond, Closed: errClosed}, e.send, split)
+	c := New(Config[int]{MaxOps: 100, Inflight: 1, MaxLinger: time.Millisecond, Closed: errClosed}, e.send, split)
 	results := make(chan error, 3)
 	do := func(op int) { _, err := c.Do(context.Background(), []int{op}); results <- err }
 	go do(1)
@@ -232,9 +232,76 @@ func ExampleCoalescer() {
 	send := func(ops []string) func() (int, error) {
 		return func() (int, error) { return len(ops), nil }
 	}
-	c := New(Config{MaxOps: 64, Inflight: 1, MaxLinger: time.Millisecond}, send, func(n, _, _ int) int { return n })
+	c := New(Config[string]{MaxOps: 64, Inflight: 1, MaxLinger: time.Millisecond}, send, func(n, _, _ int) int { return n })
 	defer c.Close()
 	n, _ := c.Do(context.Background(), []string{"a", "b"})
 	fmt.Println(n)
 	// Output: 2
+}
+
+// TestBatchCaps: a caller that would take a batch past MaxOps or MaxSize
+// waits for the next batch, where it goes first; one bigger than the caps
+// goes alone.
+func TestBatchCaps(t *testing.T) {
+	now := time.Now()
+	mk := func(ops ...int) *call[int, []int] {
+		cl := &call[int, []int]{ops: ops, at: now, done: make(chan struct{})}
+		for _, op := range ops {
+			cl.size += op
+		}
+		return cl
+	}
+	tests := []struct {
+		name      string
+		maxOps    int
+		maxSize   int
+		first     *call[int, []int]
+		queued    []*call[int, []int]
+		wantBatch int // calls in the batch
+		wantHeld  bool
+	}{
+		{"ops fit", 4, 0, mk(1), []*call[int, []int]{mk(1, 1, 1)}, 2, false},
+		{"ops over", 5, 0, mk(1), []*call[int, []int]{mk(1, 1, 1), mk(1, 1), mk(1)}, 2, true},
+		{"size over", 100, 10, mk(5), []*call[int, []int]{mk(4), mk(2), mk(1)}, 2, true},
+		{"alone past the cap", 2, 0, mk(1, 1, 1), []*call[int, []int]{mk(1)}, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newIdle(time.Hour)
+			c.cfg.MaxOps, c.cfg.MaxSize = tt.maxOps, tt.maxSize
+			for _, cl := range tt.queued {
+				c.queue <- cl
+			}
+			c.size = tt.first.size
+			batch, ops := c.drain([]*call[int, []int]{tt.first}, slices.Clone(tt.first.ops))
+			if len(batch) != tt.wantBatch || (c.held != nil) != tt.wantHeld {
+				t.Fatalf("batch of %d calls (%d ops), held %v; want %d calls, held %v", len(batch), len(ops), c.held != nil, tt.wantBatch, tt.wantHeld)
+			}
+			if tt.wantHeld && c.held != tt.queued[tt.wantBatch-1] {
+				t.Errorf("held the wrong call: %v", c.held.ops)
+			}
+			if len(ops) > tt.maxOps && len(batch) > 1 {
+				t.Errorf("%d operations in a batch of several calls, cap %d", len(ops), tt.maxOps)
+			}
+		})
+	}
+}
+
+// sized answers with a length, so the coalescer can check it.
+type sized []int
+
+func (s sized) Len() int { return len(s) }
+
+// TestWrongSizedAnswer: a response that does not answer every operation
+// of the batch fails every caller instead of being split wrongly.
+func TestWrongSizedAnswer(t *testing.T) {
+	send := func(ops []int) func() (sized, error) {
+		return func() (sized, error) { return sized(ops[:len(ops)-1]), nil }
+	}
+	c := New(Config[int]{MaxOps: 8, Inflight: 1, MaxLinger: time.Millisecond, Closed: errClosed}, send,
+		func(r sized, off, n int) sized { return r[off : off+n] })
+	defer c.Close()
+	if got, err := c.Do(context.Background(), []int{1, 2}); err == nil {
+		t.Errorf("Do = %v, nil; want an error for a short answer", got)
+	}
 }
