@@ -74,7 +74,7 @@ func abortedResponse(ops []Op, results []Result) *ApplyResponse {
 
 // applyNow proposes one entry and waits for it.
 func (s *Store) applyNow(ops []Op, atomic bool) (*ApplyResponse, error) {
-	data, err := encodeOps(ops, atomic)
+	data, err := encodeOps(ops, atomic, s.columnsOK())
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (s *Store) newBatcher() *coalesce.Coalescer[Op, *ApplyResponse] {
 		MaxSize:   MaxEntryBytes,
 	}
 	send := func(ops []Op) func() (*ApplyResponse, error) {
-		data, err := encodeOps(ops, false)
+		data, err := encodeOps(ops, false, s.columnsOK())
 		if err != nil {
 			return func() (*ApplyResponse, error) { return nil, err }
 		}

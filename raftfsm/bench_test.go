@@ -101,7 +101,7 @@ func newBenchPool(b *testing.B, entries, opsPerEntry int, atomic bool) *benchPoo
 				op.ACL = fmt.Sprintf("%sv%d\tlrs\t", op.ACL, v)
 				ops[k] = op
 			}
-			data, err := encodeOps(ops, atomic)
+			data, err := encodeOps(ops, atomic, true)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -79,8 +79,9 @@ func (s *Store) Servers() ([]ServerInfo, error) {
 // Join adds a node, or updates it. It is idempotent: a member already
 // present at the same address keeps its place, and a non-voter joining as
 // a voter is promoted. grpcAddr, if given, is recorded in the member
-// directory. Leader only.
-func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, voter bool) error {
+// directory with logFormat, the newest log format the node's build reads.
+// Leader only.
+func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logFormat uint32, voter bool) error {
 	if id == "" || raftAddr == "" {
 		return fmt.Errorf("%w: join needs a node ID and a raft address", ErrInvalid)
 	}
@@ -116,10 +117,33 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, voter b
 		}
 		s.logger.Info("member joined", "peer", id, "raft_addr", raftAddr, "voter", voter)
 	}
-	if cur, ok := s.fsm.Member(id); grpcAddr != "" && (!ok || cur != grpcAddr) {
-		return s.SetMember(ctx, Member{ID: id, GRPCAddr: grpcAddr})
+	cur, ok := s.fsm.Member(id)
+	format, _ := s.fsm.MemberLogFormat(id)
+	if grpcAddr != "" && (!ok || cur != grpcAddr || format != logFormat) {
+		return s.SetMember(ctx, Member{ID: id, GRPCAddr: grpcAddr, LogFormat: logFormat})
 	}
 	return nil
+}
+
+// columnsOK reports whether every member reads Ops entries (LogFormatOps),
+// so the leader may write them: a member whose build predates them would
+// stop on the first. It asks raft for the configuration at most once a
+// second.
+func (s *Store) columnsOK() bool {
+	now := time.Now().UnixNano()
+	if last := s.columnsChecked.Load(); now-last < int64(time.Second) && last != 0 {
+		return s.columns.Load()
+	}
+	s.columnsChecked.Store(now)
+	servers, err := s.Servers()
+	ok := err == nil && len(servers) > 0
+	for _, srv := range servers {
+		if f, _ := s.fsm.MemberLogFormat(srv.ID); f < LogFormatOps {
+			ok = false
+		}
+	}
+	s.columns.Store(ok)
+	return ok
 }
 
 // SetMember records a member's gRPC address. Leader only.

@@ -21,11 +21,29 @@ type command struct {
 	rmMember  string
 }
 
+// Log entry formats, as members declare which they read (Member.LogFormat).
+const (
+	// LogFormatBatch: mailbox operations in Batch commands.
+	LogFormatBatch uint32 = 1
+	// LogFormatOps adds Ops, column-wise batches.
+	LogFormatOps uint32 = 2
+	// LogFormat is the newest format this build reads.
+	LogFormat = LogFormatOps
+)
+
 // encodeOps encodes mailbox operations as one log entry. One operation is
-// sent bare; several become an Ops batch that shares one revision.
-func encodeOps(ops []Op, atomic bool) ([]byte, error) {
+// sent bare; several become a batch that shares one revision: Ops if
+// columns (every member reads it), else Batch.
+func encodeOps(ops []Op, atomic, columns bool) ([]byte, error) {
 	if len(ops) == 1 && !atomic {
 		return marshal(opToProto(ops[0]))
+	}
+	if !columns {
+		b := &raftlogv1.Batch{Atomic: atomic, Commands: make([]*raftlogv1.Command, len(ops))}
+		for i, op := range ops {
+			b.Commands[i] = opToProto(op)
+		}
+		return marshal(&raftlogv1.Command{Op: &raftlogv1.Command_Batch{Batch: b}})
 	}
 	b := &raftlogv1.Ops{
 		Atomic:          atomic,
@@ -50,7 +68,7 @@ func encodeOps(ops []Op, atomic bool) ([]byte, error) {
 
 func encodeSetMember(m Member) ([]byte, error) {
 	return marshal(&raftlogv1.Command{Op: &raftlogv1.Command_SetMember{SetMember: &raftlogv1.SetMember{
-		Member: &raftlogv1.Member{Id: m.ID, GrpcAddress: m.GRPCAddr},
+		Member: &raftlogv1.Member{Id: m.ID, GrpcAddress: m.GRPCAddr, LogFormat: m.LogFormat},
 	}}})
 }
 
@@ -115,7 +133,7 @@ func decodeCommand(data []byte) (command, error) {
 		return command{ops: ops, atomic: x.Batch.Atomic}, nil
 	case *raftlogv1.Command_SetMember:
 		m := x.SetMember.GetMember()
-		return command{setMember: &Member{ID: m.GetId(), GRPCAddr: m.GetGrpcAddress()}}, nil
+		return command{setMember: &Member{ID: m.GetId(), GRPCAddr: m.GetGrpcAddress(), LogFormat: m.GetLogFormat()}}, nil
 	case *raftlogv1.Command_RemoveMember:
 		return command{rmMember: x.RemoveMember.GetId()}, nil
 	}

@@ -16,6 +16,9 @@ import (
 type Member struct {
 	ID       string
 	GRPCAddr string
+	// LogFormat is the newest log entry format the member's build
+	// reads (LogFormat); 0 for builds that predate the field.
+	LogFormat uint32
 }
 
 // DefaultHistorySize is how many recent changes the FSM keeps for watchers
@@ -33,7 +36,7 @@ type FSM struct {
 
 	mu       sync.RWMutex
 	tab      *table            // protected by mu
-	members  map[string]string // id → gRPC address; protected by mu
+	members  map[string]Member // by ID; protected by mu
 	revision uint64            // last applied command; protected by mu
 	index    uint64            // last entry raft handed over; protected by mu
 	hist     *history          // protected by mu
@@ -63,7 +66,7 @@ func NewFSM(historySize int, logger *slog.Logger) *FSM {
 	return &FSM{
 		logger:   logger,
 		tab:      newTable(),
-		members:  map[string]string{},
+		members:  map[string]Member{},
 		hist:     newHistory(historySize),
 		applied:  make(chan struct{}),
 		watchers: map[*Watcher]struct{}{},
@@ -113,7 +116,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 func (f *FSM) applyCommand(cmd command, index uint64) (any, bool) {
 	switch {
 	case cmd.setMember != nil:
-		f.members[cmd.setMember.ID] = cmd.setMember.GRPCAddr
+		f.members[cmd.setMember.ID] = *cmd.setMember
 		return nil, false
 	case cmd.rmMember != "":
 		delete(f.members, cmd.rmMember)
@@ -210,8 +213,16 @@ func (f *FSM) Len() int {
 func (f *FSM) Member(id string) (string, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	addr, ok := f.members[id]
-	return addr, ok
+	m, ok := f.members[id]
+	return m.GRPCAddr, ok
+}
+
+// MemberLogFormat returns the log format a node said its build reads.
+func (f *FSM) MemberLogFormat(id string) (uint32, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	m, ok := f.members[id]
+	return m.LogFormat, ok
 }
 
 // AppliedIndex returns the index of the last log entry the FSM has seen.
@@ -225,7 +236,8 @@ func (f *FSM) AppliedIndex() uint64 {
 func (f *FSM) WaitMember(ctx context.Context, id string) (string, error) {
 	for {
 		f.mu.RLock()
-		addr, ok := f.members[id]
+		m, ok := f.members[id]
+		addr := m.GRPCAddr
 		next := f.applied
 		f.mu.RUnlock()
 		if ok && addr != "" {
@@ -264,7 +276,7 @@ type View struct {
 	revision uint64            // immutable
 	index    uint64            // immutable; last entry seen, >= revision
 	gen      uint64            // immutable
-	members  map[string]string // immutable
+	members  map[string]Member // immutable
 }
 
 // Revision returns the revision the view was taken at.

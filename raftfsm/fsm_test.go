@@ -43,7 +43,7 @@ func newTestFSM(tb testing.TB, historySize int) *testFSM {
 // commandLog returns the log entry for ops at index.
 func commandLog(tb testing.TB, index uint64, atomic bool, ops ...Op) *raft.Log {
 	tb.Helper()
-	data, err := encodeOps(ops, atomic)
+	data, err := encodeOps(ops, atomic, true)
 	if err != nil {
 		tb.Fatalf("encodeOps(%v, %v) = %v, want nil error", ops, atomic, err)
 	}
@@ -665,7 +665,7 @@ func TestApplyNonCommandAndMembers(t *testing.T) {
 	f := newTestFSM(t, 0)
 	f.must(activateOp("user.jane", loc1, testACL))
 	f.setMember(Member{ID: "n1", GRPCAddr: "10.0.0.1:7000"})
-	f.setMember(Member{ID: "n2", GRPCAddr: "10.0.0.2:7000"})
+	f.setMember(Member{ID: "n2", GRPCAddr: "10.0.0.2:7000", LogFormat: LogFormatOps})
 	if got := f.Revision(); got != 3 {
 		t.Errorf("Revision() = %d, want 3", got)
 	}
@@ -697,6 +697,14 @@ func TestApplyNonCommandAndMembers(t *testing.T) {
 	}
 	if got := f.Len(); got != 2 {
 		t.Errorf("Len() = %d, want 2", got)
+	}
+	// The log format a member declared survives a snapshot.
+	g := NewFSM(0, nil)
+	if err := restoreBytes(g, snapshotBytes(t, f.FSM)); err != nil {
+		t.Fatal(err)
+	}
+	if format, ok := g.MemberLogFormat("n2"); !ok || format != LogFormatOps {
+		t.Errorf("MemberLogFormat(n2) after restore = %d, %v, want %d, true", format, ok, LogFormatOps)
 	}
 }
 

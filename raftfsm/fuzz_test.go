@@ -401,7 +401,7 @@ func legacyBatch(tb testing.TB, atomic bool, ops ...Op) []byte {
 // badOps encodes a well-formed Ops batch of two operations spoiled by
 // spoil.
 func badOps(tb testing.TB, spoil func(*raftlogv1.Ops)) []byte {
-	data, err := encodeOps([]Op{activateOp("user.a", loc1, testACL), reserveOp("user.b", loc2)}, false)
+	data, err := encodeOps([]Op{activateOp("user.a", loc1, testACL), reserveOp("user.b", loc2)}, false, true)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -420,7 +420,7 @@ func badOps(tb testing.TB, spoil func(*raftlogv1.Ops)) []byte {
 // to the same ones, and a spoiled Ops batch is refused.
 func TestDecodeOps(t *testing.T) {
 	ops := []Op{activateOp("user.a", loc1, testACL), deleteOp("user.jane"), reserveOp("user.b", loc2), deactivateOp("user.c", loc3)}
-	data, err := encodeOps(ops, true)
+	data, err := encodeOps(ops, true, true)
 	if err != nil {
 		t.Fatal(err)
 	}

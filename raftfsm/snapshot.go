@@ -61,7 +61,8 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		Entries:       uint64(v.tab.len()),
 	}
 	for _, id := range slices.Sorted(maps.Keys(v.members)) {
-		hdr.Members = append(hdr.Members, &raftlogv1.Member{Id: id, GrpcAddress: v.members[id]})
+		m := v.members[id]
+		hdr.Members = append(hdr.Members, &raftlogv1.Member{Id: id, GrpcAddress: m.GRPCAddr, LogFormat: m.LogFormat})
 	}
 	if _, err := protodelim.MarshalTo(bw, hdr); err != nil {
 		return fmt.Errorf("raftfsm: write snapshot header: %w", err)
@@ -93,7 +94,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 // snapshotState is a decoded snapshot.
 type snapshotState struct {
 	tab      *table
-	members  map[string]string
+	members  map[string]Member
 	revision uint64
 	index    uint64
 }
@@ -116,9 +117,9 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	if hdr.FormatVersion != snapshotVersion {
 		return nil, fmt.Errorf("%w: format version %d, want %d", ErrBadSnapshot, hdr.FormatVersion, snapshotVersion)
 	}
-	st := &snapshotState{tab: newTable(), members: map[string]string{}, revision: hdr.Revision, index: hdr.AppliedIndex}
+	st := &snapshotState{tab: newTable(), members: map[string]Member{}, revision: hdr.Revision, index: hdr.AppliedIndex}
 	for _, m := range hdr.Members {
-		st.members[m.Id] = m.GrpcAddress
+		st.members[m.Id] = Member{ID: m.Id, GRPCAddr: m.GrpcAddress, LogFormat: m.LogFormat}
 	}
 	// The count is only the header's word until the records arrive:
 	// preallocate modestly and let append grow.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -167,10 +168,13 @@ type Store struct {
 	observer  *raft.Observer
 	existing  bool // the directory held Raft state at Open
 
-	batcher   *coalesce.Coalescer[Op, *ApplyResponse]
-	closing   chan struct{} // closed by Close
-	closeOnce sync.Once
-	wg        sync.WaitGroup // the batcher, its waiters, the observer loop
+	batcher *coalesce.Coalescer[Op, *ApplyResponse]
+	// columns caches columnsOK, checked at columnsChecked (Unix ns).
+	columns        atomic.Bool
+	columnsChecked atomic.Int64
+	closing        chan struct{} // closed by Close
+	closeOnce      sync.Once
+	wg             sync.WaitGroup // the batcher, its waiters, the observer loop
 
 	leaderMu      sync.Mutex
 	leaderChanged chan struct{} // closed at the next leader change; protected by leaderMu

@@ -164,7 +164,8 @@ func leaderOf(nodes []*testNode) *testNode {
 }
 
 // waitMembers waits until the leader's configuration has exactly these
-// members (id → voter) and every member's gRPC address is registered.
+// members (id → voter) and every member's gRPC address and log format are
+// registered (so leaders write the newest log format).
 func waitMembers(t testing.TB, nodes []*testNode, want map[string]bool) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("members %v", want), 20*time.Second, func() error {
@@ -180,6 +181,9 @@ func waitMembers(t testing.TB, nodes []*testNode, want map[string]bool) {
 		for _, m := range st.Members {
 			if m.GrpcAddress == "" {
 				return fmt.Errorf("%s has no gRPC address yet", m.Id)
+			}
+			if f, _ := l.n.Store().FSM().MemberLogFormat(m.Id); f != raftfsm.LogFormat {
+				return fmt.Errorf("%s has declared log format %d, want %d", m.Id, f, raftfsm.LogFormat)
 			}
 			got[m.Id] = m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER
 		}

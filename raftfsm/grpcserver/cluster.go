@@ -71,7 +71,7 @@ func (s *Server) leaderOnly(ctx context.Context, local func(context.Context) err
 // Join implements roost.v1.ClusterService.
 func (s *Server) Join(ctx context.Context, req *roostv1.JoinRequest) (*roostv1.JoinResponse, error) {
 	err := s.leaderOnly(ctx, func(ctx context.Context) error {
-		return s.store.Join(ctx, req.Id, req.RaftAddress, req.GrpcAddress, !req.Nonvoter)
+		return s.store.Join(ctx, req.Id, req.RaftAddress, req.GrpcAddress, req.LogFormat, !req.Nonvoter)
 	}, func(ctx context.Context, c roostv1.ClusterServiceClient) error {
 		_, err := c.Join(ctx, req)
 		return err

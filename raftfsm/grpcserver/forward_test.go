@@ -56,7 +56,7 @@ func TestForwardGivesUpOnDeposedLeader(t *testing.T) {
 	waitFor(t, "a to lead", a.IsLeader)
 	b := openStore(t, "b", false)
 	ctx := testContext(t)
-	if err := a.Join(ctx, "b", b.RaftAddr(), "", true); err != nil {
+	if err := a.Join(ctx, "b", b.RaftAddr(), "", raftfsm.LogFormat, true); err != nil {
 		t.Fatal(err)
 	}
 	// a's gRPC address, as b will see it, is the endpoint that never

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -39,7 +40,7 @@ func (n *Node) maintain(ctx context.Context) {
 // one does.
 func (n *Node) join(ctx context.Context) {
 	req := &roostv1.JoinRequest{Id: n.cfg.NodeID, RaftAddress: n.store.RaftAddr(),
-		GrpcAddress: n.store.GRPCAddr(), Nonvoter: n.cfg.JoinAsNonvoter}
+		GrpcAddress: n.store.GRPCAddr(), Nonvoter: n.cfg.JoinAsNonvoter, LogFormat: raftfsm.LogFormat}
 	backoff := 100 * time.Millisecond
 	for {
 		for _, addr := range n.cfg.Join {
@@ -71,11 +72,13 @@ func askJoin(ctx context.Context, addr string, req *roostv1.JoinRequest) error {
 	return err
 }
 
-// register makes sure the member directory has this node's gRPC address,
-// once the node is a member and a leader is known. Restarting with a new
-// address updates it.
+// register makes sure the member directory has this node's gRPC address
+// and the log format its build reads, once the node is a member and a
+// leader is known. Restarting with a new address or build updates them.
 func (n *Node) register(ctx context.Context) {
-	if cur, ok := n.store.FSM().Member(n.cfg.NodeID); ok && cur == n.store.GRPCAddr() {
+	cur, ok := n.store.FSM().Member(n.cfg.NodeID)
+	format, _ := n.store.FSM().MemberLogFormat(n.cfg.NodeID)
+	if ok && cur == n.store.GRPCAddr() && format == raftfsm.LogFormat {
 		return
 	}
 	if id, _ := n.store.Leader(); id == "" {
@@ -91,7 +94,8 @@ func (n *Node) register(ctx context.Context) {
 		}
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		req := &roostv1.JoinRequest{Id: s.ID, RaftAddress: s.RaftAddr, GrpcAddress: n.store.GRPCAddr(), Nonvoter: !s.Voter}
+		req := &roostv1.JoinRequest{Id: s.ID, RaftAddress: s.RaftAddr, GrpcAddress: n.store.GRPCAddr(), Nonvoter: !s.Voter,
+			LogFormat: raftfsm.LogFormat}
 		if err := n.fwd.Join(ctx, req); err != nil {
 			n.logger.Debug("registering gRPC address failed; will retry", "err", err)
 		}

@@ -388,8 +388,12 @@ type JoinRequest struct {
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
 	// The joining node's gRPC address, used to forward to it when it leads.
-	GrpcAddress   string `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
-	Nonvoter      bool   `protobuf:"varint,4,opt,name=nonvoter,proto3" json:"nonvoter,omitempty"`
+	GrpcAddress string `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	Nonvoter    bool   `protobuf:"varint,4,opt,name=nonvoter,proto3" json:"nonvoter,omitempty"`
+	// The newest Raft log entry format the node's build reads. Leaders
+	// write a format only once every member reads it, so a cluster can be
+	// upgraded one node at a time. 0: the first format.
+	LogFormat     uint32 `protobuf:"varint,5,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -450,6 +454,13 @@ func (x *JoinRequest) GetNonvoter() bool {
 		return x.Nonvoter
 	}
 	return false
+}
+
+func (x *JoinRequest) GetLogFormat() uint32 {
+	if x != nil {
+		return x.LogFormat
+	}
+	return 0
 }
 
 type JoinResponse struct {
@@ -939,12 +950,14 @@ const file_roost_v1_cluster_proto_rawDesc = "" +
 	" \x01(\v2\x19.google.protobuf.DurationR\vlastContact\x12*\n" +
 	"\amembers\x18\v \x03(\v2\x10.roost.v1.MemberR\amembers\x12\x1a\n" +
 	"\brevision\x18\f \x01(\x04R\brevision\x12\x1c\n" +
-	"\tmailboxes\x18\r \x01(\x04R\tmailboxes\"\x7f\n" +
+	"\tmailboxes\x18\r \x01(\x04R\tmailboxes\"\x9e\x01\n" +
 	"\vJoinRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x1a\n" +
-	"\bnonvoter\x18\x04 \x01(\bR\bnonvoter\"\x0e\n" +
+	"\bnonvoter\x18\x04 \x01(\bR\bnonvoter\x12\x1d\n" +
+	"\n" +
+	"log_format\x18\x05 \x01(\rR\tlogFormat\"\x0e\n" +
 	"\fJoinResponse\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +

@@ -586,8 +586,9 @@ func (x *Batch) GetAtomic() bool {
 
 // Ops is a batch of mailbox operations kept column by column, applied in
 // order under one revision like Batch. An entry of thousands of operations
-// decodes in a few allocations, where Batch takes several per operation;
-// leaders write Ops, and Batch stays readable. Operation i is kinds[i]
+// decodes in a few allocations, where Batch takes several per operation.
+// Leaders write Ops once every member has declared (Member.log_format 2)
+// that it reads them, and Batch until then. Operation i is kinds[i]
 // on the i-th name, cut from names by name_lengths; its location and ACL
 // are cut likewise from locations and acls (length 0 where the kind takes
 // none).
@@ -782,9 +783,12 @@ func (x *RemoveMember) GetId() string {
 }
 
 type Member struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	GrpcAddress   string                 `protobuf:"bytes,2,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	GrpcAddress string                 `protobuf:"bytes,2,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	// The newest log entry format the member's build reads (see
+	// roost.v1.JoinRequest.log_format); 0 for builds before Ops.
+	LogFormat     uint32 `protobuf:"varint,3,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -831,6 +835,13 @@ func (x *Member) GetGrpcAddress() string {
 		return x.GrpcAddress
 	}
 	return ""
+}
+
+func (x *Member) GetLogFormat() uint32 {
+	if x != nil {
+		return x.LogFormat
+	}
+	return 0
 }
 
 // SnapshotHeader starts a snapshot, after the magic bytes "ROOSTSNP".
@@ -1047,10 +1058,12 @@ const file_roost_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\tSetMember\x120\n" +
 	"\x06member\x18\x01 \x01(\v2\x18.roost.raftlog.v1.MemberR\x06member\"\x1e\n" +
 	"\fRemoveMember\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\";\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"Z\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
-	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\"\xc6\x01\n" +
+	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12\x1d\n" +
+	"\n" +
+	"log_format\x18\x03 \x01(\rR\tlogFormat\"\xc6\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x18\n" +

@@ -1,0 +1,62 @@
+package raftfsm
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftlogv1 "github.com/roost-mail/roost/proto/roost/raftlog/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestLogFormatFollowsMembers: a leader writes batches in the Batch form
+// until every member has declared that it reads Ops, so a cluster can be
+// upgraded one node at a time; then in the Ops form.
+func TestLogFormatFollowsMembers(t *testing.T) {
+	s, err := Open(Config{NodeID: "n1", Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	}
+	lastBatch := func() string {
+		t.Helper()
+		ops := []Op{activateOp("user.a", loc1, testACL), reserveOp("user.b", loc2)}
+		resp, err := s.Apply(t.Context(), ops, true) // atomic: one entry, never coalesced away
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l raft.Log
+		if err := s.bolt.GetLog(resp.Revision, &l); err != nil {
+			t.Fatal(err)
+		}
+		var cmd raftlogv1.Command
+		if err := proto.Unmarshal(l.Data[1:], &cmd); err != nil {
+			t.Fatal(err)
+		}
+		switch cmd.Op.(type) {
+		case *raftlogv1.Command_Ops:
+			return "ops"
+		case *raftlogv1.Command_Batch:
+			return "batch"
+		}
+		return "other"
+	}
+	if got := lastBatch(); got != "batch" {
+		t.Errorf("with no member declaring a format, the leader wrote %s, want batch", got)
+	}
+	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOps, true); err != nil {
+		t.Fatal(err)
+	}
+	s.columnsChecked.Store(0) // forget the cached answer rather than wait a second
+	if got := lastBatch(); got != "ops" {
+		t.Errorf("with every member reading Ops, the leader wrote %s, want ops", got)
+	}
+}
