@@ -16,8 +16,11 @@ type ServerInfo struct {
 	ID       string
 	RaftAddr string
 	GRPCAddr string // empty until the node has registered it
-	Voter    bool
-	Leader   bool
+	// LogFormat is the newest log format the node's build reads, as it
+	// registered it; 0 until then.
+	LogFormat uint32
+	Voter     bool
+	Leader    bool
 }
 
 // Status is this node's view of the cluster.
@@ -70,7 +73,8 @@ func (s *Store) Servers() ([]ServerInfo, error) {
 	for _, srv := range f.Configuration().Servers {
 		id := string(srv.ID)
 		grpc, _ := s.fsm.Member(id)
-		out = append(out, ServerInfo{ID: id, RaftAddr: string(srv.Address), GRPCAddr: grpc,
+		format, _ := s.fsm.MemberLogFormat(id)
+		out = append(out, ServerInfo{ID: id, RaftAddr: string(srv.Address), GRPCAddr: grpc, LogFormat: format,
 			Voter: srv.Suffrage == raft.Voter, Leader: id == leaderID})
 	}
 	return out, nil

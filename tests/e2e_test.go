@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/roost-mail/roost/raftfsm"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -141,6 +142,7 @@ type statusJSON struct {
 		ID          string `json:"id"`
 		GRPCAddress string `json:"grpc_address"`
 		Voter       bool   `json:"voter"`
+		LogFormat   uint32 `json:"log_format"`
 	} `json:"members"`
 }
 
@@ -154,12 +156,13 @@ func nodeStatus(t *testing.T, roostctl, endpoint string) (statusJSON, error) {
 	return st, err
 }
 
-// membersOK checks the members (id → voter) and their registration.
+// membersOK checks the members (id → voter) and their registration,
+// log format included.
 func membersOK(st statusJSON, want map[string]bool) error {
 	got := map[string]bool{}
 	for _, m := range st.Members {
-		if m.GRPCAddress == "" {
-			return fmt.Errorf("%s not registered", m.ID)
+		if m.GRPCAddress == "" || m.LogFormat != raftfsm.LogFormat {
+			return fmt.Errorf("%s not registered (log format %d)", m.ID, m.LogFormat)
 		}
 		got[m.ID] = m.Voter
 	}

@@ -30,6 +30,7 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 			GRPCAddress string `json:"grpc_address"`
 			Voter       bool   `json:"voter"`
 			Leader      bool   `json:"leader"`
+			LogFormat   uint32 `json:"log_format"`
 		}
 		out := map[string]any{
 			"node_id": st.NodeId, "role": role(st.Role), "leader_id": st.LeaderId,
@@ -40,7 +41,7 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 		}
 		var ms []member
 		for _, m := range st.Members {
-			ms = append(ms, member{m.Id, m.RaftAddress, m.GrpcAddress, m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER, m.Leader})
+			ms = append(ms, member{m.Id, m.RaftAddress, m.GrpcAddress, m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER, m.Leader, m.LogFormat})
 		}
 		out["members"] = ms
 		return c.printJSON(out)
@@ -49,7 +50,7 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 	fmt.Fprintf(c.stdout, "applied %d, commit %d, last log %d, last contact %v; revision %d, %d mailboxes\n\n",
 		st.AppliedIndex, st.CommitIndex, st.LastLogIndex, st.LastContact.AsDuration(), st.Revision, st.Mailboxes)
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSUFFRAGE\tROLE")
+	fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSUFFRAGE\tROLE\tLOG FORMAT")
 	for _, m := range st.Members {
 		suffrage, r := "voter", "follower"
 		if m.Suffrage != roostv1.Suffrage_SUFFRAGE_VOTER {
@@ -58,7 +59,7 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 		if m.Leader {
 			r = "leader"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Id, m.RaftAddress, m.GrpcAddress, suffrage, r)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", m.Id, m.RaftAddress, m.GrpcAddress, suffrage, r, m.LogFormat)
 	}
 	return tw.Flush()
 }

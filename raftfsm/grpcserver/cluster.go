@@ -39,7 +39,7 @@ func (s *Server) GetStatus(ctx context.Context, _ *roostv1.GetStatusRequest) (*r
 			suf = roostv1.Suffrage_SUFFRAGE_VOTER
 		}
 		resp.Members = append(resp.Members, &roostv1.Member{Id: m.ID, RaftAddress: m.RaftAddr,
-			GrpcAddress: m.GRPCAddr, Suffrage: suf, Leader: m.Leader})
+			GrpcAddress: m.GRPCAddr, Suffrage: suf, Leader: m.Leader, LogFormat: m.LogFormat})
 	}
 	return resp, nil
 }

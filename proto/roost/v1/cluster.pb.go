@@ -133,9 +133,12 @@ type Member struct {
 	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	RaftAddress string                 `protobuf:"bytes,2,opt,name=raft_address,json=raftAddress,proto3" json:"raft_address,omitempty"`
 	// Empty until the node has registered it.
-	GrpcAddress   string   `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
-	Suffrage      Suffrage `protobuf:"varint,4,opt,name=suffrage,proto3,enum=roost.v1.Suffrage" json:"suffrage,omitempty"`
-	Leader        bool     `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	GrpcAddress string   `protobuf:"bytes,3,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
+	Suffrage    Suffrage `protobuf:"varint,4,opt,name=suffrage,proto3,enum=roost.v1.Suffrage" json:"suffrage,omitempty"`
+	Leader      bool     `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	// The newest Raft log format the member's build reads, as it
+	// registered it (JoinRequest.log_format); 0 until then.
+	LogFormat     uint32 `protobuf:"varint,6,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +206,13 @@ func (x *Member) GetLeader() bool {
 		return x.Leader
 	}
 	return false
+}
+
+func (x *Member) GetLogFormat() uint32 {
+	if x != nil {
+		return x.LogFormat
+	}
+	return 0
 }
 
 type GetStatusRequest struct {
@@ -928,13 +938,15 @@ var File_roost_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roost_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x16roost/v1/cluster.proto\x12\broost.v1\x1a\x1egoogle/protobuf/duration.proto\"\xa6\x01\n" +
+	"\x16roost/v1/cluster.proto\x12\broost.v1\x1a\x1egoogle/protobuf/duration.proto\"\xc5\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12.\n" +
 	"\bsuffrage\x18\x04 \x01(\x0e2\x12.roost.v1.SuffrageR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\x12\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\x12\x1d\n" +
+	"\n" +
+	"log_format\x18\x06 \x01(\rR\tlogFormat\"\x12\n" +
 	"\x10GetStatusRequest\"\xf3\x03\n" +
 	"\x11GetStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\"\n" +
