@@ -7,7 +7,7 @@ GO       ?= go
 BUF      := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 PKGS     := ./...
 
-.PHONY: all build run test deps check proto proto-check lint vet fmt-check unit bench fuzz clean
+.PHONY: all build run test deps check proto proto-check lint vet fmt-check unit bench bench-mupdate fuzz clean
 
 all: build
 
@@ -52,6 +52,11 @@ proto-check: proto
 bench:
 	$(GO) test -run XXX -bench . -benchtime 1x ./raftfsm/
 	$(GO) run ./tests/bench
+
+# The MUPDATE benchmarks against Cyrus's own master (needs Cyrus, as make
+# test installs it; MupdatePush alone takes about ten minutes).
+bench-mupdate: deps
+	$(GO) test -run XXX -bench 'MupdateVsCyrus|MupdateStreamLatency|MupdateDump|MupdatePush' -benchtime 1x -timeout 90m -v ./tests/
 
 # Fuzz each parser for a while (the seed corpus also runs in `make test`).
 FUZZTIME ?= 60s
