@@ -92,7 +92,7 @@ func (s *Store) wait(f raft.ApplyFuture) (*ApplyResponse, error) {
 	select {
 	case err := <-done:
 		if err != nil {
-			return nil, s.raftError(err)
+			return nil, s.proposalError(err)
 		}
 	case <-t.C:
 		return nil, fmt.Errorf("%w: not committed within %v (is a quorum up?)", ErrUnknownOutcome, s.cfg.ApplyTimeout)
@@ -112,12 +112,25 @@ func (s *Store) raftError(err error) error {
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return fmt.Errorf("%w: raft is not accepting entries", ErrNoLeader)
 	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
-		// The entry may still commit under the next leader.
+		return fmt.Errorf("%w: %v", ErrNoLeader, err)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	}
+	return fmt.Errorf("raftfsm: %w", err)
+}
+
+// proposalError maps the error of a proposed entry. Once proposed, an
+// entry the leader loses track of (leadership lost, a restore, shutdown)
+// may still commit under the next leader, so its outcome is unknown;
+// other errors are raftError's.
+func (s *Store) proposalError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrAbortedByRestore):
 		return fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return fmt.Errorf("%w: %w", ErrClosed, ErrUnknownOutcome)
 	}
-	return fmt.Errorf("raftfsm: %w", err)
+	return s.raftError(err)
 }
 
 // applyCoalesced hands operations to the batcher and waits for the entry
@@ -164,15 +177,6 @@ const MaxEntryBytes = 8 << 20
 
 // Size is what an operation carries: its name, location and ACL.
 func (o Op) Size() int { return len(o.Name) + len(o.Location) + len(o.ACL) }
-
-// Len is the number of results, so a coalesced response can be checked
-// against the operations it answers.
-func (r *ApplyResponse) Len() int {
-	if r == nil {
-		return 0
-	}
-	return len(r.Results)
-}
 
 // SplitResponse is the part of a coalesced response that belongs to the n
 // operations starting at off. Each part has its own capacity, so no

@@ -72,9 +72,8 @@ func (s *Store) Servers() ([]ServerInfo, error) {
 	var out []ServerInfo
 	for _, srv := range f.Configuration().Servers {
 		id := string(srv.ID)
-		grpc, _ := s.fsm.Member(id)
-		format, _ := s.fsm.MemberLogFormat(id)
-		out = append(out, ServerInfo{ID: id, RaftAddr: string(srv.Address), GRPCAddr: grpc, LogFormat: format,
+		m, _ := s.fsm.MemberInfo(id)
+		out = append(out, ServerInfo{ID: id, RaftAddr: string(srv.Address), GRPCAddr: m.GRPCAddr, LogFormat: m.LogFormat,
 			Voter: srv.Suffrage == raft.Voter, Leader: id == leaderID})
 	}
 	return out, nil
@@ -121,33 +120,20 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logForm
 		}
 		s.logger.Info("member joined", "peer", id, "raft_addr", raftAddr, "voter", voter)
 	}
-	cur, ok := s.fsm.Member(id)
-	format, _ := s.fsm.MemberLogFormat(id)
-	if grpcAddr != "" && (!ok || cur != grpcAddr || format != logFormat) {
-		return s.SetMember(ctx, Member{ID: id, GRPCAddr: grpcAddr, LogFormat: logFormat})
+	want := Member{ID: id, GRPCAddr: grpcAddr, LogFormat: logFormat}
+	if cur, ok := s.fsm.MemberInfo(id); grpcAddr != "" && (!ok || cur != want) {
+		return s.SetMember(ctx, want)
 	}
 	return nil
 }
 
 // columnsOK reports whether every member reads Ops entries (LogFormatOps),
 // so the leader may write them: a member whose build predates them would
-// stop on the first. It asks raft for the configuration at most once a
-// second.
+// stop on the first. Raft hands out its configuration without a round
+// trip through its loop, so this is cheap enough for every entry.
 func (s *Store) columnsOK() bool {
-	now := time.Now().UnixNano()
-	if last := s.columnsChecked.Load(); now-last < int64(time.Second) && last != 0 {
-		return s.columns.Load()
-	}
-	s.columnsChecked.Store(now)
-	servers, err := s.Servers()
-	ok := err == nil && len(servers) > 0
-	for _, srv := range servers {
-		if f, _ := s.fsm.MemberLogFormat(srv.ID); f < LogFormatOps {
-			ok = false
-		}
-	}
-	s.columns.Store(ok)
-	return ok
+	f := s.raft.GetConfiguration()
+	return f.Error() == nil && s.fsm.allRead(f.Configuration().Servers, LogFormatOps)
 }
 
 // SetMember records a member's gRPC address. Leader only.

@@ -23,9 +23,8 @@ type command struct {
 
 // Log entry formats, as members declare which they read (Member.LogFormat).
 const (
-	// LogFormatBatch: mailbox operations in Batch commands.
-	LogFormatBatch uint32 = 1
-	// LogFormatOps adds Ops, column-wise batches.
+	// LogFormatOps adds Ops, column-wise batches (builds that predate
+	// the field declare nothing, which reads as 0).
 	LogFormatOps uint32 = 2
 	// LogFormat is the newest format this build reads.
 	LogFormat = LogFormatOps

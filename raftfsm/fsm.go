@@ -217,12 +217,25 @@ func (f *FSM) Member(id string) (string, bool) {
 	return m.GRPCAddr, ok
 }
 
-// MemberLogFormat returns the log format a node said its build reads.
-func (f *FSM) MemberLogFormat(id string) (uint32, bool) {
+// MemberInfo returns all that the member directory records for a node.
+func (f *FSM) MemberInfo(id string) (Member, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	m, ok := f.members[id]
-	return m.LogFormat, ok
+	return m, ok
+}
+
+// allRead reports whether every one of ids has declared that its build
+// reads log format format.
+func (f *FSM) allRead(ids []raft.Server, format uint32) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for _, srv := range ids {
+		if f.members[string(srv.ID)].LogFormat < format {
+			return false
+		}
+	}
+	return len(ids) > 0
 }
 
 // AppliedIndex returns the index of the last log entry the FSM has seen.

@@ -703,8 +703,8 @@ func TestApplyNonCommandAndMembers(t *testing.T) {
 	if err := restoreBytes(g, snapshotBytes(t, f.FSM)); err != nil {
 		t.Fatal(err)
 	}
-	if format, ok := g.MemberLogFormat("n2"); !ok || format != LogFormatOps {
-		t.Errorf("MemberLogFormat(n2) after restore = %d, %v, want %d, true", format, ok, LogFormatOps)
+	if m, ok := g.MemberInfo("n2"); !ok || m.LogFormat != LogFormatOps {
+		t.Errorf("MemberInfo(n2) after restore = %+v, %v, want log format %d", m, ok, LogFormatOps)
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -168,13 +167,10 @@ type Store struct {
 	observer  *raft.Observer
 	existing  bool // the directory held Raft state at Open
 
-	batcher *coalesce.Coalescer[Op, *ApplyResponse]
-	// columns caches columnsOK, checked at columnsChecked (Unix ns).
-	columns        atomic.Bool
-	columnsChecked atomic.Int64
-	closing        chan struct{} // closed by Close
-	closeOnce      sync.Once
-	wg             sync.WaitGroup // the batcher, its waiters, the observer loop
+	batcher   *coalesce.Coalescer[Op, *ApplyResponse]
+	closing   chan struct{} // closed by Close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the observer loop
 
 	leaderMu      sync.Mutex
 	leaderChanged chan struct{} // closed at the next leader change; protected by leaderMu
@@ -340,11 +336,26 @@ func (s *Store) IsLeader() bool { return s.raft.State() == raft.Leader }
 func (s *Store) WaitLeader(ctx context.Context) (id, addr string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaderWait)
 	defer cancel()
+	return s.WaitLeaderNot(ctx, "")
+}
+
+// WaitNewLeader waits, at most LeaderWait, until a leader other than old
+// is known: after the leader it knew proved unreachable.
+func (s *Store) WaitNewLeader(ctx context.Context, old string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaderWait)
+	defer cancel()
+	id, _, err := s.WaitLeaderNot(ctx, old)
+	return id, err
+}
+
+// WaitLeaderNot waits, as long as ctx allows, until a leader other than
+// old (which may be "") is known, and returns it.
+func (s *Store) WaitLeaderNot(ctx context.Context, old string) (id, addr string, err error) {
 	for {
 		s.leaderMu.Lock()
 		changed := s.leaderChanged
 		s.leaderMu.Unlock()
-		if id, addr := s.Leader(); id != "" {
+		if id, addr := s.Leader(); id != "" && id != old {
 			return id, addr, nil
 		}
 		select {
@@ -353,34 +364,6 @@ func (s *Store) WaitLeader(ctx context.Context) (id, addr string, err error) {
 			return "", "", ErrClosed
 		case <-ctx.Done():
 			return "", "", ErrNoLeader
-		}
-	}
-}
-
-// WaitNewLeader waits, at most LeaderWait, until a leader other than old
-// is known: after the leader it knew proved unreachable.
-func (s *Store) WaitNewLeader(ctx context.Context, old string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaderWait)
-	defer cancel()
-	return s.WaitLeaderNot(ctx, old)
-}
-
-// WaitLeaderNot waits, as long as ctx allows, until a leader other than
-// old is known, and returns it.
-func (s *Store) WaitLeaderNot(ctx context.Context, old string) (string, error) {
-	for {
-		s.leaderMu.Lock()
-		changed := s.leaderChanged
-		s.leaderMu.Unlock()
-		if id, _ := s.Leader(); id != "" && id != old {
-			return id, nil
-		}
-		select {
-		case <-changed:
-		case <-s.closing:
-			return "", ErrClosed
-		case <-ctx.Done():
-			return "", ErrNoLeader
 		}
 	}
 }

@@ -182,8 +182,8 @@ func waitMembers(t testing.TB, nodes []*testNode, want map[string]bool) {
 			if m.GrpcAddress == "" {
 				return fmt.Errorf("%s has no gRPC address yet", m.Id)
 			}
-			if f, _ := l.n.Store().FSM().MemberLogFormat(m.Id); f != raftfsm.LogFormat {
-				return fmt.Errorf("%s has declared log format %d, want %d", m.Id, f, raftfsm.LogFormat)
+			if mi, _ := l.n.Store().FSM().MemberInfo(m.Id); mi.LogFormat != raftfsm.LogFormat {
+				return fmt.Errorf("%s has declared log format %d, want %d", m.Id, mi.LogFormat, raftfsm.LogFormat)
 			}
 			got[m.Id] = m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER
 		}

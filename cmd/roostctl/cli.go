@@ -11,6 +11,7 @@ import (
 	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm/grpcserver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -73,7 +74,7 @@ func (c *cli) conn(addr string) (*grpc.ClientConn, error) {
 		return cc, nil
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcserver.MaxMsgSize)))
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,15 @@ import (
 	"fmt"
 
 	"github.com/roost-mail/roost/raftfsm"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+)
+
+// The ErrorInfo that marks a refusal by a node that does not lead.
+const (
+	errorDomain     = "roost-mail.org"
+	notLeaderReason = "NOT_LEADER"
 )
 
 // toStatus maps store errors to gRPC status codes, in one place. Errors
@@ -26,7 +33,13 @@ func toStatus(err error) error {
 		// completed. Clients retry Unavailable, never this.
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	case errors.As(err, &nl):
-		return status.Error(codes.Unavailable, err.Error())
+		// Marked, so a forwarding follower knows the call did nothing
+		// and may try the next leader.
+		st, derr := status.New(codes.Unavailable, err.Error()).WithDetails(&errdetails.ErrorInfo{Reason: notLeaderReason, Domain: errorDomain})
+		if derr != nil {
+			return status.Error(codes.Unavailable, err.Error())
+		}
+		return st.Err()
 	case errors.Is(err, raftfsm.ErrInvalid), errors.Is(err, raftfsm.ErrBadSnapshot):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, raftfsm.ErrExists):
@@ -69,6 +82,11 @@ func fromStatus(err error) error {
 		base = raftfsm.ErrAborted
 	case codes.Unavailable:
 		base = raftfsm.ErrNoLeader
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == errorDomain && info.Reason == notLeaderReason {
+				base = raftfsm.ErrNotLeader
+			}
+		}
 	case codes.DeadlineExceeded:
 		base = raftfsm.ErrUnknownOutcome
 	default:

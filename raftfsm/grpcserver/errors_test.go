@@ -134,13 +134,18 @@ func TestStatusRoundTrip(t *testing.T) {
 		{raftfsm.ErrAborted, raftfsm.ErrAborted},
 		{raftfsm.ErrNoLeader, raftfsm.ErrNoLeader},
 		{raftfsm.ErrClosed, raftfsm.ErrNoLeader},
-		{&raftfsm.NotLeaderError{LeaderID: "n2"}, raftfsm.ErrNoLeader},
+		{&raftfsm.NotLeaderError{LeaderID: "n2"}, raftfsm.ErrNotLeader},
 		{raftfsm.ErrBadSnapshot, raftfsm.ErrInvalid},
 	}
 	for _, tt := range tests {
 		if got := fromStatus(toStatus(tt.err)); !errors.Is(got, tt.want) {
 			t.Errorf("fromStatus(toStatus(%v)) = %v, want an error wrapping %v", tt.err, got, tt.want)
 		}
+	}
+	// Only a refusal by a node that does not lead says the call did
+	// nothing; any other Unavailable may have.
+	if got := fromStatus(toStatus(raftfsm.ErrNoLeader)); errors.Is(got, raftfsm.ErrNotLeader) {
+		t.Errorf("fromStatus(toStatus(ErrNoLeader)) = %v, which claims a refusal", got)
 	}
 }
 

@@ -49,8 +49,9 @@ const (
 	// forwardTimeout bounds a coalesced call; the leader answers within
 	// its own apply timeout.
 	forwardTimeout = 30 * time.Second
-	// maxMsgSize matches what the servers accept.
-	maxMsgSize = 64 << 20
+	// MaxMsgSize is the largest gRPC message servers and clients accept
+	// (a snapshot chunk, a page of listings, a Batch).
+	MaxMsgSize = 64 << 20
 )
 
 // Forwarder runs operations that need the leader: locally when this node
@@ -83,7 +84,7 @@ func NewForwarder(store *raftfsm.Store, logger *slog.Logger, dialOpts ...grpc.Di
 	if len(dialOpts) == 0 {
 		dialOpts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	dialOpts = append(dialOpts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize)))
+	dialOpts = append(dialOpts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMsgSize)))
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &Forwarder{store: store, logger: logger, dialOpts: dialOpts, conns: map[string]*grpc.ClientConn{},
 		ctx: ctx, cancel: cancel}
@@ -142,8 +143,12 @@ func (f *Forwarder) conn(ctx context.Context) (*grpc.ClientConn, string, error) 
 
 // do runs local when this node leads, else remote against the leader.
 // With untilDeposed, remote is abandoned once another leader is elected
-// (see callLeader): for writes, not for membership changes, which may
+// (see untilNewLeader): for writes, not for membership changes, which may
 // themselves move the leadership.
+//
+// A call is tried on the next leader only if it surely did nothing: it
+// was never sent (no connection), or the leader refused it as no longer
+// leading. A write that fails otherwise once sent has an unknown outcome.
 func (f *Forwarder) do(ctx context.Context, untilDeposed bool, local func() error, remote func(context.Context, *grpc.ClientConn) error) error {
 	for attempt := 0; ; attempt++ {
 		if f.store.IsLeader() {
@@ -156,30 +161,26 @@ func (f *Forwarder) do(ctx context.Context, untilDeposed bool, local func() erro
 		if c == nil {
 			return local()
 		}
-		if !f.connected(ctx, id, c) {
-			// Nothing was sent, so trying the next leader keeps the
-			// call at most once.
-			unreachable := fmt.Errorf("%w: cannot reach leader %s", raftfsm.ErrNoLeader, id)
-			if attempt > 0 || ctx.Err() != nil {
-				return unreachable
+		if f.connected(ctx, id, c) {
+			err = f.callLeader(ctx, untilDeposed, id, c, remote)
+			if !errors.Is(err, raftfsm.ErrNotLeader) {
+				if untilDeposed && errors.Is(err, raftfsm.ErrNoLeader) {
+					// The connection failed after sending: the
+					// write may still commit.
+					return fmt.Errorf("%w: %v", raftfsm.ErrUnknownOutcome, err)
+				}
+				return err
 			}
-			f.logger.Info("leader unreachable; waiting for the next one", "leader", id)
-			if _, werr := f.store.WaitNewLeader(ctx, id); werr != nil {
-				return unreachable
-			}
-			continue
+		} else {
+			err = fmt.Errorf("%w: cannot reach leader %s", raftfsm.ErrNoLeader, id)
 		}
-		if !untilDeposed {
-			return remote(ctx, c)
+		if attempt > 0 || ctx.Err() != nil {
+			return err
 		}
-		err = f.callLeader(ctx, id, c, remote)
-		if errors.Is(err, raftfsm.ErrNoLeader) {
-			// Sent, and the connection failed or the leader refused
-			// it in the middle of losing its leadership: it may still
-			// commit.
-			return fmt.Errorf("%w: %v", raftfsm.ErrUnknownOutcome, err)
+		f.logger.Info("leader unreachable or deposed; waiting for the next one", "leader", id, "err", err)
+		if _, werr := f.store.WaitNewLeader(ctx, id); werr != nil {
+			return err
 		}
-		return err
 	}
 }
 
@@ -191,13 +192,8 @@ func (f *Forwarder) connected(ctx context.Context, id string, c *grpc.ClientConn
 	if c.GetState() == connectivity.Ready {
 		return true
 	}
-	cctx, cancel := context.WithCancel(ctx)
+	ctx, cancel, _ := f.untilNewLeader(ctx, id, 0)
 	defer cancel()
-	go func() {
-		if _, err := f.store.WaitLeaderNot(cctx, id); err == nil {
-			cancel()
-		}
-	}()
 	c.Connect()
 	for {
 		s := c.GetState()
@@ -207,38 +203,27 @@ func (f *Forwarder) connected(ctx context.Context, id string, c *grpc.ClientConn
 		case connectivity.TransientFailure, connectivity.Shutdown:
 			return false
 		}
-		if !c.WaitForStateChange(cctx, s) {
+		if !c.WaitForStateChange(ctx, s) {
 			return false
 		}
 	}
 }
 
-// callLeader runs remote against the leader id, and gives up on it once
-// another leader is elected: a deposed leader cut off by a partition may
-// never answer (dropped packets bring no reset), and a call held open
-// would stall every forwarded write queued behind it. A leader that hands
-// over in good order answers what it holds within milliseconds, so the
-// call gets deposedGrace first. The call may still have been carried out,
-// so its outcome is unknown.
-func (f *Forwarder) callLeader(ctx context.Context, id string, c *grpc.ClientConn,
+// callLeader runs remote against the leader id; with untilDeposed it gives up
+// once another leader has been elected for deposedGrace. A deposed leader
+// cut off by a partition may never answer (dropped packets bring no
+// reset), and a call held open would stall every forwarded write queued
+// behind it; one that hands over in good order answers what it holds
+// within milliseconds. The abandoned call may still have been carried
+// out, so its outcome is unknown.
+func (f *Forwarder) callLeader(ctx context.Context, untilDeposed bool, id string, c *grpc.ClientConn,
 	remote func(context.Context, *grpc.ClientConn) error) error {
-	cctx, cancel := context.WithCancel(ctx)
+	if !untilDeposed {
+		return remote(ctx, c)
+	}
+	ctx, cancel, deposed := f.untilNewLeader(ctx, id, deposedGrace)
 	defer cancel()
-	deposed := make(chan struct{})
-	go func() {
-		if _, err := f.store.WaitLeaderNot(cctx, id); err != nil {
-			return
-		}
-		t := time.NewTimer(deposedGrace)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			close(deposed)
-			cancel()
-		case <-cctx.Done():
-		}
-	}()
-	err := remote(cctx, c)
+	err := remote(ctx, c)
 	if err == nil {
 		return nil
 	}
@@ -250,14 +235,35 @@ func (f *Forwarder) callLeader(ctx context.Context, id string, c *grpc.ClientCon
 	}
 }
 
+// untilNewLeader returns a context that ends grace after a leader other
+// than id is known (or with ctx), and a channel closed when that is why.
+func (f *Forwarder) untilNewLeader(ctx context.Context, id string, grace time.Duration) (context.Context, context.CancelFunc, <-chan struct{}) {
+	ctx, cancel := context.WithCancel(ctx)
+	deposed := make(chan struct{})
+	go func() {
+		if _, _, err := f.store.WaitLeaderNot(ctx, id); err != nil {
+			return
+		}
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			close(deposed)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel, deposed
+}
+
 // Apply applies operations through the leader. Store errors come back as
 // the same sentinels whichever node applied them.
 func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
 	if f.store.IsLeader() {
 		return f.store.Apply(ctx, ops, atomic)
 	}
-	if atomic || len(ops) >= forwardMaxOps {
-		return f.applyNow(ctx, ops, atomic)
+	if atomic {
+		return f.applyNow(ctx, ops, true)
 	}
 	// Concurrent writes share one call to the leader, as they share one
 	// log entry there.

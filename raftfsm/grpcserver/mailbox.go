@@ -153,7 +153,7 @@ func (s *Server) Batch(ctx context.Context, req *roostv1.BatchRequest) (*roostv1
 			return nil, status.Error(codes.InvalidArgument, fmt.Sprintf("operation %d is empty", i))
 		}
 		ops[i] = op
-		size += len(op.Name) + len(op.Location) + len(op.ACL)
+		size += op.Size()
 	}
 	// One batch is one revision, which reaches watchers in one message:
 	// keep it well inside every client's message limit.

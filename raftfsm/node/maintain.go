@@ -76,9 +76,8 @@ func askJoin(ctx context.Context, addr string, req *roostv1.JoinRequest) error {
 // and the log format its build reads, once the node is a member and a
 // leader is known. Restarting with a new address or build updates them.
 func (n *Node) register(ctx context.Context) {
-	cur, ok := n.store.FSM().Member(n.cfg.NodeID)
-	format, _ := n.store.FSM().MemberLogFormat(n.cfg.NodeID)
-	if ok && cur == n.store.GRPCAddr() && format == raftfsm.LogFormat {
+	want := raftfsm.Member{ID: n.cfg.NodeID, GRPCAddr: n.store.GRPCAddr(), LogFormat: raftfsm.LogFormat}
+	if cur, ok := n.store.FSM().MemberInfo(n.cfg.NodeID); ok && cur == want {
 		return
 	}
 	if id, _ := n.store.Leader(); id == "" {

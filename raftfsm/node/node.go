@@ -157,7 +157,7 @@ func (n *Node) startGRPC(reg *prometheus.Registry) {
 	n.grpc = grpc.NewServer(
 		grpc.ChainUnaryInterceptor(gm.UnaryServerInterceptor()),
 		grpc.ChainStreamInterceptor(gm.StreamServerInterceptor()),
-		grpc.MaxRecvMsgSize(64<<20),
+		grpc.MaxRecvMsgSize(grpcserver.MaxMsgSize),
 		// Calls run on long-lived workers, whose stacks have already
 		// grown, instead of a new goroutine each; past the workers,
 		// grpc starts goroutines as before. 256 clients writing through

@@ -7,8 +7,8 @@ package coalesce
 
 import (
 	"context"
-	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,11 +43,6 @@ type Send[Op, Resp any] func(ops []Op) (wait func() (Resp, error))
 // operations starting at off.
 type Split[Resp any] func(r Resp, off, n int) Resp
 
-// Sized is a response that says how many operations it answers; a
-// response of the wrong size fails the whole batch instead of being
-// split.
-type Sized interface{ Len() int }
-
 // Coalescer batches concurrent callers' operations.
 //
 // Callers that each wait for their answer before they call again would,
@@ -75,23 +70,25 @@ type Coalescer[Op, Resp any] struct {
 	mu     sync.RWMutex
 	closed bool // protected by mu; no call is queued once set
 
-	lastMu sync.Mutex
-	last   answered // the last batch answered; protected by lastMu
+	answers atomic.Uint64 // batches answered so far
+	lastMu  sync.Mutex
+	last    answered // the last batch answered; protected by lastMu
 }
 
 // call is one caller's operations.
 type call[Op, Resp any] struct {
 	ops  []Op
-	size int       // weight of ops (Config.Size)
-	at   time.Time // when it was queued
-	resp Resp      // set before done is closed
-	err  error     // set before done is closed
+	size int    // weight of ops (Config.Size)
+	gen  uint64 // batches answered when it was queued
+	resp Resp   // set before done is closed
+	err  error  // set before done is closed
 	done chan struct{}
 }
 
 // answered describes a batch whose callers have their answers.
 type answered struct {
 	ops       int           // operations it carried
+	gen       uint64        // answers counted, this one included
 	at        time.Time     // when its callers were answered
 	roundTrip time.Duration // from sending it to answering them
 }
@@ -109,7 +106,7 @@ func New[Op, Resp any](cfg Config[Op], send Send[Op, Resp], split Split[Resp]) *
 // If ctx ends first, Do returns its error; the operations may still be
 // carried out.
 func (c *Coalescer[Op, Resp]) Do(ctx context.Context, ops []Op) (Resp, error) {
-	cl := &call[Op, Resp]{ops: ops, at: time.Now(), done: make(chan struct{})}
+	cl := &call[Op, Resp]{ops: ops, gen: c.answers.Load(), done: make(chan struct{})}
 	if c.cfg.Size != nil {
 		for _, op := range ops {
 			cl.size += c.cfg.Size(op)
@@ -186,12 +183,12 @@ func (c *Coalescer[Op, Resp]) run() {
 		c.loop.Go(func() {
 			defer func() { <-slots }()
 			resp, err := wait()
-			// Stamped before anyone is answered, so that a caller who
+			// Counted before anyone is answered, so that a caller who
 			// comes back at once is seen as coming back, not waiting.
-			now := time.Now()
-			c.answer(batch, len(ops), resp, err)
+			gen, now := c.answers.Add(1), time.Now()
+			c.answer(batch, resp, err)
 			c.lastMu.Lock()
-			c.last = answered{ops: len(ops), at: now, roundTrip: now.Sub(sent)}
+			c.last = answered{ops: len(ops), gen: gen, at: now, roundTrip: now.Sub(sent)}
 			c.lastMu.Unlock()
 		})
 	}
@@ -236,7 +233,7 @@ func (c *Coalescer[Op, Resp]) linger(prev answered, batch []*call[Op, Resp], ops
 	}
 	waiting := 0
 	for _, cl := range batch {
-		if cl.at.Before(prev.at) {
+		if cl.gen < prev.gen {
 			waiting += len(cl.ops)
 		}
 	}
@@ -263,10 +260,7 @@ func (c *Coalescer[Op, Resp]) linger(prev answered, batch []*call[Op, Resp], ops
 }
 
 // answer hands each caller its share of a batch's outcome.
-func (c *Coalescer[Op, Resp]) answer(batch []*call[Op, Resp], n int, resp Resp, err error) {
-	if s, ok := any(resp).(Sized); ok && err == nil && s.Len() != n {
-		err = fmt.Errorf("coalesce: a batch of %d operations was answered for %d", n, s.Len())
-	}
+func (c *Coalescer[Op, Resp]) answer(batch []*call[Op, Resp], resp Resp, err error) {
 	off := 0
 	for _, cl := range batch {
 		if err != nil {
