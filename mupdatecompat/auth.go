@@ -98,11 +98,11 @@ func (c *conn) response(initial *string, challenge string) ([]byte, *Error) {
 		if c.bw.Flush() != nil {
 			return nil, no("connection lost")
 		}
-		b, err := c.br.ReadSlice('\n')
+		l, err := c.dec.ReadLine()
 		if err != nil {
 			return nil, no("Error reading client response")
 		}
-		line = strings.TrimRight(string(b), "\r\n")
+		line = l
 	}
 	if strings.HasPrefix(line, "*") {
 		return nil, no("Client canceled authentication")

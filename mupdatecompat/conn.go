@@ -36,16 +36,30 @@ func newConn(s *Server, nc net.Conn) *conn {
 // attach sets up reading and writing over nc (again after STARTTLS).
 func (c *conn) attach(nc net.Conn) {
 	s := c.s
-	c.nc, c.br, c.bw = nc, bufio.NewReader(nc), bufio.NewWriter(nc)
+	c.nc, c.br = nc, bufio.NewReader(nc)
+	c.bw = bufio.NewWriter(deadlineWriter{nc, s.cfg.StreamWriteTimeout})
+	c.w = wire.NewWriter(c.bw)
 	c.dec = wire.NewDecoder(c.br)
 	c.dec.MaxLine, c.dec.MaxLiteral = s.cfg.MaxLine, s.cfg.MaxLiteral
 	c.dec.GoAhead = func() error {
-		if _, err := c.bw.WriteString("+ go ahead\r\n"); err != nil {
-			return err
+		if c.w.Raw("+ go ahead"); c.w.Err() != nil {
+			return c.w.Err()
 		}
 		return c.bw.Flush()
 	}
-	c.w = wire.NewWriter(c.bw)
+}
+
+// deadlineWriter gives every write to the connection a deadline of its
+// own: a client that stops reading its replies cannot hold the
+// connection's goroutine, however long a dump or listing it asked for.
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
+	return w.nc.Write(p)
 }
 
 // banner is sent on connect (RFC 3656 §3.1). Cyrus clients read
@@ -89,9 +103,6 @@ func (c *conn) serve() {
 			}
 			return
 		default:
-			// A client that stops reading its replies must not hold the
-			// connection's goroutine forever.
-			c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.StreamWriteTimeout))
 			if done := c.dispatch(cmd); done {
 				c.bw.Flush()
 				return

@@ -50,7 +50,8 @@ type Config struct {
 	// FailedAuthDelay slows password guessing (1s).
 	FailedAuthDelay time.Duration
 	// StreamWriteTimeout disconnects a client that stops reading its
-	// replies or its UPDATE stream (1m).
+	// replies or its UPDATE stream: each write to the connection must
+	// complete within it (1m).
 	StreamWriteTimeout time.Duration
 	// MaxLine and MaxLiteral bound input (wire defaults).
 	MaxLine, MaxLiteral int

@@ -3,6 +3,7 @@ package mupdatecompat
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -347,4 +348,85 @@ func TestMaxConns(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
+}
+
+// TestSlowReaderKeepsStream: a dump that takes longer than
+// StreamWriteTimeout to read is fine as long as the client keeps reading
+// (each write has its own deadline), and a client that stops reading is
+// cut off.
+func TestSlowReaderKeepsStream(t *testing.T) {
+	addr, st := testServerNamed(t, testUsers, "", func(c *Config) { c.StreamWriteTimeout = 300 * time.Millisecond })
+	acl := strings.Repeat("x", 200)
+	const n = 60_000 // about 15 MB of dump, more than the sockets buffer
+	for i := 0; i < n; i += 4000 {
+		var ops []raftfsm.Op
+		for j := i; j < i+4000; j++ {
+			ops = append(ops, raftfsm.Op{Kind: raftfsm.OpActivate, Name: fmt.Sprintf("user.u%06d", j), Location: "be1!p", ACL: acl})
+		}
+		if _, err := st.Apply(t.Context(), ops, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dump := func(read func(br *bufio.Reader) error) error {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(60 * time.Second))
+		nc.Write([]byte("A01 AUTHENTICATE \"PLAIN\" \"AGZlAHB3Zg==\"\r\nU01 UPDATE\r\n"))
+		return read(bufio.NewReaderSize(nc, 4<<10))
+	}
+	start := time.Now()
+	err := dump(func(br *bufio.Reader) error {
+		for mailboxes := 0; ; {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return fmt.Errorf("after %d mailboxes: %w", mailboxes, err)
+			}
+			if strings.HasPrefix(line, "U01 MAILBOX") {
+				if mailboxes++; mailboxes%200 == 0 {
+					time.Sleep(5 * time.Millisecond) // a slow client, not synchronisation
+				}
+			}
+			if strings.HasPrefix(line, "U01 OK") {
+				if mailboxes != n {
+					return fmt.Errorf("dump of %d mailboxes, want %d", mailboxes, n)
+				}
+				return nil
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("slow but steady reader: %v", err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("the dump took only %v; the test did not outlast StreamWriteTimeout", d)
+	}
+	// A client that reads nothing is disconnected.
+	err = dump(func(br *bufio.Reader) error {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
+			if st.FSM().Watchers() == 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("still streaming to a client that reads nothing")
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestLongSASLResponse: a SASL response longer than MaxLine is refused
+// whole; none of it is read as commands.
+func TestLongSASLResponse(t *testing.T) {
+	addr, _ := testServerNamed(t, testUsers, "", func(c *Config) { c.MaxLine = 64 })
+	converse(t, addr, append(append([]string{}, banner...),
+		"C: A01 AUTHENTICATE \"LOGIN\"\r\n", "S: VXNlcm5hbWU6",
+		"C: "+strings.Repeat("A", 100)+" X9 LOGOUT\r\nX1 NOOP\r\n",
+		`S: A01 NO "Error reading client response"`,
+		`S: X1 BAD "Please login first"`,
+	))
 }

@@ -39,7 +39,6 @@ func (c *conn) handleUpdate(cmd *wire.Command) *Error {
 	w := fsm.WatchView(v, "")
 	defer w.Close()
 	st := &stream{c: c, tag: cmd.Tag, hosts: hosts, w: w}
-	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.StreamWriteTimeout))
 	v.List(raftfsm.ListOptions{}, func(m raftfsm.Mailbox) bool {
 		if st.wanted(m.Location) {
 			c.writeMailbox(cmd.Tag, m)
@@ -140,7 +139,6 @@ func (st *stream) flush() error {
 	if !wrote {
 		return nil
 	}
-	st.c.nc.SetWriteDeadline(time.Now().Add(st.c.s.cfg.StreamWriteTimeout))
 	if err := st.c.w.Err(); err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/roost-mail/roost/mupdatecompat"
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/grpcserver"
 )
 
 // importBatch is how many entries go to the cluster per Batch call.
@@ -75,12 +76,11 @@ func importMaster(ctx context.Context, c *cli, args []string) error {
 }
 
 func importOp(m raftfsm.Mailbox) *roostv1.Operation {
+	op := raftfsm.Op{Kind: raftfsm.OpReserve, Name: m.Name, Location: m.Location}
 	if m.State == raftfsm.StateActive {
-		return &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
-			Name: []byte(m.Name), Location: []byte(m.Location), Acl: []byte(m.ACL)}}}
+		op.Kind, op.ACL = raftfsm.OpActivate, m.ACL
 	}
-	return &roostv1.Operation{Op: &roostv1.Operation_Reserve{Reserve: &roostv1.ReserveRequest{
-		Name: []byte(m.Name), Location: []byte(m.Location)}}}
+	return grpcserver.OpToProto(op)
 }
 
 // importOps writes one batch and reports its refusals on stderr.
@@ -94,10 +94,21 @@ func (c *cli) importOps(ctx context.Context, ops []*roostv1.Operation) (int, err
 		for i, r := range resp.Results {
 			if r.Status != roostv1.OperationStatus_OPERATION_STATUS_OK {
 				refused++
-				fmt.Fprintf(c.stderr, "roostctl: entry %d refused: %s\n", i, r.Message)
+				fmt.Fprintf(c.stderr, "roostctl: %s refused: %s\n", nameOf(ops[i]), r.Message)
 			}
 		}
 		return nil
 	})
 	return refused, err
+}
+
+// nameOf is the mailbox an operation is about.
+func nameOf(o *roostv1.Operation) string {
+	switch x := o.GetOp().(type) {
+	case *roostv1.Operation_Activate:
+		return string(x.Activate.Name)
+	case *roostv1.Operation_Reserve:
+		return string(x.Reserve.Name)
+	}
+	return "an entry"
 }

@@ -51,7 +51,9 @@ func opFromProto(o *roostv1.Operation) (raftfsm.Op, bool) {
 	return raftfsm.Op{}, false
 }
 
-func opToProto(op raftfsm.Op) *roostv1.Operation {
+// OpToProto converts an operation for a Batch call; an unknown kind
+// becomes an empty operation, which the leader refuses.
+func OpToProto(op raftfsm.Op) *roostv1.Operation {
 	n, l := []byte(op.Name), []byte(op.Location)
 	switch op.Kind {
 	case raftfsm.OpReserve:

@@ -31,9 +31,9 @@ func TestOpProtoRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := opFromProto(opToProto(tt.op))
+			got, ok := opFromProto(OpToProto(tt.op))
 			if !ok || got != tt.op {
-				t.Errorf("opFromProto(opToProto(%+v)) = %+v, %v, want %+v, true", tt.op, got, ok, tt.op)
+				t.Errorf("opFromProto(OpToProto(%+v)) = %+v, %v, want %+v, true", tt.op, got, ok, tt.op)
 			}
 		})
 	}
@@ -55,8 +55,8 @@ func TestOpFromProtoEmpty(t *testing.T) {
 func TestOpToProtoUnknownKind(t *testing.T) {
 	for _, kind := range []raftfsm.OpKind{0, 9} {
 		op := raftfsm.Op{Kind: kind, Name: "user.jane"}
-		if got, ok := opFromProto(opToProto(op)); ok && got.Kind == raftfsm.OpDelete {
-			t.Errorf("opFromProto(opToProto(%+v)) = %+v, want no DELETE", op, got)
+		if got, ok := opFromProto(OpToProto(op)); ok && got.Kind == raftfsm.OpDelete {
+			t.Errorf("opFromProto(OpToProto(%+v)) = %+v, want no DELETE", op, got)
 		}
 	}
 }

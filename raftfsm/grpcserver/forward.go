@@ -303,7 +303,7 @@ func (f *Forwarder) applyNow(ctx context.Context, ops []raftfsm.Op, atomic bool)
 func forwardBatch(ctx context.Context, conn *grpc.ClientConn, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
 	req := &roostv1.BatchRequest{Atomic: atomic, Operations: make([]*roostv1.Operation, len(ops))}
 	for i, op := range ops {
-		req.Operations[i] = opToProto(op)
+		req.Operations[i] = OpToProto(op)
 	}
 	resp, err := roostv1.NewMailboxServiceClient(conn).Batch(forwardContext(ctx), req)
 	if err != nil {

@@ -157,19 +157,19 @@ func protoNames(ms []*roostv1.Mailbox) []string {
 }
 
 func activateOp(name, loc, acl string) *roostv1.Operation {
-	return opToProto(raftfsm.Op{Kind: raftfsm.OpActivate, Name: name, Location: loc, ACL: acl})
+	return OpToProto(raftfsm.Op{Kind: raftfsm.OpActivate, Name: name, Location: loc, ACL: acl})
 }
 
 func reserveOp(name, loc string) *roostv1.Operation {
-	return opToProto(raftfsm.Op{Kind: raftfsm.OpReserve, Name: name, Location: loc})
+	return OpToProto(raftfsm.Op{Kind: raftfsm.OpReserve, Name: name, Location: loc})
 }
 
 func deactivateOp(name, loc string) *roostv1.Operation {
-	return opToProto(raftfsm.Op{Kind: raftfsm.OpDeactivate, Name: name, Location: loc})
+	return OpToProto(raftfsm.Op{Kind: raftfsm.OpDeactivate, Name: name, Location: loc})
 }
 
 func deleteOp(name string) *roostv1.Operation {
-	return opToProto(raftfsm.Op{Kind: raftfsm.OpDelete, Name: name})
+	return OpToProto(raftfsm.Op{Kind: raftfsm.OpDelete, Name: name})
 }
 
 func mustBatch(t *testing.T, n *testNode, atomic bool, ops ...*roostv1.Operation) *roostv1.BatchResponse {

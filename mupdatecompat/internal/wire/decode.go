@@ -36,11 +36,6 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return "mupdate: " + e.Msg }
 
-// ErrLiteralRefused is wrapped by the SyntaxError for a synchronising
-// literal over the limit: no continuation was sent, so the client sends
-// no data.
-var ErrLiteralRefused = errors.New("literal too big")
-
 // Decoder reads commands. It is not safe for concurrent use.
 type Decoder struct {
 	r *bufio.Reader
@@ -251,7 +246,7 @@ func (d *Decoder) readLiteral() (string, error) {
 	size, perr := strconv.ParseUint(string(digits), 10, 63)
 	if perr != nil || size > uint64(d.maxLiteral()) {
 		if sync && !d.ReadsResponses {
-			return "", &SyntaxError{Msg: fmt.Sprintf("%v (over %d bytes)", ErrLiteralRefused, d.maxLiteral())}
+			return "", &SyntaxError{Msg: fmt.Sprintf("literal too big (over %d bytes)", d.maxLiteral())}
 		}
 		// The client sends the data anyway: drop it, then the line.
 		if _, err := d.r.Discard(int(min(size, 1<<62))); err != nil {
@@ -310,6 +305,30 @@ func (d *Decoder) readByte() (byte, error) {
 		return 0, errLine{"Line too long"}
 	}
 	return d.r.ReadByte()
+}
+
+// ReadLine reads a line that is not a command (a SASL response), without
+// its CRLF, within MaxLine. A longer line is skipped whole and refused
+// with a *SyntaxError, so what follows it is not taken for commands.
+func (d *Decoder) ReadLine() (string, error) {
+	d.n = 0
+	var b []byte
+	for {
+		c, err := d.readByte()
+		var el errLine
+		switch {
+		case errors.As(err, &el):
+			if serr := d.skipLine(); serr != nil {
+				return "", serr
+			}
+			return "", &SyntaxError{Msg: el.msg}
+		case err != nil:
+			return "", err
+		case c == '\n':
+			return strings.TrimSuffix(string(b), "\r"), nil
+		}
+		b = append(b, c)
+	}
 }
 
 // skipLine discards input up to and including the next LF.

@@ -39,8 +39,9 @@ func (w *Writer) Err() error { return w.err }
 // NewWriter returns a writer over w.
 func NewWriter(w *bufio.Writer) *Writer { return &Writer{w: w} }
 
-// Line writes `tag word datum...` CRLF, each datum as a string.
-func (w *Writer) Line(tag, word string, data ...string) error {
+// Line writes `tag word datum...` CRLF, each datum as a string. A write
+// error is kept for Err.
+func (w *Writer) Line(tag, word string, data ...string) {
 	b := append(w.buf[:0], tag...)
 	b = append(b, ' ')
 	b = append(b, word...)
@@ -51,17 +52,18 @@ func (w *Writer) Line(tag, word string, data ...string) error {
 	b = append(b, "\r\n"...)
 	w.buf = b
 	_, err := w.w.Write(b)
+	w.keep(err)
+}
+
+// Raw writes a line as it is, with CRLF (capability lines, SASL
+// challenges, the literal continuation). A write error is kept for Err.
+func (w *Writer) Raw(line string) {
+	_, err := w.w.WriteString(line + "\r\n")
+	w.keep(err)
+}
+
+func (w *Writer) keep(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	return err
 }
-
-// Raw writes a line as it is, with CRLF (banner capability lines).
-func (w *Writer) Raw(line string) error {
-	_, err := w.w.WriteString(line + "\r\n")
-	return err
-}
-
-// Flush sends what has been written.
-func (w *Writer) Flush() error { return w.w.Flush() }
