@@ -179,35 +179,39 @@ func TestAuthentication(t *testing.T) {
 	}
 }
 
-func TestUpdateStream(t *testing.T) {
-	addr, st := testServer(t, testUsers)
-	fsm := st.FSM()
-	apply := func(ops ...raftfsm.Op) {
-		t.Helper()
-		if _, err := st.Apply(t.Context(), ops, false); err != nil {
-			t.Fatal(err)
-		}
+// mustApply applies operations through st.
+func mustApply(t *testing.T, st *raftfsm.Store, ops ...raftfsm.Op) {
+	t.Helper()
+	if _, err := st.Apply(t.Context(), ops, false); err != nil {
+		t.Fatal(err)
 	}
-	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.b", Location: "be1!p", ACL: "b\tlrs\t"},
-		raftfsm.Op{Kind: raftfsm.OpReserve, Name: "user.a.x", Location: "be2!p"},
-		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be2!p"})
+}
+
+// dialLines connects to addr and reads past the banner.
+func dialLines(t *testing.T, addr string) (net.Conn, lineReader) {
+	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
+	t.Cleanup(func() { nc.Close() })
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(nc)
-	expect := func(want string) {
-		t.Helper()
-		line, err := br.ReadString('\n')
-		if got := strings.TrimRight(line, "\r\n"); err != nil || got != want {
-			t.Fatalf("server said %q (%v), want %q", got, err, want)
-		}
-	}
+	r := lineReader{t, bufio.NewReader(nc)}
 	for range banner {
-		br.ReadString('\n')
+		r.br.ReadString('\n')
 	}
+	return nc, r
+}
+
+func TestUpdateStream(t *testing.T) {
+	addr, st := testServer(t, testUsers)
+	fsm := st.FSM()
+	apply := func(ops ...raftfsm.Op) { mustApply(t, st, ops...) }
+	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.b", Location: "be1!p", ACL: "b\tlrs\t"},
+		raftfsm.Op{Kind: raftfsm.OpReserve, Name: "user.a.x", Location: "be2!p"},
+		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be2!p"})
+	nc, r := dialLines(t, addr)
+	br, expect := r.br, r.expect
 	nc.Write([]byte("A01 AUTHENTICATE \"PLAIN\" \"AGZlAHB3Zg==\"\r\nU01 UPDATE\r\n"))
 	expect(`A01 OK "Authenticated"`)
 	// The dump, in Cyrus order: "user.a" < "user.a.x" < "user.b".
@@ -237,33 +241,13 @@ func TestUpdateStream(t *testing.T) {
 // one of them before it, so a subscriber hears of a mailbox moving away.
 func TestPartialUpdate(t *testing.T) {
 	addr, st := testServer(t, testUsers)
-	apply := func(ops ...raftfsm.Op) {
-		t.Helper()
-		if _, err := st.Apply(t.Context(), ops, false); err != nil {
-			t.Fatal(err)
-		}
-	}
+	apply := func(ops ...raftfsm.Op) { mustApply(t, st, ops...) }
 	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be1!p"},
 		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.b", Location: "be2!p"},
 		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be10!p"},
 		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.d", Location: "be3!p"})
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(nc)
-	expect := func(want string) {
-		t.Helper()
-		line, err := br.ReadString('\n')
-		if got := strings.TrimRight(line, "\r\n"); err != nil || got != want {
-			t.Fatalf("server said %q (%v), want %q", got, err, want)
-		}
-	}
-	for range banner {
-		br.ReadString('\n')
-	}
+	nc, r := dialLines(t, addr)
+	expect := r.expect
 	nc.Write([]byte("A01 AUTHENTICATE \"PLAIN\" \"AGZlAHB3Zg==\"\r\nU01 UPDATE \"be1\" \"be2\"\r\n"))
 	expect(`A01 OK "Authenticated"`)
 	// Whole server names: be10 is not be1.

@@ -44,11 +44,11 @@ func BenchmarkMupdateVsCyrus(b *testing.B) {
 	b.Logf("floor: fsync p50 %v, RTT p50 %v; a pair at least %v in Roost (%.0f pairs/s), %v in Cyrus (%.0f pairs/s): one connection can reach at most %.2fx",
 		fl.Fsync, fl.RTT, roostFloor, float64(time.Second)/float64(roostFloor), cyrusFloor, float64(time.Second)/float64(cyrusFloor),
 		float64(cyrusFloor)/float64(roostFloor))
-	for range b.N {
+	for iter := range b.N {
 		for _, sc := range scenarios {
 			var rates [2]float64
 			for i, tg := range targets {
-				r, err := pairLoad(tg.addr, fmt.Sprintf("%s%d", tg.name, len(sc.name)+sc.conns), sc.conns, sc.reconnect, d)
+				r, err := pairLoad(tg.addr, fmt.Sprintf("%s%d.%d", tg.name, len(sc.name)+sc.conns, iter), sc.conns, sc.reconnect, d)
 				if err != nil {
 					b.Fatalf("%s, %s: %v", tg.name, sc.name, err)
 				}
@@ -153,10 +153,10 @@ func BenchmarkMupdateStreamLatency(b *testing.B) {
 	if err := reader.Dump(func(raftfsm.Mailbox) error { return nil }); err != nil {
 		b.Fatal(err)
 	}
-	for range b.N {
+	for iter := range b.N {
 		var lat []time.Duration
 		for i := range 300 {
-			name := fmt.Sprintf("user.lat%d.%d", b.N, i)
+			name := fmt.Sprintf("user.lat%d.%d", iter, i)
 			t0 := time.Now()
 			if err := writer.Activate(name, "be1!default", ""); err != nil {
 				b.Fatal(err)

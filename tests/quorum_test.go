@@ -17,12 +17,8 @@ import (
 // applied once the quorum is back.
 func TestNoQuorumFailsPromptly(t *testing.T) {
 	ctx := context.Background()
-	n1, n2, n3 := &testNode{id: "q1"}, &testNode{id: "q2"}, &testNode{id: "q3"}
-	startNode(t, n1, nil, false)
-	startNode(t, n2, []string{n1.grpcAddr}, false)
-	startNode(t, n3, []string{n1.grpcAddr}, false)
-	nodes := []*testNode{n1, n2, n3}
-	waitMembers(t, nodes, map[string]bool{"q1": true, "q2": true, "q3": true})
+	nodes := startThree(t, "q", false)
+	n1 := nodes[0]
 	if err := write(ctx, n1, "user.before", "be1!", ""); err != nil {
 		t.Fatal(err)
 	}
