@@ -1,15 +1,10 @@
 package mupdatecompat
 
 import (
-	"bufio"
-	"errors"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestGoldenTranscripts replays conversations of real Cyrus clients with
@@ -64,41 +59,13 @@ func readTranscript(t *testing.T, file string) []*conversation {
 
 func replay(t *testing.T, addr string, c *conversation) {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReader(nc)
+	script := make([]string, len(c.lines))
 	for i, l := range c.lines {
 		dir, text := l[:2], l[3:]
-		switch {
-		case dir == "C:" && text == "<closed>":
-			nc.(*net.TCPConn).CloseWrite()
-		case dir == "C:":
-			if _, err := nc.Write([]byte(text + "\r\n")); err != nil {
-				t.Fatalf("%s line %d: write: %v", c.id, i, err)
-			}
-		case text == "<closed>":
-			// Cyrus clients close right after sending LOGOUT, so the
-			// capture could not see the reply; it must be the only line
-			// before the close.
-			b, err := br.ReadString('\n')
-			if err == nil && strings.HasSuffix(b, " OK \"bye-bye\"\r\n") {
-				b, err = br.ReadString('\n')
-			}
-			if !errors.Is(err, io.EOF) {
-				t.Fatalf("%s line %d: server sent %q (%v), want it to close", c.id, i, b, err)
-			}
-		default:
-			got, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatalf("%s line %d: read: %v (want %q)", c.id, i, err, text)
-			}
-			if !strings.HasSuffix(got, "\r\n") || got[:len(got)-2] != text {
-				t.Fatalf("%s line %d: server sent %q, want %q CRLF", c.id, i, got, text)
-			}
+		if dir == "C:" && text != "<closed>" {
+			text += "\r\n"
 		}
+		script[i] = dir + " " + text
 	}
+	converse(t, addr, script)
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -62,7 +63,10 @@ func testServerNamed(t *testing.T, users, name string, opts ...func(*Config)) (s
 }
 
 // converse sends each C: chunk and checks that the S: lines that follow
-// arrive exactly.
+// arrive exactly, CRLF-terminated. "C: <closed>" half-closes the
+// connection; "S: <closed>" expects the server to close it, allowing only
+// a LOGOUT reply first (Cyrus clients close right after sending LOGOUT,
+// so captures never show that reply).
 func converse(t *testing.T, addr string, script []string) {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
@@ -73,18 +77,28 @@ func converse(t *testing.T, addr string, script []string) {
 	nc.SetDeadline(time.Now().Add(20 * time.Second))
 	br := bufio.NewReader(nc)
 	for i, step := range script {
-		switch {
-		case strings.HasPrefix(step, "C: "):
-			if _, err := nc.Write([]byte(step[3:])); err != nil {
+		switch dir, text := step[:3], step[3:]; {
+		case dir == "C: " && text == "<closed>":
+			nc.(*net.TCPConn).CloseWrite()
+		case dir == "C: ":
+			if _, err := nc.Write([]byte(text)); err != nil {
 				t.Fatalf("step %d: write: %v", i, err)
 			}
-		case strings.HasPrefix(step, "S: "):
+		case text == "<closed>":
+			b, err := br.ReadString('\n')
+			if err == nil && strings.HasSuffix(b, " OK \"bye-bye\"\r\n") {
+				b, err = br.ReadString('\n')
+			}
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("step %d: server sent %q (%v), want it to close", i, b, err)
+			}
+		default:
 			line, err := br.ReadString('\n')
 			if err != nil {
-				t.Fatalf("step %d: read: %v (want %q)", i, err, step[3:])
+				t.Fatalf("step %d: read: %v (want %q)", i, err, text)
 			}
-			if got, want := strings.TrimRight(line, "\r\n"), step[3:]; got != want {
-				t.Fatalf("step %d: server said %q, want %q", i, got, want)
+			if line != text+"\r\n" {
+				t.Fatalf("step %d: server said %q, want %q CRLF", i, line, text)
 			}
 		}
 	}
