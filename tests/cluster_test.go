@@ -26,6 +26,43 @@ func write(ctx context.Context, tn *testNode, name, loc, acl string) error {
 	return err
 }
 
+// streamWrite activates mailboxes through a node's Write stream, all in
+// flight at once, and returns the first failure.
+func streamWrite(ctx context.Context, tn *testNode, names []string, w want) error {
+	stream, err := tn.mailboxes().Write(ctx)
+	if err != nil {
+		return err
+	}
+	for i, name := range names {
+		op := &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
+			Name: []byte(name), Location: []byte(w.loc), Acl: []byte(w.acl)}}}
+		if err := stream.Send(&roostv1.WriteRequest{Id: uint64(i), Operation: op}); err != nil {
+			return err
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	answered := map[uint64]bool{}
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if resp.Error != nil || resp.Result.GetStatus() != roostv1.OperationStatus_OPERATION_STATUS_OK {
+			return fmt.Errorf("write %d: %v", resp.Id, resp)
+		}
+		answered[resp.Id] = true
+	}
+	if len(answered) != len(names) {
+		return fmt.Errorf("%d of %d writes answered", len(answered), len(names))
+	}
+	return nil
+}
+
 type want struct{ loc, acl string }
 
 // acked records writes the cluster acknowledged; all must survive.
@@ -138,6 +175,18 @@ func TestCluster(t *testing.T) {
 			if err := write(ctx, tn, name, w.loc, w.acl); err != nil {
 				t.Fatalf("write %s through %s: %v", name, tn.id, err)
 			}
+			ok.add(name, w)
+		}
+		// The Write stream: followers forward what it carries.
+		w := want{fmt.Sprintf("be%d!stream", i), ""}
+		var names []string
+		for j := range 20 {
+			names = append(names, fmt.Sprintf("user.s%d.f%02d", i, j))
+		}
+		if err := streamWrite(ctx, tn, names, w); err != nil {
+			t.Fatalf("Write stream through %s: %v", tn.id, err)
+		}
+		for _, name := range names {
 			ok.add(name, w)
 		}
 	}

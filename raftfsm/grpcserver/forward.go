@@ -23,8 +23,8 @@ import (
 const forwardedKey = "roost-forwarded"
 
 func isForwarded(ctx context.Context) bool {
-	md, ok := metadata.FromIncomingContext(ctx)
-	return ok && len(md.Get(forwardedKey)) > 0
+	// Not FromIncomingContext, which copies all of the metadata.
+	return len(metadata.ValueFromIncomingContext(ctx, forwardedKey)) > 0
 }
 
 func forwardContext(ctx context.Context) context.Context {

@@ -55,6 +55,51 @@ func writeLoad(ctx context.Context, addr string, clients, perConn int, d time.Du
 	})
 }
 
+// streamLoad runs clients that each open a Write stream and send one
+// ACTIVATE at a time on it, waiting for each answer.
+func streamLoad(ctx context.Context, addr string, clients, perConn int, d time.Duration, tag string) (result, error) {
+	conns, err := dialPool(addr, clients, perConn)
+	if err != nil {
+		return result{}, err
+	}
+	defer closeAll(conns)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	streams := make([]grpc.BidiStreamingClient[roostv1.WriteRequest, roostv1.WriteResponse], clients)
+	for i := range streams {
+		if streams[i], err = roostv1.NewMailboxServiceClient(conns[i%len(conns)]).Write(ctx); err != nil {
+			return result{}, err
+		}
+	}
+	return loop(clients, d, func(i, j int) (int, error) {
+		req := &roostv1.WriteRequest{Id: uint64(j), OmitMailbox: true, Operation: &roostv1.Operation{
+			Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
+				Name:     fmt.Appendf(nil, "user.%s.u%d.f%d", tag, i, j),
+				Location: []byte("be1!default"),
+				Acl:      []byte("anyone\tlrs\t"),
+			}}}}
+		if err := streams[i].Send(req); err != nil {
+			return 0, err
+		}
+		resp, err := streams[i].Recv()
+		switch {
+		case err != nil:
+			return 0, err
+		case resp.Error != nil:
+			return 0, fmt.Errorf("write %d: %s", resp.Id, resp.Error.Message)
+		case resp.Id != req.Id || resp.Result.GetStatus() != roostv1.OperationStatus_OPERATION_STATUS_OK:
+			return 0, fmt.Errorf("write %d: answer %d, %v", req.Id, resp.Id, resp.Result)
+		}
+		return 1, nil
+	})
+}
+
+func closeAll(conns []*grpc.ClientConn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 // batchLoad sends Batch RPCs of size operations from clients at once, each
 // on its own connection.
 func batchLoad(ctx context.Context, addr string, clients, size int, d time.Duration) (result, error) {
@@ -81,11 +126,7 @@ func runClients(ctx context.Context, addr string, clients, perConn int, d time.D
 	if err != nil {
 		return result{}, err
 	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
+	defer closeAll(conns)
 	mcs := make([]roostv1.MailboxServiceClient, len(conns))
 	for i, c := range conns {
 		mcs[i] = roostv1.NewMailboxServiceClient(c)

@@ -2,9 +2,10 @@
 // loopback, with fsync on, through gRPC: acknowledged single-operation
 // writes per second and their latency at several client counts, batched
 // operations per second, and the commit floor of this disk and loopback
-// measured in the same run.
+// measured in the same run. Single writes go as unary calls and, with
+// -stream (the default), on Write streams, one per client.
 //
-//	go run ./tests/bench [-clients 1,16,64,256] [-duration 5s] [-dir DIR]
+//	go run ./tests/bench [-clients 1,16,64,256] [-duration 5s] [-dir DIR] [-via leader,follower] [-store]
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,6 +46,8 @@ type config struct {
 	inflight   int
 	perConn    int
 	store      bool
+	via        string
+	stream     bool
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -54,11 +58,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&cfg.duration, "duration", 5*time.Second, "how long each measurement runs")
 	fs.StringVar(&cfg.dir, "dir", "", "directory for the nodes' data (default: a temporary one); its disk is what is measured")
 	fs.IntVar(&cfg.batchSize, "batch", 1000, "operations per Batch RPC")
-	fs.IntVar(&cfg.batchConc, "batch-clients", 8, "concurrent Batch RPC clients")
+	fs.IntVar(&cfg.batchConc, "batch-clients", 8, "concurrent Batch RPC clients (0: no Batch row)")
 	fs.IntVar(&cfg.perConn, "clients-per-conn", 32, "clients sharing one gRPC connection")
 	fs.IntVar(&cfg.inflight, "inflight", 0, "log entries in flight at once (0: the store's default)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&cfg.store, "store", false, "also apply writes straight to the leader's store, without gRPC (the Raft pipeline's capacity)")
+	fs.BoolVar(&cfg.stream, "stream", true, "also send writes on Write streams, one stream per client")
+	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -116,11 +122,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			via string
 			n   *node.Node
 		}{{"leader", leader}, {"follower", follower}} {
+			if !slices.Contains(strings.Split(cfg.via, ","), target.via) {
+				continue
+			}
 			r, err := writeLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
+				float64(r.p50)/float64(fl.Total()))
+			if !cfg.stream {
+				continue
+			}
+			r, err = streamLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "| %d | %s, Write stream | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
 				float64(r.p50)/float64(fl.Total()))
 		}
 		if cfg.store {
@@ -131,6 +149,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			fmt.Fprintf(out, "| %d | leader's store, no gRPC | %.0f | %v | %v | %.2f |\n", c, r.rate, r.p50, r.p99,
 				float64(r.p50)/float64(fl.Total()))
 		}
+	}
+	if cfg.batchConc == 0 {
+		return ctx.Err()
 	}
 	r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
 	if err != nil {

@@ -1324,6 +1324,199 @@ func (x *BatchResponse) GetRevision() uint64 {
 	return 0
 }
 
+type WriteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Chosen by the client (unique among its requests in flight) and
+	// returned with the answer.
+	Id        uint64     `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Operation *Operation `protobuf:"bytes,2,opt,name=operation,proto3" json:"operation,omitempty"`
+	// Leave OperationResult.mailbox unset.
+	OmitMailbox   bool `protobuf:"varint,3,opt,name=omit_mailbox,json=omitMailbox,proto3" json:"omit_mailbox,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteRequest) Reset() {
+	*x = WriteRequest{}
+	mi := &file_roost_v1_mailbox_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteRequest) ProtoMessage() {}
+
+func (x *WriteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_roost_v1_mailbox_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteRequest.ProtoReflect.Descriptor instead.
+func (*WriteRequest) Descriptor() ([]byte, []int) {
+	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WriteRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *WriteRequest) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+func (x *WriteRequest) GetOmitMailbox() bool {
+	if x != nil {
+		return x.OmitMailbox
+	}
+	return false
+}
+
+type WriteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The outcome, when the operation reached the database.
+	Result *OperationResult `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	// The revision of the log entry that carried it, with result.
+	Revision uint64 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Set instead of result when the operation did not reach the database,
+	// or may have without an answer.
+	Error         *WriteError `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteResponse) Reset() {
+	*x = WriteResponse{}
+	mi := &file_roost_v1_mailbox_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteResponse) ProtoMessage() {}
+
+func (x *WriteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_roost_v1_mailbox_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteResponse.ProtoReflect.Descriptor instead.
+func (*WriteResponse) Descriptor() ([]byte, []int) {
+	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *WriteResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *WriteResponse) GetResult() *OperationResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *WriteResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *WriteResponse) GetError() *WriteError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// WriteError is why an operation sent on a Write stream has no result: the
+// status the unary call would have ended with.
+type WriteError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A gRPC status code. UNAVAILABLE: nothing was done (no leader, or the
+	// node is shutting down); try again. DEADLINE_EXCEEDED: the outcome is
+	// unknown (the leader was lost after the operation was proposed, or the
+	// stream's deadline passed). INVALID_ARGUMENT: the request is malformed.
+	Code          uint32 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WriteError) Reset() {
+	*x = WriteError{}
+	mi := &file_roost_v1_mailbox_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteError) ProtoMessage() {}
+
+func (x *WriteError) ProtoReflect() protoreflect.Message {
+	mi := &file_roost_v1_mailbox_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteError.ProtoReflect.Descriptor instead.
+func (*WriteError) Descriptor() ([]byte, []int) {
+	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *WriteError) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *WriteError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stream changes with a revision greater than this. Ignored when
@@ -1339,7 +1532,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_roost_v1_mailbox_proto_msgTypes[17]
+	mi := &file_roost_v1_mailbox_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1544,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_roost_v1_mailbox_proto_msgTypes[17]
+	mi := &file_roost_v1_mailbox_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1557,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{17}
+	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchRequest) GetAfterRevision() uint64 {
@@ -1399,7 +1592,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_roost_v1_mailbox_proto_msgTypes[18]
+	mi := &file_roost_v1_mailbox_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1604,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_roost_v1_mailbox_proto_msgTypes[18]
+	mi := &file_roost_v1_mailbox_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1617,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{18}
+	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Event) GetRevision() uint64 {
@@ -1467,7 +1660,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_roost_v1_mailbox_proto_msgTypes[19]
+	mi := &file_roost_v1_mailbox_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +1672,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_roost_v1_mailbox_proto_msgTypes[19]
+	mi := &file_roost_v1_mailbox_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +1685,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{19}
+	return file_roost_v1_mailbox_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchResponse) GetListing() []*Mailbox {
@@ -1603,7 +1796,20 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\x0eomit_mailboxes\x18\x03 \x01(\bR\romitMailboxes\"`\n" +
 	"\rBatchResponse\x123\n" +
 	"\aresults\x18\x01 \x03(\v2\x19.roost.v1.OperationResultR\aresults\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"v\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"t\n" +
+	"\fWriteRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
+	"\toperation\x18\x02 \x01(\v2\x13.roost.v1.OperationR\toperation\x12!\n" +
+	"\fomit_mailbox\x18\x03 \x01(\bR\vomitMailbox\"\x9a\x01\n" +
+	"\rWriteResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x121\n" +
+	"\x06result\x18\x02 \x01(\v2\x19.roost.v1.OperationResultR\x06result\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\x12*\n" +
+	"\x05error\x18\x04 \x01(\v2\x14.roost.v1.WriteErrorR\x05error\":\n" +
+	"\n" +
+	"WriteError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"v\n" +
 	"\fWatchRequest\x12%\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x04R\rafterRevision\x12'\n" +
 	"\x0finclude_listing\x18\x02 \x01(\bR\x0eincludeListing\x12\x16\n" +
@@ -1636,7 +1842,7 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
-	"\x11EVENT_TYPE_DELETE\x10\x022\xaa\x04\n" +
+	"\x11EVENT_TYPE_DELETE\x10\x022\xe8\x04\n" +
 	"\x0eMailboxService\x12G\n" +
 	"\n" +
 	"GetMailbox\x12\x1b.roost.v1.GetMailboxRequest\x1a\x1c.roost.v1.GetMailboxResponse\x12P\n" +
@@ -1646,7 +1852,8 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\n" +
 	"Deactivate\x12\x1b.roost.v1.DeactivateRequest\x1a\x1c.roost.v1.DeactivateResponse\x12;\n" +
 	"\x06Delete\x12\x17.roost.v1.DeleteRequest\x1a\x18.roost.v1.DeleteResponse\x128\n" +
-	"\x05Batch\x12\x16.roost.v1.BatchRequest\x1a\x17.roost.v1.BatchResponse\x12:\n" +
+	"\x05Batch\x12\x16.roost.v1.BatchRequest\x1a\x17.roost.v1.BatchResponse\x12<\n" +
+	"\x05Write\x12\x16.roost.v1.WriteRequest\x1a\x17.roost.v1.WriteResponse(\x010\x01\x12:\n" +
 	"\x05Watch\x12\x16.roost.v1.WatchRequest\x1a\x17.roost.v1.WatchResponse0\x01B\x91\x01\n" +
 	"\fcom.roost.v1B\fMailboxProtoP\x01Z2github.com/roost-mail/roost/proto/roost/v1;roostv1\xa2\x02\x03RXX\xaa\x02\bRoost.V1\xca\x02\bRoost\\V1\xe2\x02\x14Roost\\V1\\GPBMetadata\xea\x02\tRoost::V1b\x06proto3"
 
@@ -1663,7 +1870,7 @@ func file_roost_v1_mailbox_proto_rawDescGZIP() []byte {
 }
 
 var file_roost_v1_mailbox_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_roost_v1_mailbox_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_roost_v1_mailbox_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_roost_v1_mailbox_proto_goTypes = []any{
 	(MailboxState)(0),             // 0: roost.v1.MailboxState
 	(ListOrder)(0),                // 1: roost.v1.ListOrder
@@ -1686,9 +1893,12 @@ var file_roost_v1_mailbox_proto_goTypes = []any{
 	(*OperationResult)(nil),       // 18: roost.v1.OperationResult
 	(*BatchRequest)(nil),          // 19: roost.v1.BatchRequest
 	(*BatchResponse)(nil),         // 20: roost.v1.BatchResponse
-	(*WatchRequest)(nil),          // 21: roost.v1.WatchRequest
-	(*Event)(nil),                 // 22: roost.v1.Event
-	(*WatchResponse)(nil),         // 23: roost.v1.WatchResponse
+	(*WriteRequest)(nil),          // 21: roost.v1.WriteRequest
+	(*WriteResponse)(nil),         // 22: roost.v1.WriteResponse
+	(*WriteError)(nil),            // 23: roost.v1.WriteError
+	(*WatchRequest)(nil),          // 24: roost.v1.WatchRequest
+	(*Event)(nil),                 // 25: roost.v1.Event
+	(*WatchResponse)(nil),         // 26: roost.v1.WatchResponse
 }
 var file_roost_v1_mailbox_proto_depIdxs = []int32{
 	0,  // 0: roost.v1.Mailbox.state:type_name -> roost.v1.MailboxState
@@ -1706,31 +1916,36 @@ var file_roost_v1_mailbox_proto_depIdxs = []int32{
 	4,  // 12: roost.v1.OperationResult.mailbox:type_name -> roost.v1.Mailbox
 	17, // 13: roost.v1.BatchRequest.operations:type_name -> roost.v1.Operation
 	18, // 14: roost.v1.BatchResponse.results:type_name -> roost.v1.OperationResult
-	3,  // 15: roost.v1.Event.type:type_name -> roost.v1.EventType
-	4,  // 16: roost.v1.Event.mailbox:type_name -> roost.v1.Mailbox
-	4,  // 17: roost.v1.WatchResponse.listing:type_name -> roost.v1.Mailbox
-	22, // 18: roost.v1.WatchResponse.events:type_name -> roost.v1.Event
-	5,  // 19: roost.v1.MailboxService.GetMailbox:input_type -> roost.v1.GetMailboxRequest
-	7,  // 20: roost.v1.MailboxService.ListMailboxes:input_type -> roost.v1.ListMailboxesRequest
-	9,  // 21: roost.v1.MailboxService.Reserve:input_type -> roost.v1.ReserveRequest
-	11, // 22: roost.v1.MailboxService.Activate:input_type -> roost.v1.ActivateRequest
-	13, // 23: roost.v1.MailboxService.Deactivate:input_type -> roost.v1.DeactivateRequest
-	15, // 24: roost.v1.MailboxService.Delete:input_type -> roost.v1.DeleteRequest
-	19, // 25: roost.v1.MailboxService.Batch:input_type -> roost.v1.BatchRequest
-	21, // 26: roost.v1.MailboxService.Watch:input_type -> roost.v1.WatchRequest
-	6,  // 27: roost.v1.MailboxService.GetMailbox:output_type -> roost.v1.GetMailboxResponse
-	8,  // 28: roost.v1.MailboxService.ListMailboxes:output_type -> roost.v1.ListMailboxesResponse
-	10, // 29: roost.v1.MailboxService.Reserve:output_type -> roost.v1.ReserveResponse
-	12, // 30: roost.v1.MailboxService.Activate:output_type -> roost.v1.ActivateResponse
-	14, // 31: roost.v1.MailboxService.Deactivate:output_type -> roost.v1.DeactivateResponse
-	16, // 32: roost.v1.MailboxService.Delete:output_type -> roost.v1.DeleteResponse
-	20, // 33: roost.v1.MailboxService.Batch:output_type -> roost.v1.BatchResponse
-	23, // 34: roost.v1.MailboxService.Watch:output_type -> roost.v1.WatchResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	17, // 15: roost.v1.WriteRequest.operation:type_name -> roost.v1.Operation
+	18, // 16: roost.v1.WriteResponse.result:type_name -> roost.v1.OperationResult
+	23, // 17: roost.v1.WriteResponse.error:type_name -> roost.v1.WriteError
+	3,  // 18: roost.v1.Event.type:type_name -> roost.v1.EventType
+	4,  // 19: roost.v1.Event.mailbox:type_name -> roost.v1.Mailbox
+	4,  // 20: roost.v1.WatchResponse.listing:type_name -> roost.v1.Mailbox
+	25, // 21: roost.v1.WatchResponse.events:type_name -> roost.v1.Event
+	5,  // 22: roost.v1.MailboxService.GetMailbox:input_type -> roost.v1.GetMailboxRequest
+	7,  // 23: roost.v1.MailboxService.ListMailboxes:input_type -> roost.v1.ListMailboxesRequest
+	9,  // 24: roost.v1.MailboxService.Reserve:input_type -> roost.v1.ReserveRequest
+	11, // 25: roost.v1.MailboxService.Activate:input_type -> roost.v1.ActivateRequest
+	13, // 26: roost.v1.MailboxService.Deactivate:input_type -> roost.v1.DeactivateRequest
+	15, // 27: roost.v1.MailboxService.Delete:input_type -> roost.v1.DeleteRequest
+	19, // 28: roost.v1.MailboxService.Batch:input_type -> roost.v1.BatchRequest
+	21, // 29: roost.v1.MailboxService.Write:input_type -> roost.v1.WriteRequest
+	24, // 30: roost.v1.MailboxService.Watch:input_type -> roost.v1.WatchRequest
+	6,  // 31: roost.v1.MailboxService.GetMailbox:output_type -> roost.v1.GetMailboxResponse
+	8,  // 32: roost.v1.MailboxService.ListMailboxes:output_type -> roost.v1.ListMailboxesResponse
+	10, // 33: roost.v1.MailboxService.Reserve:output_type -> roost.v1.ReserveResponse
+	12, // 34: roost.v1.MailboxService.Activate:output_type -> roost.v1.ActivateResponse
+	14, // 35: roost.v1.MailboxService.Deactivate:output_type -> roost.v1.DeactivateResponse
+	16, // 36: roost.v1.MailboxService.Delete:output_type -> roost.v1.DeleteResponse
+	20, // 37: roost.v1.MailboxService.Batch:output_type -> roost.v1.BatchResponse
+	22, // 38: roost.v1.MailboxService.Write:output_type -> roost.v1.WriteResponse
+	26, // 39: roost.v1.MailboxService.Watch:output_type -> roost.v1.WatchResponse
+	31, // [31:40] is the sub-list for method output_type
+	22, // [22:31] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_roost_v1_mailbox_proto_init() }
@@ -1750,7 +1965,7 @@ func file_roost_v1_mailbox_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_roost_v1_mailbox_proto_rawDesc), len(file_roost_v1_mailbox_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   20,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

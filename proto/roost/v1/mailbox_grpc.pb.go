@@ -29,6 +29,7 @@ const (
 	MailboxService_Deactivate_FullMethodName    = "/roost.v1.MailboxService/Deactivate"
 	MailboxService_Delete_FullMethodName        = "/roost.v1.MailboxService/Delete"
 	MailboxService_Batch_FullMethodName         = "/roost.v1.MailboxService/Batch"
+	MailboxService_Write_FullMethodName         = "/roost.v1.MailboxService/Write"
 	MailboxService_Watch_FullMethodName         = "/roost.v1.MailboxService/Watch"
 )
 
@@ -61,6 +62,17 @@ type MailboxServiceClient interface {
 	// Batch applies many operations in one log entry: they share one revision
 	// and reach watchers together.
 	Batch(ctx context.Context, in *BatchRequest, opts ...grpc.CallOption) (*BatchResponse, error)
+	// Write carries single operations on one long-lived stream, for writers
+	// that send many of them: a message on an open stream costs a fraction
+	// of a unary call. Each request is answered once, with its id; a stream
+	// may hold many requests in flight, and they are answered as they
+	// commit, not necessarily in order. Concurrent operations share log
+	// entries exactly as unary calls do. A refusal by the database (the
+	// name exists elsewhere, is not active, ...) is an OperationResult and
+	// failures such as "no leader" a WriteError; neither ends the stream.
+	// When the stream ends with an error, operations it has not answered
+	// have unknown outcomes.
+	Write(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WriteRequest, WriteResponse], error)
 	// Watch streams every change after a revision, in order, exactly once,
 	// optionally preceded by a full listing. A revision older than the node's
 	// history ends the stream with OUT_OF_RANGE: list again and resume from
@@ -146,9 +158,22 @@ func (c *mailboxServiceClient) Batch(ctx context.Context, in *BatchRequest, opts
 	return out, nil
 }
 
+func (c *mailboxServiceClient) Write(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WriteRequest, WriteResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &MailboxService_ServiceDesc.Streams[0], MailboxService_Write_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WriteRequest, WriteResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MailboxService_WriteClient = grpc.BidiStreamingClient[WriteRequest, WriteResponse]
+
 func (c *mailboxServiceClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &MailboxService_ServiceDesc.Streams[0], MailboxService_Watch_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &MailboxService_ServiceDesc.Streams[1], MailboxService_Watch_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -194,6 +219,17 @@ type MailboxServiceServer interface {
 	// Batch applies many operations in one log entry: they share one revision
 	// and reach watchers together.
 	Batch(context.Context, *BatchRequest) (*BatchResponse, error)
+	// Write carries single operations on one long-lived stream, for writers
+	// that send many of them: a message on an open stream costs a fraction
+	// of a unary call. Each request is answered once, with its id; a stream
+	// may hold many requests in flight, and they are answered as they
+	// commit, not necessarily in order. Concurrent operations share log
+	// entries exactly as unary calls do. A refusal by the database (the
+	// name exists elsewhere, is not active, ...) is an OperationResult and
+	// failures such as "no leader" a WriteError; neither ends the stream.
+	// When the stream ends with an error, operations it has not answered
+	// have unknown outcomes.
+	Write(grpc.BidiStreamingServer[WriteRequest, WriteResponse]) error
 	// Watch streams every change after a revision, in order, exactly once,
 	// optionally preceded by a full listing. A revision older than the node's
 	// history ends the stream with OUT_OF_RANGE: list again and resume from
@@ -229,6 +265,9 @@ func (UnimplementedMailboxServiceServer) Delete(context.Context, *DeleteRequest)
 }
 func (UnimplementedMailboxServiceServer) Batch(context.Context, *BatchRequest) (*BatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Batch not implemented")
+}
+func (UnimplementedMailboxServiceServer) Write(grpc.BidiStreamingServer[WriteRequest, WriteResponse]) error {
+	return status.Error(codes.Unimplemented, "method Write not implemented")
 }
 func (UnimplementedMailboxServiceServer) Watch(*WatchRequest, grpc.ServerStreamingServer[WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
@@ -380,6 +419,13 @@ func _MailboxService_Batch_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MailboxService_Write_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(MailboxServiceServer).Write(&grpc.GenericServerStream[WriteRequest, WriteResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type MailboxService_WriteServer = grpc.BidiStreamingServer[WriteRequest, WriteResponse]
+
 func _MailboxService_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -428,6 +474,12 @@ var MailboxService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Write",
+			Handler:       _MailboxService_Write_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
 		{
 			StreamName:    "Watch",
 			Handler:       _MailboxService_Watch_Handler,

@@ -1,0 +1,147 @@
+package grpcserver
+
+import (
+	"errors"
+	"io"
+	"sync"
+
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// maxWriteInflight bounds the requests one Write stream has in flight: a
+// client that sends faster than the cluster commits waits for answers
+// instead of growing the node's memory.
+const maxWriteInflight = 1024
+
+// Write implements roost.v1.MailboxService. A reader takes requests off
+// the stream and applies each on a goroutine of its own, so that one
+// stream's requests share log entries with each other and with everyone
+// else's; answers go back as they come. The handler itself waits for the
+// client to finish sending or for the node to close: then it stops
+// reading, waits for the requests it has read to be answered, and ends
+// the stream.
+func (s *Server) Write(stream grpc.BidiStreamingServer[roostv1.WriteRequest, roostv1.WriteResponse]) error {
+	w := &writeStream{s: s, stream: stream, slots: make(chan struct{}, maxWriteInflight), stop: make(chan struct{})}
+	read := make(chan error, 1)
+	go func() { read <- w.read() }()
+	var err error
+	select {
+	case err = <-read:
+	case <-s.closing:
+		err = status.Error(codes.Unavailable, "node shutting down; write on another node")
+	}
+	w.halt()
+	w.inflight.Wait()
+	if err == nil {
+		err = w.sendError()
+	}
+	return err
+}
+
+// writeStream is one Write call.
+type writeStream struct {
+	s      *Server
+	stream grpc.BidiStreamingServer[roostv1.WriteRequest, roostv1.WriteResponse]
+	slots  chan struct{} // one per request in flight
+	stop   chan struct{} // closed by halt
+
+	mu       sync.Mutex
+	halted   bool           // protected by mu; nothing is started once set
+	inflight sync.WaitGroup // requests read and not yet answered
+
+	sendMu     sync.Mutex
+	sendFailed error // protected by sendMu: the first failed Send
+}
+
+// read applies requests until the client stops sending, the stream
+// breaks, or halt. It returns nil when the client closed its side.
+func (w *writeStream) read() error {
+	for {
+		req, err := w.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case w.slots <- struct{}{}:
+		case <-w.stop:
+			return nil
+		}
+		if !w.start(req) {
+			return nil
+		}
+	}
+}
+
+// start applies req on a goroutine of its own unless the stream is
+// halted. It reports whether it did.
+func (w *writeStream) start(req *roostv1.WriteRequest) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.halted {
+		return false
+	}
+	w.inflight.Add(1)
+	go func() {
+		defer w.inflight.Done()
+		defer func() { <-w.slots }()
+		w.send(w.apply(req))
+	}()
+	return true
+}
+
+// halt stops requests from starting; those already started still end.
+func (w *writeStream) halt() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.halted {
+		w.halted = true
+		close(w.stop)
+	}
+}
+
+// apply carries out one request and builds its answer.
+func (w *writeStream) apply(req *roostv1.WriteRequest) *roostv1.WriteResponse {
+	out := &roostv1.WriteResponse{Id: req.Id}
+	op, ok := opFromProto(req.Operation)
+	if !ok {
+		out.Error = &roostv1.WriteError{Code: uint32(codes.InvalidArgument), Message: "the operation is empty"}
+		return out
+	}
+	// Never a forwarded call: followers forward with Batch.
+	resp, err := w.s.fwd.Apply(w.stream.Context(), []raftfsm.Op{op}, false)
+	if err != nil {
+		st := status.Convert(toStatus(err))
+		out.Error = &roostv1.WriteError{Code: uint32(st.Code()), Message: st.Message()}
+		return out
+	}
+	r := resp.Results[0]
+	if req.OmitMailbox {
+		r.Mailbox = nil
+	}
+	out.Result, out.Revision = resultToProto(r), resp.Revision
+	return out
+}
+
+// send sends one answer; answers come from many goroutines, and gRPC
+// allows one sender at a time. After a failed Send the stream is broken,
+// so the rest are dropped.
+func (w *writeStream) send(resp *roostv1.WriteResponse) {
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	if w.sendFailed == nil {
+		w.sendFailed = w.stream.Send(resp)
+	}
+}
+
+func (w *writeStream) sendError() error {
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	return w.sendFailed
+}
