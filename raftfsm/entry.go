@@ -62,11 +62,32 @@ const (
 	maxRevision = 1<<(64-revShift) - 1
 )
 
-func newEntry(m Mailbox) *entry {
+// interner makes entries, remembering the last location and ACL it
+// interned: consecutive writes and snapshot records mostly repeat them (a
+// user's folders share a server and an ACL), and unique.Make costs a
+// lookup in a process-wide concurrent map, often a cache miss.
+type interner struct {
+	loc, acl last
+}
+
+// last is the last handle made; ok is false until one is.
+type last struct {
+	h  unique.Handle[string]
+	ok bool
+}
+
+func (l *last) make(s string) unique.Handle[string] {
+	if !l.ok || l.h.Value() != s {
+		l.h, l.ok = unique.Make(s), true
+	}
+	return l.h
+}
+
+func (in *interner) entry(m Mailbox) *entry {
 	return &entry{
 		name:     m.Name,
-		location: unique.Make(m.Location),
-		acl:      unique.Make(m.ACL),
+		location: in.loc.make(m.Location),
+		acl:      in.acl.make(m.ACL),
 		created:  m.CreateRevision,
 		packed:   m.ModifyRevision<<revShift | uint64(domainEnd(m.Name)+1)<<stateBits | uint64(m.State),
 	}

@@ -125,11 +125,12 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	// preallocate modestly and let append grow.
 	entries := make([]*entry, 0, min(hdr.Entries, 1<<16))
 	var rec raftlogv1.Entry
+	var in interner
 	for i := uint64(0); i < hdr.Entries; i++ {
 		if err := opts.UnmarshalFrom(hr, &rec); err != nil {
 			return nil, fmt.Errorf("%w: entry %d of %d: %v", ErrBadSnapshot, i, hdr.Entries, err)
 		}
-		e, err := entryFromRecord(&rec)
+		e, err := entryFromRecord(&rec, &in)
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d: %v", ErrBadSnapshot, i, err)
 		}
@@ -149,7 +150,7 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	return st, nil
 }
 
-func entryFromRecord(rec *raftlogv1.Entry) (*entry, error) {
+func entryFromRecord(rec *raftlogv1.Entry, in *interner) (*entry, error) {
 	var st State
 	switch rec.State {
 	case raftlogv1.EntryState_ENTRY_STATE_RESERVED:
@@ -171,7 +172,7 @@ func entryFromRecord(rec *raftlogv1.Entry) (*entry, error) {
 	if err := (Op{Kind: kind, Name: m.Name, Location: m.Location, ACL: m.ACL}).Validate(); err != nil {
 		return nil, err
 	}
-	return newEntry(m), nil
+	return in.entry(m), nil
 }
 
 // hashingReader checksums the bytes its user consumes (not what the

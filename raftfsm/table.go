@@ -21,6 +21,8 @@ type table struct {
 	// lookup is a reusable search bound for the write path, which runs
 	// under the FSM's write lock; readers allocate their own.
 	lookup entry
+	// in makes the write path's entries.
+	in interner
 }
 
 func newTable() *table {
@@ -134,7 +136,7 @@ func (t *table) next(cur *entry, name string, st State, loc, acl string, rev uin
 	if cur != nil {
 		created = cur.created
 	}
-	return newEntry(Mailbox{Name: name, State: st, Location: loc, ACL: acl,
+	return t.in.entry(Mailbox{Name: name, State: st, Location: loc, ACL: acl,
 		CreateRevision: created, ModifyRevision: rev})
 }
 
