@@ -50,8 +50,11 @@ proto-check: proto
 
 # Benchmarks recorded in docs/benchmarks.md.
 bench:
-	$(GO) test -run XXX -bench . -benchtime 1x ./raftfsm/
-	$(GO) run ./tests/bench
+	$(GO) test -run XXX -bench 'Heap|Snapshot' -benchtime 1x ./raftfsm/
+	$(GO) test -run XXX -bench 'ApplySingle|ApplyBatch' -benchmem ./raftfsm/
+	$(GO) test -run XXX -bench ApplyInto1M -benchtime 400x ./raftfsm/
+	$(GO) test -run XXX -bench Transport -benchtime 200000x ./raftfsm/grpcserver/
+	$(GO) run ./tests/bench -store
 
 # The MUPDATE benchmarks against Cyrus's own master (needs Cyrus, as make
 # test installs it; MupdatePush alone takes about ten minutes).
