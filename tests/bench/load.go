@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -98,6 +99,41 @@ func closeAll(conns []*grpc.ClientConn) {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// prefill loads n mailboxes in Batch RPCs of 1000 from 8 clients.
+func prefill(ctx context.Context, addr string, n int) error {
+	const size, clients = 1000, 8
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	mc := roostv1.NewMailboxServiceClient(conn)
+	errs := make([]error, clients)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			errs[c] = func() error {
+				for start := c * size; start < n; start += clients * size {
+					req := &roostv1.BatchRequest{OmitMailboxes: true}
+					for i := start; i < min(start+size, n); i++ {
+						req.Operations = append(req.Operations, &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
+							Name:     fmt.Appendf(nil, "user.pre%07d", i),
+							Location: fmt.Appendf(nil, "be%02d!default", i%20),
+							Acl:      fmt.Appendf(nil, "pre%07d\tlrswipkxtecdan\t", i),
+						}}})
+					}
+					if _, err := mc.Batch(ctx, req); err != nil {
+						return err
+					}
+				}
+				return nil
+			}()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // batchLoad sends Batch RPCs of size operations from clients at once, each

@@ -5,7 +5,8 @@
 // measured in the same run. Single writes go as unary calls and, with
 // -stream (the default), on Write streams, one per client.
 //
-//	go run ./tests/bench [-clients 1,16,64,256] [-duration 5s] [-dir DIR] [-via leader,follower] [-store]
+//	go run ./tests/bench [-clients 1,16,64,256] [-duration 5s] [-dir DIR] [-via leader,follower]
+//	    [-unary=false] [-stream=false] [-store] [-prefill N] [-cpuprofile FILE]
 package main
 
 import (
@@ -48,6 +49,8 @@ type config struct {
 	store      bool
 	via        string
 	stream     bool
+	unary      bool
+	prefill    int
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -61,9 +64,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.batchConc, "batch-clients", 8, "concurrent Batch RPC clients (0: no Batch row)")
 	fs.IntVar(&cfg.perConn, "clients-per-conn", 32, "clients sharing one gRPC connection")
 	fs.IntVar(&cfg.inflight, "inflight", 0, "log entries in flight at once (0: the store's default)")
-	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rows (not the prefill) to this file")
 	fs.BoolVar(&cfg.store, "store", false, "also apply writes straight to the leader's store, without gRPC (the Raft pipeline's capacity)")
-	fs.BoolVar(&cfg.stream, "stream", true, "also send writes on Write streams, one stream per client")
+	fs.BoolVar(&cfg.unary, "unary", true, "send writes as unary calls")
+	fs.BoolVar(&cfg.stream, "stream", true, "send writes on Write streams, one stream per client")
+	fs.IntVar(&cfg.prefill, "prefill", 0, "mailboxes to load (in Batch RPCs) before measuring")
 	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -84,17 +89,6 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		cfg.dir = d
 	}
 
-	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	fl, err := floor.Measure(cfg.dir)
 	if err != nil {
 		return err
@@ -115,6 +109,23 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.prefill > 0 {
+		if err := prefill(ctx, leader.GRPCAddr(), cfg.prefill); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "prefilled %d mailboxes\n\n", cfg.prefill)
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | p50 / floor |")
 	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|")
 	for _, c := range cfg.clients {
@@ -125,16 +136,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if !slices.Contains(strings.Split(cfg.via, ","), target.via) {
 				continue
 			}
-			r, err := writeLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
-			if err != nil {
-				return err
+			if cfg.unary {
+				r, err := writeLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
+					float64(r.p50)/float64(fl.Total()))
 			}
-			fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
-				float64(r.p50)/float64(fl.Total()))
 			if !cfg.stream {
 				continue
 			}
-			r, err = streamLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
+			r, err := streamLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
 			if err != nil {
 				return err
 			}
