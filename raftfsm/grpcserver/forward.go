@@ -42,7 +42,7 @@ const (
 	forwardMaxOps = 4096
 	// forwardMaxLinger caps how long a call waits for the writers the
 	// previous one answered to come back (coalesce.Coalescer).
-	forwardMaxLinger = 2 * time.Millisecond
+	forwardMaxLinger = 5 * time.Millisecond
 	// deposedGrace is how long a forwarded write may stay with a leader
 	// after another has been elected (see callLeader).
 	deposedGrace = time.Second

@@ -51,9 +51,12 @@ type Split[Resp any] func(r Resp, off, n int) Resp
 // meanwhile, and from then on each batch carries half of them. So the
 // batch that follows an answered one waits, briefly, for the callers just
 // answered to come back: until it holds as many operations as were
-// waiting plus as many as were answered, and at most half of the answered
-// batch's round trip after the answer (never more than MaxLinger). A lone
-// caller never waits: it is the one expected.
+// waiting plus as many as were answered, and at most the answered batch's
+// round trip after the answer (never more than MaxLinger). Waiting a
+// round trip costs one batch that much; splitting into waves halves every
+// batch from then on, and callers that answer through a network and a
+// busy scheduler come back over milliseconds. A lone caller never waits:
+// it is the one expected.
 type Coalescer[Op, Resp any] struct {
 	cfg   Config[Op]
 	send  Send[Op, Resp]
@@ -227,7 +230,7 @@ func (c *Coalescer[Op, Resp]) linger(prev answered, batch []*call[Op, Resp], ops
 	if prev.ops == 0 || len(ops) >= c.cfg.MaxOps || c.held != nil {
 		return batch, ops, false
 	}
-	deadline := prev.at.Add(min(prev.roundTrip/2, c.cfg.MaxLinger))
+	deadline := prev.at.Add(min(prev.roundTrip, c.cfg.MaxLinger))
 	if !time.Now().Before(deadline) {
 		return batch, ops, false
 	}

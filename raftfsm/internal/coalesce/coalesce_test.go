@@ -174,16 +174,28 @@ func TestLingerDoesNotDelay(t *testing.T) {
 }
 
 // TestLingerDeadline: callers that do not come back hold the batch no
-// longer than MaxLinger.
+// longer than the answered batch's round trip, nor than MaxLinger.
 func TestLingerDeadline(t *testing.T) {
-	c := newIdle(5 * time.Millisecond)
-	start := time.Now()
-	b := <-lingerAsync(c, answered{ops: 10, gen: 1, at: start, roundTrip: time.Hour}, []*call[int, []int]{newCall(1, 1)})
-	if len(b) != 1 {
-		t.Errorf("batch of %d calls, want 1", len(b))
+	tests := []struct {
+		name                 string
+		maxLinger, roundTrip time.Duration
+		want                 time.Duration
+	}{
+		{"MaxLinger", 5 * time.Millisecond, time.Hour, 5 * time.Millisecond},
+		{"round trip", time.Hour, 30 * time.Millisecond, 30 * time.Millisecond},
 	}
-	if d := time.Since(start); d < 5*time.Millisecond || d > 5*time.Second {
-		t.Errorf("lingered %v, want about MaxLinger (5ms)", d)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newIdle(tt.maxLinger)
+			start := time.Now()
+			b := <-lingerAsync(c, answered{ops: 10, gen: 1, at: start, roundTrip: tt.roundTrip}, []*call[int, []int]{newCall(1, 1)})
+			if len(b) != 1 {
+				t.Errorf("batch of %d calls, want 1", len(b))
+			}
+			if d := time.Since(start); d < tt.want || d > 5*time.Second {
+				t.Errorf("lingered %v, want about %v", d, tt.want)
+			}
+		})
 	}
 }
 
