@@ -52,6 +52,9 @@ func streamWrite(ctx context.Context, tn *testNode, names []string, w want) erro
 		if err != nil {
 			return err
 		}
+		if resp.Id >= uint64(len(names)) || answered[resp.Id] {
+			return fmt.Errorf("write %d answered twice or never asked", resp.Id)
+		}
 		if resp.Error != nil || resp.Result.GetStatus() != roostv1.OperationStatus_OPERATION_STATUS_OK {
 			return fmt.Errorf("write %d: %v", resp.Id, resp)
 		}

@@ -19,7 +19,7 @@ type Server struct {
 	fwd    *Forwarder     // immutable
 	logger *slog.Logger   // immutable
 
-	// closing ends the Watch streams when closed by Close.
+	// closing ends the Watch and Write streams when closed by Close.
 	closing   chan struct{}
 	closeOnce sync.Once
 }
@@ -38,8 +38,9 @@ func New(store *raftfsm.Store, fwd *Forwarder, logger *slog.Logger) *Server {
 	return &Server{store: store, fwd: fwd, logger: logger.With("component", "grpc"), closing: make(chan struct{})}
 }
 
-// Close ends every Watch stream, so that a graceful stop of the gRPC
-// server does not wait for them.
+// Close ends every Watch stream, and every Write stream once the requests
+// it has read are answered, so that a graceful stop of the gRPC server
+// does not wait on clients that keep them open.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closing) })
 }

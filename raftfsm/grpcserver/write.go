@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
@@ -23,7 +24,10 @@ const maxWriteInflight = 1024
 // else's; answers go back as they come. The handler itself waits for the
 // client to finish sending or for the node to close: then it stops
 // reading, waits for the requests it has read to be answered, and ends
-// the stream.
+// the stream. A client that stops reading its answers leaves them blocked
+// in Send, and gRPC allows no Send once the handler has returned, so the
+// handler waits for them too; the node's shutdown bounds that wait (a
+// graceful stop, then a hard one).
 func (s *Server) Write(stream grpc.BidiStreamingServer[roostv1.WriteRequest, roostv1.WriteResponse]) error {
 	w := &writeStream{s: s, stream: stream, slots: make(chan struct{}, maxWriteInflight), stop: make(chan struct{})}
 	read := make(chan error, 1)
@@ -53,8 +57,8 @@ type writeStream struct {
 	halted   bool           // protected by mu; nothing is started once set
 	inflight sync.WaitGroup // requests read and not yet answered
 
-	sendMu     sync.Mutex
-	sendFailed error // protected by sendMu: the first failed Send
+	sendMu sync.Mutex            // one Send at a time
+	failed atomic.Pointer[error] // the first failed Send's error
 }
 
 // read applies requests until the client stops sending, the stream
@@ -74,7 +78,7 @@ func (w *writeStream) read() error {
 			return nil
 		}
 		if !w.start(req) {
-			return nil
+			return w.stream.Context().Err()
 		}
 	}
 }
@@ -84,7 +88,9 @@ func (w *writeStream) read() error {
 func (w *writeStream) start(req *roostv1.WriteRequest) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.halted {
+	// Once the client is gone or an answer could not be sent, nobody
+	// would hear of what a new request did.
+	if w.halted || w.stream.Context().Err() != nil || w.sendError() != nil {
 		return false
 	}
 	w.inflight.Add(1)
@@ -135,13 +141,17 @@ func (w *writeStream) apply(req *roostv1.WriteRequest) *roostv1.WriteResponse {
 func (w *writeStream) send(resp *roostv1.WriteResponse) {
 	w.sendMu.Lock()
 	defer w.sendMu.Unlock()
-	if w.sendFailed == nil {
-		w.sendFailed = w.stream.Send(resp)
+	if w.failed.Load() != nil {
+		return
+	}
+	if err := w.stream.Send(resp); err != nil {
+		w.failed.Store(&err)
 	}
 }
 
 func (w *writeStream) sendError() error {
-	w.sendMu.Lock()
-	defer w.sendMu.Unlock()
-	return w.sendFailed
+	if err := w.failed.Load(); err != nil {
+		return *err
+	}
+	return nil
 }

@@ -78,6 +78,13 @@ func TestWriteStream(t *testing.T) {
 		t.Fatalf("Write Recv() after CloseSend = %v, %v; want io.EOF", resp, err)
 	}
 
+	revisions := map[uint64]bool{}
+	for i := range many {
+		revisions[got[uint64(1000+i)].GetRevision()] = true
+	}
+	if len(revisions) >= many {
+		t.Errorf("%d activations sent at once went into %d log entries, want them to share entries", many, len(revisions))
+	}
 	for i := range many {
 		name := fmt.Sprintf("user.u%d", i)
 		resp := got[uint64(1000+i)]
@@ -116,17 +123,47 @@ func TestWriteStream(t *testing.T) {
 	}
 }
 
-// TestWriteEndsOnServerClose: a closing node answers what it has read and
-// ends the stream with UNAVAILABLE, so the client writes elsewhere.
+// TestWriteEndsOnServerClose: a closing node answers every request it
+// has read and ends the stream with UNAVAILABLE, so the client writes
+// elsewhere. What it answered is in the database, and what it did not
+// answer it never read, so it is not.
 func TestWriteEndsOnServerClose(t *testing.T) {
 	n := startTestNode(t)
 	stream := openWrite(t, n)
-	sendWrite(t, stream, &roostv1.WriteRequest{Id: 7, Operation: activateOp("user.before", "be1!p", "")})
-	if got := recvWrites(t, stream, 1); got[7].GetResult().GetStatus() != roostv1.OperationStatus_OPERATION_STATUS_OK {
-		t.Fatalf("Write answer = %v, want OK", got[7])
+	const many = 500
+	for i := range many {
+		sendWrite(t, stream, &roostv1.WriteRequest{Id: uint64(i), Operation: activateOp(fmt.Sprintf("user.c%d", i), "be1!p", "")})
+	}
+	// Close with requests in flight: after the first answer, before the
+	// last.
+	first, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("Write Recv() = %v, want an answer", err)
 	}
 	n.srv.Close()
-	_, err := stream.Recv()
-	wantCode(t, "Write Recv() after Server.Close", err, codes.Unavailable)
-	mustGet(t, n, "user.before")
+	answered := map[uint64]bool{first.Id: true}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			wantCode(t, "Write Recv() after Server.Close", err, codes.Unavailable)
+			break
+		}
+		if answered[resp.Id] || resp.Id >= many {
+			t.Fatalf("Write answered id %d twice or unasked", resp.Id)
+		}
+		if resp.Result.GetStatus() != roostv1.OperationStatus_OPERATION_STATUS_OK {
+			t.Errorf("Write answer %v, want OK", resp)
+		}
+		answered[resp.Id] = true
+	}
+	if len(answered) == many {
+		t.Logf("all %d requests were answered before the close reached the stream", many)
+	}
+	for i := range uint64(many) {
+		name := fmt.Sprintf("user.c%d", i)
+		m, _ := n.store.FSM().Get(name)
+		if got := m != nil; got != answered[i] {
+			t.Errorf("%s: in the database %v, answered %v; want both or neither", name, got, answered[i])
+		}
+	}
 }
