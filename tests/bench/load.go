@@ -30,11 +30,12 @@ func summarize(lat []time.Duration, ops int, elapsed time.Duration) result {
 	return result{rate: float64(ops) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
 }
 
-// dialPool opens one connection per perConn clients.
-func dialPool(addr string, clients, perConn int) ([]*grpc.ClientConn, error) {
+// dialPool opens one connection per perConn clients, to addrs in turn,
+// and at least one to each address while there are clients for it.
+func dialPool(addrs []string, clients, perConn int) ([]*grpc.ClientConn, error) {
 	var conns []*grpc.ClientConn
-	for range (clients + perConn - 1) / perConn {
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	for k := range max((clients+perConn-1)/perConn, min(clients, len(addrs))) {
+		c, err := grpc.NewClient(addrs[k%len(addrs)], grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			return nil, err
 		}
@@ -45,8 +46,8 @@ func dialPool(addr string, clients, perConn int) ([]*grpc.ClientConn, error) {
 
 // writeLoad runs clients that each send one ACTIVATE at a time for d, and
 // measures acknowledged writes.
-func writeLoad(ctx context.Context, addr string, clients, perConn int, d time.Duration, tag string) (result, error) {
-	return runClients(ctx, addr, clients, perConn, d, func(mc roostv1.MailboxServiceClient, i, j int) (int, error) {
+func writeLoad(ctx context.Context, addrs []string, clients, perConn int, d time.Duration, tag string) (result, error) {
+	return runClients(ctx, addrs, clients, perConn, d, func(mc roostv1.MailboxServiceClient, i, j int) (int, error) {
 		_, err := mc.Activate(ctx, &roostv1.ActivateRequest{
 			Name:     fmt.Appendf(nil, "user.%s.u%d.f%d", tag, i, j),
 			Location: []byte("be1!default"),
@@ -58,8 +59,8 @@ func writeLoad(ctx context.Context, addr string, clients, perConn int, d time.Du
 
 // streamLoad runs clients that each open a Write stream and send one
 // ACTIVATE at a time on it, waiting for each answer.
-func streamLoad(ctx context.Context, addr string, clients, perConn int, d time.Duration, tag string) (result, error) {
-	conns, err := dialPool(addr, clients, perConn)
+func streamLoad(ctx context.Context, addrs []string, clients, perConn int, d time.Duration, tag string) (result, error) {
+	conns, err := dialPool(addrs, clients, perConn)
 	if err != nil {
 		return result{}, err
 	}
@@ -139,7 +140,7 @@ func prefill(ctx context.Context, addr string, n int) error {
 // batchLoad sends Batch RPCs of size operations from clients at once, each
 // on its own connection.
 func batchLoad(ctx context.Context, addr string, clients, size int, d time.Duration) (result, error) {
-	return runClients(ctx, addr, clients, 1, d, func(mc roostv1.MailboxServiceClient, i, j int) (int, error) {
+	return runClients(ctx, []string{addr}, clients, 1, d, func(mc roostv1.MailboxServiceClient, i, j int) (int, error) {
 		req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size), OmitMailboxes: true}
 		for k := range req.Operations {
 			req.Operations[k] = &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
@@ -156,9 +157,9 @@ func batchLoad(ctx context.Context, addr string, clients, size int, d time.Durat
 // runClients runs clients calling call in a loop for d, sharing gRPC
 // connections perConn at a time; call returns the operations it carried.
 // Latencies are per call.
-func runClients(ctx context.Context, addr string, clients, perConn int, d time.Duration,
+func runClients(ctx context.Context, addrs []string, clients, perConn int, d time.Duration,
 	call func(mc roostv1.MailboxServiceClient, client, seq int) (int, error)) (result, error) {
-	conns, err := dialPool(addr, clients, perConn)
+	conns, err := dialPool(addrs, clients, perConn)
 	if err != nil {
 		return result{}, err
 	}

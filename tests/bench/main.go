@@ -5,7 +5,7 @@
 // measured in the same run. Single writes go as unary calls and, with
 // -stream (the default), on Write streams, one per client.
 //
-//	go run ./tests/bench [-clients 1,16,64,256] [-duration 5s] [-dir DIR] [-via leader,follower]
+//	go run ./tests/bench [-clients 1,16,64,256] [-duration 5s] [-dir DIR] [-via leader,follower,all]
 //	    [-unary=false] [-stream=false] [-store] [-prefill N] [-cpuprofile FILE]
 package main
 
@@ -24,7 +24,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/roost-mail/roost/raftfsm/node"
 	"github.com/roost-mail/roost/tests/internal/floor"
 )
 
@@ -69,7 +68,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&cfg.unary, "unary", true, "send writes as unary calls")
 	fs.BoolVar(&cfg.stream, "stream", true, "send writes on Write streams, one stream per client")
 	fs.IntVar(&cfg.prefill, "prefill", 0, "mailboxes to load (in Batch RPCs) before measuring")
-	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to")
+	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to: leader, follower, all (spread over the three)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,14 +129,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|")
 	for _, c := range cfg.clients {
 		for _, target := range []struct {
-			via string
-			n   *node.Node
-		}{{"leader", leader}, {"follower", follower}} {
+			via   string
+			addrs []string
+		}{
+			{"leader", []string{leader.GRPCAddr()}},
+			{"follower", []string{follower.GRPCAddr()}},
+			{"all", []string{nodes[0].GRPCAddr(), nodes[1].GRPCAddr(), nodes[2].GRPCAddr()}},
+		} {
 			if !slices.Contains(strings.Split(cfg.via, ","), target.via) {
 				continue
 			}
 			if cfg.unary {
-				r, err := writeLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
+				r, err := writeLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
 				if err != nil {
 					return err
 				}
@@ -147,7 +150,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			if !cfg.stream {
 				continue
 			}
-			r, err := streamLoad(ctx, target.n.GRPCAddr(), c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
+			r, err := streamLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
 			if err != nil {
 				return err
 			}
