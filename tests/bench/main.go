@@ -68,7 +68,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&cfg.unary, "unary", true, "send writes as unary calls")
 	fs.BoolVar(&cfg.stream, "stream", true, "send writes on Write streams, one stream per client")
 	fs.IntVar(&cfg.prefill, "prefill", 0, "mailboxes to load (in Batch RPCs) before measuring")
-	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to: leader, follower, all (spread over the three)")
+	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to: leader, follower, all (spread over the three); none for no gRPC rows")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
