@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/roost-mail/roost/raftfsm"
@@ -17,7 +21,7 @@ func startCluster(dir string, inflight int) ([]*node.Node, error) {
 	start := func(id string, join []string) error {
 		n, err := node.Start(node.Config{
 			NodeID: id, DataDir: filepath.Join(dir, id),
-			RaftAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+			RaftAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 			Bootstrap: len(join) == 0, Join: join,
 			Store: raftfsm.Config{MaxInflight: inflight},
 		})
@@ -63,4 +67,54 @@ func roles(ctx context.Context, nodes []*node.Node) (leader, follower *node.Node
 		return nil, nil, errNoLeader
 	}
 	return leader, follower, nil
+}
+
+// entryCounts is the leader's roost_log_entry_operations histogram: log
+// entries proposed and the operations they carried.
+type entryCounts struct{ entries, ops float64 }
+
+// since returns the operations per entry proposed after before.
+func (c entryCounts) since(before entryCounts) float64 {
+	if c.entries == before.entries {
+		return 0
+	}
+	return (c.ops - before.ops) / (c.entries - before.entries)
+}
+
+// entryOps reads the entry histogram from a node's /metrics.
+func entryOps(n *node.Node) (entryCounts, error) {
+	resp, err := http.Get("http://" + n.HTTPAddr() + "/metrics")
+	if err != nil {
+		return entryCounts{}, err
+	}
+	defer resp.Body.Close()
+	var c entryCounts
+	var found int
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		var dst *float64
+		switch name {
+		case "roost_log_entry_operations_sum":
+			dst = &c.ops
+		case "roost_log_entry_operations_count":
+			dst = &c.entries
+		default:
+			continue
+		}
+		if *dst, err = strconv.ParseFloat(value, 64); err != nil {
+			return entryCounts{}, fmt.Errorf("metric %s: %w", name, err)
+		}
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return entryCounts{}, err
+	}
+	if found != 2 {
+		return entryCounts{}, fmt.Errorf("%s/metrics has no roost_log_entry_operations", n.HTTPAddr())
+	}
+	return c, nil
 }

@@ -125,8 +125,27 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | p50 / floor |")
-	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | p50 / floor | ops per log entry |")
+	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|")
+	// row runs one measurement and prints it, with the operations the
+	// leader's log entries carried meanwhile (its group commit).
+	row := func(c int, via string, load func() (result, error)) error {
+		before, err := entryOps(leader)
+		if err != nil {
+			return err
+		}
+		r, err := load()
+		if err != nil {
+			return err
+		}
+		after, err := entryOps(leader)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f | %.1f |\n", c, via, r.rate, r.p50, r.p99,
+			float64(r.p50)/float64(fl.Total()), after.since(before))
+		return nil
+	}
 	for _, c := range cfg.clients {
 		for _, target := range []struct {
 			via   string
@@ -140,30 +159,26 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 				continue
 			}
 			if cfg.unary {
-				r, err := writeLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
-				if err != nil {
+				if err := row(c, target.via, func() (result, error) {
+					return writeLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
+				}); err != nil {
 					return err
 				}
-				fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
-					float64(r.p50)/float64(fl.Total()))
 			}
-			if !cfg.stream {
-				continue
+			if cfg.stream {
+				if err := row(c, target.via+", Write stream", func() (result, error) {
+					return streamLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
+				}); err != nil {
+					return err
+				}
 			}
-			r, err := streamLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(out, "| %d | %s, Write stream | %.0f | %v | %v | %.2f |\n", c, target.via, r.rate, r.p50, r.p99,
-				float64(r.p50)/float64(fl.Total()))
 		}
 		if cfg.store {
-			r, err := storeLoad(ctx, leader.Store(), c, cfg.duration, fmt.Sprintf("store.c%d", c))
-			if err != nil {
+			if err := row(c, "leader's store, no gRPC", func() (result, error) {
+				return storeLoad(ctx, leader.Store(), c, cfg.duration, fmt.Sprintf("store.c%d", c))
+			}); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "| %d | leader's store, no gRPC | %.0f | %v | %v | %.2f |\n", c, r.rate, r.p50, r.p99,
-				float64(r.p50)/float64(fl.Total()))
 		}
 	}
 	if cfg.batchConc == 0 {
