@@ -30,6 +30,8 @@ const maxWriteInflight = 1024
 // graceful stop, then a hard one).
 func (s *Server) Write(stream grpc.BidiStreamingServer[roostv1.WriteRequest, roostv1.WriteResponse]) error {
 	w := &writeStream{s: s, stream: stream, slots: make(chan struct{}, maxWriteInflight), stop: make(chan struct{})}
+	// On close the handler may return while the reader is still in
+	// Recv; gRPC then ends the stream, and Recv returns.
 	read := make(chan error, 1)
 	go func() { read <- w.read() }()
 	var err error
