@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,6 +68,41 @@ func streamWrite(ctx context.Context, tn *testNode, names []string, w want) erro
 }
 
 type want struct{ loc, acl string }
+
+// streamLoad writes one mailbox at a time on a single Write stream until
+// ctx ends, recording what is acknowledged. An answer may report a failure
+// (no leader for a moment); the stream itself ending before ctx does is an
+// error.
+func streamLoad(ctx context.Context, tn *testNode, ok *acked, acks *atomic.Int64) error {
+	stream, err := tn.mailboxes().Write(ctx)
+	if err != nil {
+		return err
+	}
+	w := want{"be8!stream", ""}
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("load.stream.%05d", i)
+		op := &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
+			Name: []byte(name), Location: []byte(w.loc), Acl: []byte(w.acl)}}}
+		if err := stream.Send(&roostv1.WriteRequest{Id: uint64(i), Operation: op}); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("send %d: %w", i, err)
+		}
+		resp, err := stream.Recv()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			return fmt.Errorf("answer to %d: %w", i, err)
+		case resp.Id != uint64(i):
+			return fmt.Errorf("answer to %d carries id %d", i, resp.Id)
+		case resp.Error == nil && resp.Result.GetStatus() == roostv1.OperationStatus_OPERATION_STATUS_OK:
+			ok.add(name, w)
+			acks.Add(1)
+		}
+	}
+}
 
 // acked records writes the cluster acknowledged; all must survive.
 type acked struct {
@@ -219,6 +255,16 @@ func TestCluster(t *testing.T) {
 			}
 		}()
 	}
+	// One more writer keeps a single Write stream open on a survivor
+	// across the leader's stop: the stream must stay open, and its writes
+	// be acknowledged under the new leader.
+	var streamAcks atomic.Int64
+	streamDone := make(chan error, 1)
+	loadWG.Add(1)
+	go func() {
+		defer loadWG.Done()
+		streamDone <- streamLoad(loadCtx, survivors[0], ok, &streamAcks)
+	}()
 	waitFor(t, "some writes before the stop", 10*time.Second, func() error {
 		if survivors[0].n.Store().FSM().Len() < 80 {
 			return errors.New("not yet")
@@ -232,16 +278,20 @@ func TestCluster(t *testing.T) {
 		}
 		return nil
 	})
-	// Writes keep being acknowledged under the new leader.
-	before := survivors[0].n.Store().FSM().Len()
+	// Writes keep being acknowledged under the new leader, on the same
+	// Write stream too.
+	before, streamBefore := survivors[0].n.Store().FSM().Len(), streamAcks.Load()
 	waitFor(t, "writes under the new leader", 10*time.Second, func() error {
-		if survivors[0].n.Store().FSM().Len() < before+50 {
+		if survivors[0].n.Store().FSM().Len() < before+50 || streamAcks.Load() < streamBefore+10 {
 			return errors.New("not yet")
 		}
 		return nil
 	})
 	stopLoad()
 	loadWG.Wait()
+	if err := <-streamDone; err != nil {
+		t.Errorf("the Write stream on %s across the leader's stop: %v", survivors[0].id, err)
+	}
 	for _, tn := range survivors {
 		catchUp(t, nodes, tn)
 		ok.check(t, tn)
