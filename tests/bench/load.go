@@ -10,6 +10,7 @@ import (
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/grpcserver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -30,29 +31,48 @@ func summarize(lat []time.Duration, ops int, elapsed time.Duration) result {
 	return result{rate: float64(ops) / elapsed.Seconds(), p50: pct(0.50), p99: pct(0.99)}
 }
 
-// dialPool opens one connection per perConn clients, to addrs in turn,
-// and at least one to each address while there are clients for it.
-func dialPool(addrs []string, clients, perConn int) ([]*grpc.ClientConn, error) {
+// dial returns one MailboxService client per client, sharing connections
+// perConn at a time, to addrs in turn and at least one to each address
+// while there are clients for it, and a function that closes them.
+func dial(addrs []string, clients, perConn int) ([]roostv1.MailboxServiceClient, func(), error) {
 	var conns []*grpc.ClientConn
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
 	for k := range max((clients+perConn-1)/perConn, min(clients, len(addrs))) {
 		c, err := grpc.NewClient(addrs[k%len(addrs)], grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			return nil, err
+			closeAll()
+			return nil, nil, err
 		}
 		conns = append(conns, c)
 	}
-	return conns, nil
+	mcs := make([]roostv1.MailboxServiceClient, clients)
+	for i := range mcs {
+		mcs[i] = roostv1.NewMailboxServiceClient(conns[i%len(conns)])
+	}
+	return mcs, closeAll, nil
+}
+
+// activation is the write every single-write client sends: the j-th
+// ACTIVATE of client i.
+func activation(tag string, i, j int) raftfsm.Op {
+	return raftfsm.Op{Kind: raftfsm.OpActivate, Name: fmt.Sprintf("user.%s.u%d.f%d", tag, i, j),
+		Location: "be1!default", ACL: "anyone\tlrs\t"}
 }
 
 // writeLoad runs clients that each send one ACTIVATE at a time for d, and
 // measures acknowledged writes.
 func writeLoad(ctx context.Context, addrs []string, clients, perConn int, d time.Duration, tag string) (result, error) {
-	return runClients(ctx, addrs, clients, perConn, d, func(mc roostv1.MailboxServiceClient, i, j int) (int, error) {
-		_, err := mc.Activate(ctx, &roostv1.ActivateRequest{
-			Name:     fmt.Appendf(nil, "user.%s.u%d.f%d", tag, i, j),
-			Location: []byte("be1!default"),
-			Acl:      []byte("anyone\tlrs\t"),
-		})
+	mcs, closeAll, err := dial(addrs, clients, perConn)
+	if err != nil {
+		return result{}, err
+	}
+	defer closeAll()
+	return loop(clients, d, func(i, j int) (int, error) {
+		_, err := mcs[i].Activate(ctx, grpcserver.OpToProto(activation(tag, i, j)).GetActivate())
 		return 1, err
 	})
 }
@@ -60,26 +80,21 @@ func writeLoad(ctx context.Context, addrs []string, clients, perConn int, d time
 // streamLoad runs clients that each open a Write stream and send one
 // ACTIVATE at a time on it, waiting for each answer.
 func streamLoad(ctx context.Context, addrs []string, clients, perConn int, d time.Duration, tag string) (result, error) {
-	conns, err := dialPool(addrs, clients, perConn)
+	mcs, closeAll, err := dial(addrs, clients, perConn)
 	if err != nil {
 		return result{}, err
 	}
-	defer closeAll(conns)
+	defer closeAll()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	streams := make([]grpc.BidiStreamingClient[roostv1.WriteRequest, roostv1.WriteResponse], clients)
 	for i := range streams {
-		if streams[i], err = roostv1.NewMailboxServiceClient(conns[i%len(conns)]).Write(ctx); err != nil {
+		if streams[i], err = mcs[i].Write(ctx); err != nil {
 			return result{}, err
 		}
 	}
 	return loop(clients, d, func(i, j int) (int, error) {
-		req := &roostv1.WriteRequest{Id: uint64(j), OmitMailbox: true, Operation: &roostv1.Operation{
-			Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
-				Name:     fmt.Appendf(nil, "user.%s.u%d.f%d", tag, i, j),
-				Location: []byte("be1!default"),
-				Acl:      []byte("anyone\tlrs\t"),
-			}}}}
+		req := &roostv1.WriteRequest{Id: uint64(j), OmitMailbox: true, Operation: grpcserver.OpToProto(activation(tag, i, j))}
 		if err := streams[i].Send(req); err != nil {
 			return 0, err
 		}
@@ -96,41 +111,28 @@ func streamLoad(ctx context.Context, addrs []string, clients, perConn int, d tim
 	})
 }
 
-func closeAll(conns []*grpc.ClientConn) {
-	for _, c := range conns {
-		c.Close()
-	}
-}
-
-// prefill loads n mailboxes in Batch RPCs of 1000 from 8 clients.
+// prefill loads n mailboxes, one user's ACL each over 20 backends, in
+// Batch RPCs of 1000 from 8 clients.
 func prefill(ctx context.Context, addr string, n int) error {
 	const size, clients = 1000, 8
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	mcs, closeAll, err := dial([]string{addr}, clients, clients)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	mc := roostv1.NewMailboxServiceClient(conn)
+	defer closeAll()
 	errs := make([]error, clients)
 	var wg sync.WaitGroup
-	for c := range clients {
+	for c, mc := range mcs {
 		wg.Go(func() {
-			errs[c] = func() error {
-				for start := c * size; start < n; start += clients * size {
-					req := &roostv1.BatchRequest{OmitMailboxes: true}
-					for i := start; i < min(start+size, n); i++ {
-						req.Operations = append(req.Operations, &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
-							Name:     fmt.Appendf(nil, "user.pre%07d", i),
-							Location: fmt.Appendf(nil, "be%02d!default", i%20),
-							Acl:      fmt.Appendf(nil, "pre%07d\tlrswipkxtecdan\t", i),
-						}}})
-					}
-					if _, err := mc.Batch(ctx, req); err != nil {
-						return err
-					}
+			for start := c * size; start < n && errs[c] == nil; start += clients * size {
+				req := &roostv1.BatchRequest{OmitMailboxes: true}
+				for i := start; i < min(start+size, n); i++ {
+					req.Operations = append(req.Operations, grpcserver.OpToProto(raftfsm.Op{Kind: raftfsm.OpActivate,
+						Name: fmt.Sprintf("user.pre%07d", i), Location: fmt.Sprintf("be%02d!default", i%20),
+						ACL: fmt.Sprintf("pre%07d\tlrswipkxtecdan\t", i)}))
 				}
-				return nil
-			}()
+				_, errs[c] = mc.Batch(ctx, req)
+			}
 		})
 	}
 	wg.Wait()
@@ -140,35 +142,20 @@ func prefill(ctx context.Context, addr string, n int) error {
 // batchLoad sends Batch RPCs of size operations from clients at once, each
 // on its own connection.
 func batchLoad(ctx context.Context, addr string, clients, size int, d time.Duration) (result, error) {
-	return runClients(ctx, []string{addr}, clients, 1, d, func(mc roostv1.MailboxServiceClient, i, j int) (int, error) {
-		req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size), OmitMailboxes: true}
-		for k := range req.Operations {
-			req.Operations[k] = &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
-				Name:     fmt.Appendf(nil, "user.batch%d.r%d.f%d", i, j, k),
-				Location: []byte("be2!default"),
-				Acl:      []byte("anyone\tlrs\t"),
-			}}}
-		}
-		_, err := mc.Batch(ctx, req)
-		return size, err
-	})
-}
-
-// runClients runs clients calling call in a loop for d, sharing gRPC
-// connections perConn at a time; call returns the operations it carried.
-// Latencies are per call.
-func runClients(ctx context.Context, addrs []string, clients, perConn int, d time.Duration,
-	call func(mc roostv1.MailboxServiceClient, client, seq int) (int, error)) (result, error) {
-	conns, err := dialPool(addrs, clients, perConn)
+	mcs, closeAll, err := dial([]string{addr}, clients, 1)
 	if err != nil {
 		return result{}, err
 	}
-	defer closeAll(conns)
-	mcs := make([]roostv1.MailboxServiceClient, len(conns))
-	for i, c := range conns {
-		mcs[i] = roostv1.NewMailboxServiceClient(c)
-	}
-	return loop(clients, d, func(i, j int) (int, error) { return call(mcs[i%len(mcs)], i, j) })
+	defer closeAll()
+	return loop(clients, d, func(i, j int) (int, error) {
+		req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size), OmitMailboxes: true}
+		for k := range req.Operations {
+			req.Operations[k] = grpcserver.OpToProto(raftfsm.Op{Kind: raftfsm.OpActivate,
+				Name: fmt.Sprintf("user.batch%d.r%d.f%d", i, j, k), Location: "be2!default", ACL: "anyone\tlrs\t"})
+		}
+		_, err := mcs[i].Batch(ctx, req)
+		return size, err
+	})
 }
 
 // storeLoad runs clients that each apply one ACTIVATE at a time straight
@@ -176,8 +163,7 @@ func runClients(ctx context.Context, addrs []string, clients, perConn int, d tim
 // gRPC, to set the gRPC rows against.
 func storeLoad(ctx context.Context, store *raftfsm.Store, clients int, d time.Duration, tag string) (result, error) {
 	return loop(clients, d, func(i, j int) (int, error) {
-		_, err := store.Apply(ctx, []raftfsm.Op{{Kind: raftfsm.OpActivate,
-			Name: fmt.Sprintf("user.%s.u%d.f%d", tag, i, j), Location: "be1!default", ACL: "anyone\tlrs\t"}}, false)
+		_, err := store.Apply(ctx, []raftfsm.Op{activation(tag, i, j)}, false)
 		return 1, err
 	})
 }
