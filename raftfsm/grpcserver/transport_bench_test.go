@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -86,9 +87,9 @@ func runClients(b *testing.B, write func(client, seq int) error) {
 	b.ReportMetric(float64(per*benchClients)/b.Elapsed().Seconds(), "writes/s")
 }
 
-func activateRequest(c, j int) *roostv1.ActivateRequest {
-	return &roostv1.ActivateRequest{Name: fmt.Appendf(nil, "user.u%d.f%d", c, j),
-		Location: []byte("be1!default"), Acl: []byte("anyone\tlrs\t")}
+func activation(c, j int) *roostv1.Operation {
+	return OpToProto(raftfsm.Op{Kind: raftfsm.OpActivate, Name: fmt.Sprintf("user.u%d.f%d", c, j),
+		Location: "be1!default", ACL: "anyone\tlrs\t"})
 }
 
 // BenchmarkTransportUnary: 256 clients, each one unary Activate at a time.
@@ -96,7 +97,7 @@ func BenchmarkTransportUnary(b *testing.B) {
 	clients := echoClients(b)
 	ctx := b.Context()
 	runClients(b, func(c, j int) error {
-		_, err := clients[c].Activate(ctx, activateRequest(c, j))
+		_, err := clients[c].Activate(ctx, activation(c, j).GetActivate())
 		return err
 	})
 }
@@ -113,8 +114,7 @@ func BenchmarkTransportStream(b *testing.B) {
 		}
 	}
 	runClients(b, func(c, j int) error {
-		op := &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: activateRequest(c, j)}}
-		if err := streams[c].Send(&roostv1.WriteRequest{Id: uint64(j), Operation: op}); err != nil {
+		if err := streams[c].Send(&roostv1.WriteRequest{Id: uint64(j), Operation: activation(c, j)}); err != nil {
 			return err
 		}
 		_, err := streams[c].Recv()
