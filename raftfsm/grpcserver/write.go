@@ -53,10 +53,9 @@ type writeStream struct {
 	s      *Server
 	stream grpc.BidiStreamingServer[roostv1.WriteRequest, roostv1.WriteResponse]
 	slots  chan struct{} // one per request in flight
-	stop   chan struct{} // closed by halt
+	stop   chan struct{} // closed by halt, under mu: nothing starts after
 
-	mu       sync.Mutex
-	halted   bool           // protected by mu; nothing is started once set
+	mu       sync.Mutex     // orders starting requests against halt
 	inflight sync.WaitGroup // requests read and not yet answered
 
 	sendMu sync.Mutex            // one Send at a time
@@ -92,7 +91,7 @@ func (w *writeStream) start(req *roostv1.WriteRequest) bool {
 	defer w.mu.Unlock()
 	// Once the client is gone or an answer could not be sent, nobody
 	// would hear of what a new request did.
-	if w.halted || w.stream.Context().Err() != nil || w.sendError() != nil {
+	if w.halted() || w.stream.Context().Err() != nil || w.sendError() != nil {
 		return false
 	}
 	w.inflight.Add(1)
@@ -108,9 +107,17 @@ func (w *writeStream) start(req *roostv1.WriteRequest) bool {
 func (w *writeStream) halt() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.halted {
-		w.halted = true
+	if !w.halted() {
 		close(w.stop)
+	}
+}
+
+func (w *writeStream) halted() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -122,10 +129,9 @@ func (w *writeStream) apply(req *roostv1.WriteRequest) *roostv1.WriteResponse {
 		out.Error = &roostv1.WriteError{Code: uint32(codes.InvalidArgument), Message: "the operation is empty"}
 		return out
 	}
-	// Never a forwarded call: followers forward with Batch.
-	resp, err := w.s.fwd.Apply(w.stream.Context(), []raftfsm.Op{op}, false)
+	resp, err := w.s.applyOps(w.stream.Context(), []raftfsm.Op{op}, false)
 	if err != nil {
-		st := status.Convert(toStatus(err))
+		st := status.Convert(err)
 		out.Error = &roostv1.WriteError{Code: uint32(st.Code()), Message: st.Message()}
 		return out
 	}

@@ -1,9 +1,11 @@
 package grpcserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"testing"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
@@ -124,18 +126,29 @@ func TestWriteStream(t *testing.T) {
 }
 
 // TestWriteEndsOnServerClose: a closing node answers every request it
-// has read and ends the stream with UNAVAILABLE, so the client writes
-// elsewhere. What it answered is in the database, and what it did not
-// answer it never read, so it is not.
+// has started and ends the stream with UNAVAILABLE, so the client writes
+// elsewhere. The client keeps sending throughout, so the close lands
+// among requests in flight and requests never read: every answered one is
+// in the database, and no unanswered one is.
 func TestWriteEndsOnServerClose(t *testing.T) {
 	n := startTestNode(t)
-	stream := openWrite(t, n)
-	const many = 500
-	for i := range many {
-		sendWrite(t, stream, &roostv1.WriteRequest{Id: uint64(i), Operation: activateOp(fmt.Sprintf("user.c%d", i), "be1!p", "")})
+	ctx, cancel := context.WithCancel(testContext(t))
+	defer cancel()
+	stream, err := n.mb.Write(ctx)
+	if err != nil {
+		t.Fatalf("Write() = %v, want nil error", err)
 	}
-	// Close with requests in flight: after the first answer, before the
-	// last.
+	var sent atomic.Uint64
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		for i := uint64(0); ; i++ {
+			if stream.Send(&roostv1.WriteRequest{Id: i, Operation: activateOp(fmt.Sprintf("user.c%d", i), "be1!p", "")}) != nil {
+				return
+			}
+			sent.Store(i + 1)
+		}
+	}()
 	first, err := stream.Recv()
 	if err != nil {
 		t.Fatalf("Write Recv() = %v, want an answer", err)
@@ -148,18 +161,20 @@ func TestWriteEndsOnServerClose(t *testing.T) {
 			wantCode(t, "Write Recv() after Server.Close", err, codes.Unavailable)
 			break
 		}
-		if answered[resp.Id] || resp.Id >= many {
-			t.Fatalf("Write answered id %d twice or unasked", resp.Id)
+		if answered[resp.Id] {
+			t.Fatalf("Write answered id %d twice", resp.Id)
 		}
 		if resp.Result.GetStatus() != roostv1.OperationStatus_OPERATION_STATUS_OK {
 			t.Errorf("Write answer %v, want OK", resp)
 		}
 		answered[resp.Id] = true
 	}
-	if len(answered) == many {
-		t.Logf("all %d requests were answered before the close reached the stream", many)
+	cancel()
+	<-sending
+	if uint64(len(answered)) >= sent.Load() {
+		t.Fatalf("all %d requests sent were answered: the close did not land among them", sent.Load())
 	}
-	for i := range uint64(many) {
+	for i := range sent.Load() {
 		name := fmt.Sprintf("user.c%d", i)
 		m, _ := n.store.FSM().Get(name)
 		if got := m != nil; got != answered[i] {
