@@ -70,15 +70,12 @@ type interner struct {
 	loc, acl last
 }
 
-// last is the last handle made; ok is false until one is.
-type last struct {
-	h  unique.Handle[string]
-	ok bool
-}
+// last is the last handle made, zero until one is.
+type last struct{ h unique.Handle[string] }
 
 func (l *last) make(s string) unique.Handle[string] {
-	if !l.ok || l.h.Value() != s {
-		l.h, l.ok = unique.Make(s), true
+	if l.h == (unique.Handle[string]{}) || l.h.Value() != s {
+		l.h = unique.Make(s)
 	}
 	return l.h
 }

@@ -211,9 +211,7 @@ func (f *FSM) Len() int {
 
 // Member returns the gRPC address recorded for a node.
 func (f *FSM) Member(id string) (string, bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	m, ok := f.members[id]
+	m, ok := f.MemberInfo(id)
 	return m.GRPCAddr, ok
 }
 

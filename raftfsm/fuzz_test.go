@@ -203,7 +203,7 @@ func commandSeeds(tb testing.TB) [][]byte {
 		}
 		return b
 	}
-	return [][]byte{
+	seeds := [][]byte{
 		ops(false, reserveOp("user.new", loc1)),
 		ops(false, reserveOp("user.jane", loc2)),
 		ops(false, activateOp("user.bob", loc2, testACL)),
@@ -223,11 +223,6 @@ func commandSeeds(tb testing.TB) [][]byte {
 		ops(true, reserveOp("user.a", loc1), reserveOp("", loc1)),
 		legacyBatch(tb, false, activateOp("user.a", loc1, testACL), deleteOp("user.jane"), reserveOp("user.bob", loc1)),
 		legacyBatch(tb, true, activateOp("user.a", loc1, testACL), deactivateOp("user.bob", loc2)),
-		badOps(tb, func(o *raftlogv1.Ops) { o.NameLengths = o.NameLengths[:1] }),
-		badOps(tb, func(o *raftlogv1.Ops) { o.NameLengths[1] = 1 << 31 }),
-		badOps(tb, func(o *raftlogv1.Ops) { o.AclLengths[0]-- }),
-		badOps(tb, func(o *raftlogv1.Ops) { o.Kinds[1] = 9 }),
-		badOps(tb, func(o *raftlogv1.Ops) { o.Kinds[0] = 0 }),
 		encoded(encodeSetMember(Member{ID: "n2", GRPCAddr: "10.0.0.2:7000"})),
 		encoded(encodeSetMember(Member{})),
 		encoded(encodeRemoveMember("n1")),
@@ -237,6 +232,10 @@ func commandSeeds(tb testing.TB) [][]byte {
 		{2, 1, 2},
 		{},
 	}
+	for _, spoil := range spoilOps {
+		seeds = append(seeds, badOps(tb, spoil))
+	}
+	return seeds
 }
 
 // FuzzDecodeCommand: decodeCommand never panics; Apply panics exactly when
@@ -400,6 +399,17 @@ func legacyBatch(tb testing.TB, atomic bool, ops ...Op) []byte {
 
 // badOps encodes a well-formed Ops batch of two operations spoiled by
 // spoil.
+// spoilOps each break a column-wise batch in a way decoding must refuse.
+var spoilOps = []func(*raftlogv1.Ops){
+	func(o *raftlogv1.Ops) { o.NameLengths = o.NameLengths[:1] },
+	func(o *raftlogv1.Ops) { o.LocationLengths = append(o.LocationLengths, 0) },
+	func(o *raftlogv1.Ops) { o.NameLengths[1] = 1 << 31 },
+	func(o *raftlogv1.Ops) { o.NameLengths[0]++ },
+	func(o *raftlogv1.Ops) { o.AclLengths[0]-- },
+	func(o *raftlogv1.Ops) { o.Kinds[1] = 9 },
+	func(o *raftlogv1.Ops) { o.Kinds[0] = 0 },
+}
+
 func badOps(tb testing.TB, spoil func(*raftlogv1.Ops)) []byte {
 	data, err := encodeOps([]Op{activateOp("user.a", loc1, testACL), reserveOp("user.b", loc2)}, false, true)
 	if err != nil {
@@ -430,15 +440,7 @@ func TestDecodeOps(t *testing.T) {
 			t.Errorf("%s: decodeCommand = %+v, %v, %v, want %+v, true", name, cmd.ops, cmd.atomic, err, ops)
 		}
 	}
-	for i, spoil := range []func(*raftlogv1.Ops){
-		func(o *raftlogv1.Ops) { o.NameLengths = o.NameLengths[:1] },
-		func(o *raftlogv1.Ops) { o.LocationLengths = append(o.LocationLengths, 0) },
-		func(o *raftlogv1.Ops) { o.NameLengths[1] = 1 << 31 },
-		func(o *raftlogv1.Ops) { o.NameLengths[0]++ },
-		func(o *raftlogv1.Ops) { o.AclLengths[0]-- },
-		func(o *raftlogv1.Ops) { o.Kinds[1] = 9 },
-		func(o *raftlogv1.Ops) { o.Kinds[0] = 0 },
-	} {
+	for i, spoil := range spoilOps {
 		if cmd, err := decodeCommand(badOps(t, spoil)); err == nil {
 			t.Errorf("spoiled batch %d decoded to %+v, want an error", i, cmd.ops)
 		}

@@ -397,10 +397,13 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.StepDown()
 		close(s.closing)
+		// Before raft stops: queued writes then fail as never proposed
+		// (ErrClosed), not as lost in a shutdown (unknown outcome), and
+		// the entries in flight get their answers.
+		s.batcher.Close()
 		if serr := s.raft.Shutdown().Error(); serr != nil {
 			err = fmt.Errorf("raftfsm: shutdown: %w", serr)
 		}
-		s.batcher.Close()
 		s.wg.Wait()
 		if cerr := s.closeResources(); err == nil {
 			err = cerr

@@ -19,12 +19,8 @@ func TestLogFormatFollowsMembers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
+	if _, _, err := s.WaitLeader(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 	lastBatch := func() string {
 		t.Helper()
