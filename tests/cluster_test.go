@@ -13,6 +13,8 @@ import (
 	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/grpcserver"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -35,9 +37,7 @@ func streamWrite(ctx context.Context, tn *testNode, names []string, w want) erro
 		return err
 	}
 	for i, name := range names {
-		op := &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
-			Name: []byte(name), Location: []byte(w.loc), Acl: []byte(w.acl)}}}
-		if err := stream.Send(&roostv1.WriteRequest{Id: uint64(i), Operation: op}); err != nil {
+		if err := stream.Send(&roostv1.WriteRequest{Id: uint64(i), Operation: w.activate(name)}); err != nil {
 			return err
 		}
 	}
@@ -69,6 +69,11 @@ func streamWrite(ctx context.Context, tn *testNode, names []string, w want) erro
 
 type want struct{ loc, acl string }
 
+// activate is the operation that writes w for name.
+func (w want) activate(name string) *roostv1.Operation {
+	return grpcserver.OpToProto(raftfsm.Op{Kind: raftfsm.OpActivate, Name: name, Location: w.loc, ACL: w.acl})
+}
+
 // streamLoad writes one mailbox at a time on a single Write stream until
 // ctx ends, recording what is acknowledged. An answer may report a failure
 // (no leader for a moment); the stream itself ending before ctx does is an
@@ -81,9 +86,7 @@ func streamLoad(ctx context.Context, tn *testNode, ok *acked, acks *atomic.Int64
 	w := want{"be8!stream", ""}
 	for i := 0; ; i++ {
 		name := fmt.Sprintf("load.stream.%05d", i)
-		op := &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{
-			Name: []byte(name), Location: []byte(w.loc), Acl: []byte(w.acl)}}}
-		if err := stream.Send(&roostv1.WriteRequest{Id: uint64(i), Operation: op}); err != nil {
+		if err := stream.Send(&roostv1.WriteRequest{Id: uint64(i), Operation: w.activate(name)}); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}

@@ -72,14 +72,7 @@ func TestCyrusMurderOnRoost(t *testing.T) {
 
 	// A frontend's slave gets the whole database, then live changes.
 	fe := startCyrus(t, "frontend1", "frontend", other.mupdateAddr)
-	roost := func() []string {
-		var out []string
-		fsm.View().List(raftfsm.ListOptions{}, func(m raftfsm.Mailbox) bool {
-			out = append(out, m.Name)
-			return true
-		})
-		return out
-	}
+	roost := func() []string { return names(other) }
 	frontendHas := func(names []string) func() error {
 		return func() error {
 			dump := fe.tool(t, "ctl_mboxlist", "-d")
@@ -195,11 +188,7 @@ func TestCyrusLeaderKill(t *testing.T) {
 	}
 	backend := dumpNames(t, be)
 	catchUp(t, nodes, followers[1])
-	var inRoost []string
-	followers[1].n.Store().FSM().View().List(raftfsm.ListOptions{}, func(m raftfsm.Mailbox) bool {
-		inRoost = append(inRoost, m.Name)
-		return true
-	})
+	inRoost := names(followers[1])
 	for _, n := range backend {
 		if !slices.Contains(inRoost, n) {
 			t.Errorf("%s is on the backend but not in Roost", n)

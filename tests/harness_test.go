@@ -182,8 +182,8 @@ func waitMembers(t testing.TB, nodes []*testNode, want map[string]bool) {
 			if m.GrpcAddress == "" {
 				return fmt.Errorf("%s has no gRPC address yet", m.Id)
 			}
-			if mi, _ := l.n.Store().FSM().MemberInfo(m.Id); mi.LogFormat != raftfsm.LogFormat {
-				return fmt.Errorf("%s has declared log format %d, want %d", m.Id, mi.LogFormat, raftfsm.LogFormat)
+			if m.LogFormat != raftfsm.LogFormat {
+				return fmt.Errorf("%s has declared log format %d, want %d", m.Id, m.LogFormat, raftfsm.LogFormat)
 			}
 			got[m.Id] = m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER
 		}
@@ -192,6 +192,17 @@ func waitMembers(t testing.TB, nodes []*testNode, want map[string]bool) {
 		}
 		return nil
 	})
+}
+
+// names returns the mailbox names of a node's local database, in Cyrus
+// order.
+func names(tn *testNode) []string {
+	var out []string
+	tn.n.Store().FSM().View().List(raftfsm.ListOptions{}, func(m raftfsm.Mailbox) bool {
+		out = append(out, m.Name)
+		return true
+	})
+	return out
 }
 
 // listing returns a node's whole local database as comparable lines.

@@ -99,6 +99,9 @@ func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool,
 		// A node told to join must never found a cluster of its own.
 		cfg.Bootstrap = len(cfg.Join) == 0
 	}
+	if cfg.MupdateMaxConns < 1 {
+		return cfg, 0, false, errors.New("--mupdate-max-conns must be at least 1")
+	}
 	if cfg.Bootstrap && len(cfg.Join) > 0 {
 		return cfg, 0, false, errors.New("--bootstrap and --join exclude each other")
 	}

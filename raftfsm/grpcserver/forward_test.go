@@ -33,7 +33,11 @@ func openStore(t *testing.T, id string, bootstrap bool) *raftfsm.Store {
 	if err != nil {
 		t.Fatalf("raftfsm.Open(%s) = %v", id, err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("Store(%s).Close() = %v, want nil", id, err)
+		}
+	})
 	return st
 }
 

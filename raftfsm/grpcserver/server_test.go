@@ -35,23 +35,7 @@ type testNode struct {
 
 func startTestNode(t *testing.T) *testNode {
 	t.Helper()
-	store, err := raftfsm.Open(raftfsm.Config{
-		NodeID:             "n1",
-		Dir:                t.TempDir(),
-		RaftAddr:           "127.0.0.1:0",
-		Bootstrap:          true,
-		HeartbeatTimeout:   50 * time.Millisecond,
-		ElectionTimeout:    50 * time.Millisecond,
-		LeaderLeaseTimeout: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("raftfsm.Open() = %v, want nil error", err)
-	}
-	t.Cleanup(func() {
-		if err := store.Close(); err != nil {
-			t.Errorf("Store.Close() = %v, want nil", err)
-		}
-	})
+	store := openStore(t, "n1", true)
 	fwd := NewForwarder(store, nil)
 	t.Cleanup(func() { fwd.Close() })
 	srv := New(store, fwd, nil)

@@ -72,6 +72,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	for _, v := range strings.Split(cfg.via, ",") {
+		if !slices.Contains([]string{"leader", "follower", "all", "none"}, v) {
+			return fmt.Errorf("bad -via %q: leader, follower, all or none", v)
+		}
+	}
 	for _, c := range strings.Split(clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 {
