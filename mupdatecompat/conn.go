@@ -42,9 +42,8 @@ func (c *conn) attach(nc net.Conn) {
 	c.dec = wire.NewDecoder(c.br)
 	c.dec.MaxLine, c.dec.MaxLiteral = s.cfg.MaxLine, s.cfg.MaxLiteral
 	c.dec.GoAhead = func() error {
-		if c.w.Raw("+ go ahead"); c.w.Err() != nil {
-			return c.w.Err()
-		}
+		// The buffered writer keeps a failed write's error for Flush.
+		c.w.Raw("+ go ahead")
 		return c.bw.Flush()
 	}
 }

@@ -143,9 +143,7 @@ func TestBackendSession(t *testing.T) {
 // those servers only.
 func TestBackendServerList(t *testing.T) {
 	addr, st := testServer(t, testUsers+"murder:{PLAIN}pwm:backend=be1,be2\n")
-	if _, err := st.Apply(t.Context(), []raftfsm.Op{{Kind: raftfsm.OpActivate, Name: "user.other", Location: "be3!p"}}, false); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.other", Location: "be3!p"})
 	converse(t, addr, append(append([]string{}, banner...),
 		"C: A01 AUTHENTICATE \"PLAIN\" \"AG11cmRlcgBwd20=\"\r\n", `S: A01 OK "Authenticated"`,
 		"C: X1 ACTIVATE \"user.one\" \"be1!p\" \"\"\r\n", `S: X1 OK "done"`,
@@ -201,18 +199,25 @@ func mustApply(t *testing.T, st *raftfsm.Store, ops ...raftfsm.Op) {
 	}
 }
 
-// dialLines connects to addr and reads past the banner.
-func dialLines(t *testing.T, addr string) (net.Conn, lineReader) {
+// dial connects to addr, with a deadline for the whole connection.
+func dial(t *testing.T, addr string, d time.Duration) net.Conn {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	nc.SetDeadline(time.Now().Add(d))
+	return nc
+}
+
+// dialLines connects to addr and reads the banner.
+func dialLines(t *testing.T, addr string) (net.Conn, lineReader) {
+	t.Helper()
+	nc := dial(t, addr, 20*time.Second)
 	r := lineReader{t, bufio.NewReader(nc)}
-	for range banner {
-		r.br.ReadString('\n')
+	for _, b := range banner {
+		r.expect(b[3:])
 	}
 	return nc, r
 }
@@ -220,8 +225,7 @@ func dialLines(t *testing.T, addr string) (net.Conn, lineReader) {
 func TestUpdateStream(t *testing.T) {
 	addr, st := testServer(t, testUsers)
 	fsm := st.FSM()
-	apply := func(ops ...raftfsm.Op) { mustApply(t, st, ops...) }
-	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.b", Location: "be1!p", ACL: "b\tlrs\t"},
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.b", Location: "be1!p", ACL: "b\tlrs\t"},
 		raftfsm.Op{Kind: raftfsm.OpReserve, Name: "user.a.x", Location: "be2!p"},
 		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be2!p"})
 	nc, r := dialLines(t, addr)
@@ -233,9 +237,9 @@ func TestUpdateStream(t *testing.T) {
 	expect(`U01 RESERVE "user.a.x" "be2!p"`)
 	expect("U01 MAILBOX \"user.b\" \"be1!p\" \"b\tlrs\t\"")
 	expect(`U01 OK "streaming starts"`)
-	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be1!p"})
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be1!p"})
 	expect(`U01 MAILBOX "user.c" "be1!p" ""`)
-	apply(raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.a.x"})
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.a.x"})
 	nc.Write([]byte("N1 NOOP\r\nX1 FIND \"user.a\"\r\n"))
 	expect(`U01 DELETE "user.a.x"`)
 	expect(`N1 OK "Noop done"`)
@@ -255,8 +259,7 @@ func TestUpdateStream(t *testing.T) {
 // one of them before it, so a subscriber hears of a mailbox moving away.
 func TestPartialUpdate(t *testing.T) {
 	addr, st := testServer(t, testUsers)
-	apply := func(ops ...raftfsm.Op) { mustApply(t, st, ops...) }
-	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be1!p"},
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be1!p"},
 		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.b", Location: "be2!p"},
 		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be10!p"},
 		raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.d", Location: "be3!p"})
@@ -268,11 +271,11 @@ func TestPartialUpdate(t *testing.T) {
 	expect(`U01 MAILBOX "user.a" "be1!p" ""`)
 	expect(`U01 MAILBOX "user.b" "be2!p" ""`)
 	expect(`U01 OK "streaming starts"`)
-	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.e", Location: "be3!p"}) // not sent
-	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be3!p"}) // moved away: sent
-	apply(raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.d", Location: "be2!p"}) // moved here: sent
-	apply(raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.c"})                      // not sent
-	apply(raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.b"})                      // sent
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.e", Location: "be3!p"}) // not sent
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.a", Location: "be3!p"}) // moved away: sent
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.d", Location: "be2!p"}) // moved here: sent
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.c"})                      // not sent
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.b"})                      // sent
 	expect(`U01 MAILBOX "user.a" "be3!p" ""`)
 	expect(`U01 MAILBOX "user.d" "be2!p" ""`)
 	expect(`U01 DELETE "user.b"`)
@@ -282,9 +285,7 @@ func TestPartialUpdate(t *testing.T) {
 
 func TestClient(t *testing.T) {
 	addr, st := testServer(t, testUsers)
-	if _, err := st.Apply(t.Context(), []raftfsm.Op{{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be1!p", ACL: "c\tlrs\t"}}, false); err != nil {
-		t.Fatal(err)
-	}
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.c", Location: "be1!p", ACL: "c\tlrs\t"})
 	c, err := Dial(t.Context(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -314,11 +315,7 @@ func TestMaxConns(t *testing.T) {
 	addr, _ := testServerNamed(t, testUsers, "", func(c *Config) { c.MaxConns = 2 })
 	greet := func() (net.Conn, string) {
 		t.Helper()
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc.SetDeadline(time.Now().Add(20 * time.Second))
+		nc := dial(t, addr, 20*time.Second)
 		line, _ := bufio.NewReader(nc).ReadString('\n')
 		return nc, strings.TrimRight(line, "\r\n")
 	}
@@ -361,17 +358,11 @@ func TestSlowReaderKeepsStream(t *testing.T) {
 		for j := i; j < i+4000; j++ {
 			ops = append(ops, raftfsm.Op{Kind: raftfsm.OpActivate, Name: fmt.Sprintf("user.u%06d", j), Location: "be1!p", ACL: acl})
 		}
-		if _, err := st.Apply(t.Context(), ops, false); err != nil {
-			t.Fatal(err)
-		}
+		mustApply(t, st, ops...)
 	}
 	dump := func(read func(br *bufio.Reader) error) error {
-		nc, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc := dial(t, addr, 60*time.Second)
 		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(60 * time.Second))
 		nc.Write([]byte("A01 AUTHENTICATE \"PLAIN\" \"AGZlAHB3Zg==\"\r\nU01 UPDATE\r\n"))
 		return read(bufio.NewReaderSize(nc, 4<<10))
 	}
@@ -401,19 +392,35 @@ func TestSlowReaderKeepsStream(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("the dump took only %v; the test did not outlast StreamWriteTimeout", d)
 	}
-	// A client that reads nothing is disconnected.
+	// A client that reads nothing is disconnected: its stream starts,
+	// then ends (once the first client's stream is gone).
+	waitWatchers(t, st, 0)
 	err = dump(func(br *bufio.Reader) error {
 		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond) // polling a condition with a deadline
-			if st.FSM().Watchers() == 0 {
+		for started := false; time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond) // polling a condition with a deadline
+			w := st.FSM().Watchers()
+			if started && w == 0 {
 				return nil
 			}
+			started = started || w > 0
 		}
-		return fmt.Errorf("still streaming to a client that reads nothing")
+		return fmt.Errorf("no stream to a client that reads nothing, or still streaming to it")
 	})
 	if err != nil {
 		t.Error(err)
+	}
+}
+
+// waitWatchers waits until st has n change watchers.
+func waitWatchers(t *testing.T, st *raftfsm.Store, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for st.FSM().Watchers() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d watchers, want %d", st.FSM().Watchers(), n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
 	}
 }
 

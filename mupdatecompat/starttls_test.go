@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,7 +39,7 @@ func testTLS(t *testing.T) (*tls.Config, *tls.Config) {
 		&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 }
 
-// lineReader reads CRLF lines and checks them.
+// lineReader reads CRLF lines and checks them, line ending included.
 type lineReader struct {
 	t  *testing.T
 	br *bufio.Reader
@@ -49,7 +48,7 @@ type lineReader struct {
 func (r lineReader) expect(want string) {
 	r.t.Helper()
 	got, err := r.br.ReadString('\n')
-	if err != nil || strings.TrimRight(got, "\r\n") != want {
+	if err != nil || got != want+"\r\n" {
 		r.t.Fatalf("server said %q (%v), want %q", got, err, want)
 	}
 }

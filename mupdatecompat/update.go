@@ -139,16 +139,13 @@ func (st *stream) flush() error {
 	if !wrote {
 		return nil
 	}
-	if err := st.c.w.Err(); err != nil {
-		return err
-	}
-	return st.c.bw.Flush()
+	return st.c.bw.Flush() // the buffered writer keeps a failed write's error
 }
 
 func (st *stream) writeEvent(ev raftfsm.Event) {
 	// As Cyrus's log_update: a change is sent if the entry's server
 	// before it or after it is one of the stream's.
-	if !st.wanted(ev.Mailbox.Location) && (ev.PrevLocation == "" || !st.wanted(ev.PrevLocation)) {
+	if !st.wanted(ev.Mailbox.Location) && !st.wanted(ev.PrevLocation) {
 		return
 	}
 	if ev.Type == raftfsm.EventDelete {

@@ -53,8 +53,8 @@ func parseRole(s string) (Role, bool) {
 type Identity struct {
 	Name string
 	Role Role
-	// servers a backend identity may write entries for; nil means only
-	// the server named like the identity itself.
+	// servers a backend identity may write entries for: its own name
+	// unless the users file lists them.
 	servers []string
 	// anyServer lets a backend identity write entries for every server.
 	anyServer bool
@@ -70,13 +70,7 @@ func (id Identity) MayWrite(server string) bool {
 	case RoleAdmin:
 		return true
 	case RoleBackend:
-		if id.anyServer {
-			return true
-		}
-		if id.servers == nil {
-			return server == id.Name
-		}
-		return slices.Contains(id.servers, server)
+		return id.anyServer || slices.Contains(id.servers, server)
 	}
 	return false
 }
@@ -92,6 +86,9 @@ func parseIdentity(name, field string) (Identity, error) {
 	}
 	id := Identity{Name: name, Role: role}
 	if !widened {
+		if role == RoleBackend {
+			id.servers = []string{name}
+		}
 		return id, nil
 	}
 	if role != RoleBackend {
