@@ -126,7 +126,8 @@ func (f *FSM) applyCommand(cmd command, index uint64) (any, bool) {
 	changes := make([]change, len(cmd.ops))
 	failed := false
 	for i, op := range cmd.ops {
-		c, err := f.tab.apply(op, index)
+		// Written at once, so later operations of the entry see it.
+		c, err := f.tab.write(op, index)
 		if err != nil {
 			resp.Results[i] = Result{Err: fmt.Errorf("%s %q: %w", op.Kind, op.Name, err), Existed: c.before != nil}
 			failed = true
@@ -135,8 +136,6 @@ func (f *FSM) applyCommand(cmd command, index uint64) (any, bool) {
 			}
 			continue
 		}
-		// Committed at once, so later operations of the entry see it.
-		f.tab.commit(c)
 		changes[i] = c
 		resp.Results[i] = Result{Mailbox: mailboxOf(c.after), Existed: c.before != nil}
 	}

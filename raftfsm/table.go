@@ -75,14 +75,6 @@ func (t *table) remove(e *entry) {
 	t.byName.Delete(e)
 }
 
-// getForWrite is get without an allocation, for the write path only.
-func (t *table) getForWrite(name string) *entry {
-	t.lookup.name = name
-	e, _ := t.byName.Get(&t.lookup)
-	t.lookup.name = ""
-	return e
-}
-
 // change is the effect of one operation: the entry before and after (nil
 // when absent). An operation that changes nothing has before == after.
 type change struct {
@@ -91,67 +83,84 @@ type change struct {
 
 func (c change) changed() bool { return c.before != c.after }
 
-// apply computes the effect of op at revision rev with Cyrus master
-// semantics (imap/mupdate.c cmd_set) without touching the table.
-func (t *table) apply(op Op, rev uint64) (change, error) {
+// write applies op at revision rev with Cyrus master semantics
+// (imap/mupdate.c cmd_set) and returns its effect; a refused operation
+// leaves the table as it was.
+//
+// Each tree is searched once: the new entry goes into the byte-order tree
+// first, which hands back the entry it replaced, and comes out again in
+// the rare case that entry shows the write refused or changing nothing.
+// Searching first and inserting after would walk that tree twice, and
+// at a million entries each walk is mostly cache misses.
+func (t *table) write(op Op, rev uint64) (change, error) {
 	if err := op.Validate(); err != nil {
 		return change{}, err
 	}
-	cur := t.getForWrite(op.Name)
-	c := change{before: cur, after: cur}
+	if op.Kind == OpDelete {
+		// Deleting an unknown name succeeds: backends treat NO as a
+		// failed delete or rename.
+		t.lookup.name = op.Name
+		cur, _ := t.byName.Delete(&t.lookup)
+		t.lookup.name = ""
+		if cur != nil {
+			t.byKey.Delete(cur)
+		}
+		return change{before: cur}, nil
+	}
+	st, acl := StateReserved, ""
+	if op.Kind == OpActivate {
+		st, acl = StateActive, op.ACL
+	}
+	n := t.in.entry(Mailbox{Name: op.Name, State: st, Location: op.Location, ACL: acl,
+		CreateRevision: rev, ModifyRevision: rev})
+	cur, _ := t.byName.ReplaceOrInsert(n)
+	err := refusal(op, cur)
+	if err != nil || sameEntry(cur, n) {
+		// A repeated write neither bumps the revision nor wakes
+		// watchers.
+		if cur != nil {
+			t.byName.ReplaceOrInsert(cur)
+		} else {
+			t.byName.Delete(n)
+		}
+		return change{before: cur, after: cur}, err
+	}
+	if cur != nil {
+		// Not yet visible to any reader: n is only in this tree, which
+		// the write lock guards and clones do not share once changed.
+		n.created = cur.created
+	}
+	t.byKey.ReplaceOrInsert(n)
+	return change{before: cur, after: n}, nil
+}
+
+// refusal is why op cannot apply to the current entry cur, if it cannot.
+func refusal(op Op, cur *entry) error {
 	switch op.Kind {
 	case OpReserve:
 		// Refused only when the name lives elsewhere; at the same
 		// location the entry becomes a reservation again, as in Cyrus.
 		if cur != nil && cur.loc() != op.Location {
-			return c, fmt.Errorf("%w at %s", ErrExists, cur.loc())
+			return fmt.Errorf("%w at %s", ErrExists, cur.loc())
 		}
-		c.after = t.next(cur, op.Name, StateReserved, op.Location, "", rev)
-	case OpActivate:
-		// RFC 3656 §4.1: no prior RESERVE or entry is required.
-		c.after = t.next(cur, op.Name, StateActive, op.Location, op.ACL, rev)
 	case OpDeactivate:
 		switch {
 		case cur == nil:
-			return c, ErrNotFound
+			return ErrNotFound
 		case cur.state() != StateActive:
-			return c, ErrNotActive
+			return ErrNotActive
 		}
-		c.after = t.next(cur, op.Name, StateReserved, op.Location, "", rev)
-	case OpDelete:
-		// Deleting an unknown name succeeds: backends treat NO as a
-		// failed delete or rename.
-		c.after = nil
 	}
-	return c, nil
+	// RFC 3656 §4.1: ACTIVATE needs no prior RESERVE or entry.
+	return nil
 }
 
-// next returns the entry after a put, or cur itself when nothing changes,
-// so repeating a write neither bumps the revision nor wakes watchers.
-func (t *table) next(cur *entry, name string, st State, loc, acl string, rev uint64) *entry {
-	if cur != nil && cur.state() == st && cur.loc() == loc && cur.aclString() == acl {
-		return cur
-	}
-	created := rev
-	if cur != nil {
-		created = cur.created
-	}
-	return t.in.entry(Mailbox{Name: name, State: st, Location: loc, ACL: acl,
-		CreateRevision: created, ModifyRevision: rev})
+// sameEntry reports whether n would store what cur holds.
+func sameEntry(cur, n *entry) bool {
+	return cur != nil && cur.state() == n.state() && cur.location == n.location && cur.acl == n.acl
 }
 
-// commit makes a change visible in the table.
-func (t *table) commit(c change) {
-	switch {
-	case !c.changed():
-	case c.after == nil:
-		t.remove(c.before)
-	default:
-		t.put(c.after)
-	}
-}
-
-// undo reverts a committed change.
+// undo reverts a written change.
 func (t *table) undo(c change) {
 	switch {
 	case !c.changed():
