@@ -62,29 +62,48 @@ const (
 	maxRevision = 1<<(64-revShift) - 1
 )
 
-// interner makes entries, remembering the last location and ACL it
-// interned: consecutive writes and snapshot records mostly repeat them (a
-// user's folders share a server and an ACL), and unique.Make costs a
-// lookup in a process-wide concurrent map, often a cache miss.
+// interner makes entries. Locations and ACLs are interned through
+// unique.Make, which costs a lookup in a process-wide concurrent map and,
+// in a large table, mostly cache misses: a third of a write's cost. So the
+// interner answers repeats itself: first the last string it saw
+// (consecutive writes and snapshot records mostly repeat it: a user's
+// folders share a server and an ACL), then a bounded map of recent ones
+// (the cluster's few locations, the ACLs of the users being written).
 type interner struct {
 	loc, acl last
+	recent   map[string]unique.Handle[string]
 }
+
+// recentMax bounds the interner's map; once full it starts over. The map
+// holds its handles' strings, so a string stays alive while it is there.
+const recentMax = 4096
 
 // last is the last handle made, zero until one is.
 type last struct{ h unique.Handle[string] }
 
-func (l *last) make(s string) unique.Handle[string] {
-	if l.h == (unique.Handle[string]{}) || l.h.Value() != s {
-		l.h = unique.Make(s)
+func (in *interner) make(l *last, s string) unique.Handle[string] {
+	if l.h != (unique.Handle[string]{}) && l.h.Value() == s {
+		return l.h
 	}
-	return l.h
+	h, ok := in.recent[s]
+	if !ok {
+		h = unique.Make(s)
+		if in.recent == nil || len(in.recent) >= recentMax {
+			in.recent = make(map[string]unique.Handle[string], recentMax)
+		}
+		// Keyed by the handle's own string: s may point into a whole
+		// decoded log entry, which the key would keep alive.
+		in.recent[h.Value()] = h
+	}
+	l.h = h
+	return h
 }
 
 func (in *interner) entry(m Mailbox) *entry {
 	return &entry{
 		name:     m.Name,
-		location: in.loc.make(m.Location),
-		acl:      in.acl.make(m.ACL),
+		location: in.make(&in.loc, m.Location),
+		acl:      in.make(&in.acl, m.ACL),
 		created:  m.CreateRevision,
 		packed:   m.ModifyRevision<<revShift | uint64(domainEnd(m.Name)+1)<<stateBits | uint64(m.State),
 	}
