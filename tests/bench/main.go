@@ -130,8 +130,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | p50 / floor | ops per log entry |")
-	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | p50 / floor | ops per log entry | CPU per write |")
+	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|")
 	// row runs one measurement and prints it, with the operations the
 	// leader's log entries carried meanwhile (its group commit).
 	row := func(c int, via string, load func() (result, error)) error {
@@ -147,8 +147,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f | %.1f |\n", c, via, r.rate, r.p50, r.p99,
-			float64(r.p50)/float64(fl.Total()), after.since(before))
+		fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %.2f | %.1f | %v |\n", c, via, r.rate, r.p50, r.p99,
+			float64(r.p50)/float64(fl.Total()), after.since(before), r.cpu)
 		return nil
 	}
 	for _, c := range cfg.clients {
@@ -193,8 +193,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nBatch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC)\n",
-		cfg.batchSize, cfg.batchConc, r.rate, r.p50)
+	fmt.Fprintf(out, "\nBatch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC, CPU %v per operation)\n",
+		cfg.batchSize, cfg.batchConc, r.rate, r.p50, r.cpu)
 	return ctx.Err()
 }
 
