@@ -972,53 +972,61 @@ type model struct {
 	m map[string]Mailbox
 }
 
-func (md *model) apply(op Op, rev uint64) error {
+// apply applies op as Cyrus's master would and returns the result the FSM
+// must give: its error, the entry after it and whether the name existed.
+func (md *model) apply(op Op, rev uint64) Result {
 	if op.Validate() != nil {
-		return ErrInvalid
+		return Result{Err: ErrInvalid}
 	}
 	cur, ok := md.m[op.Name]
+	res := Result{Existed: ok}
 	put := func(st State, loc, acl string) {
-		if ok && cur.State == st && cur.Location == loc && cur.ACL == acl {
-			return
+		if !ok || cur.State != st || cur.Location != loc || cur.ACL != acl {
+			created := rev
+			if ok {
+				created = cur.CreateRevision
+			}
+			md.m[op.Name] = Mailbox{Name: op.Name, State: st, Location: loc, ACL: acl, CreateRevision: created, ModifyRevision: rev}
 		}
-		created := rev
-		if ok {
-			created = cur.CreateRevision
-		}
-		md.m[op.Name] = Mailbox{Name: op.Name, State: st, Location: loc, ACL: acl, CreateRevision: created, ModifyRevision: rev}
+		m := md.m[op.Name]
+		res.Mailbox = &m
 	}
 	switch op.Kind {
 	case OpReserve:
 		if ok && cur.Location != op.Location {
-			return ErrExists
+			res.Err = ErrExists
+			return res
 		}
 		put(StateReserved, op.Location, "")
 	case OpActivate:
 		put(StateActive, op.Location, op.ACL)
 	case OpDeactivate:
 		if !ok {
-			return ErrNotFound
+			res.Err = ErrNotFound
+			return res
 		}
 		if cur.State != StateActive {
-			return ErrNotActive
+			res.Err = ErrNotActive
+			return res
 		}
 		put(StateReserved, op.Location, "")
 	case OpDelete:
 		delete(md.m, op.Name)
 	}
-	return nil
+	return res
 }
 
-func (md *model) applyEntry(ops []Op, atomic bool, rev uint64) []error {
-	errs := make([]error, len(ops))
+// applyEntry applies an entry's operations and returns their results.
+func (md *model) applyEntry(ops []Op, atomic bool, rev uint64) []Result {
+	res := make([]Result, len(ops))
 	saved := make(map[string]Mailbox, len(md.m))
 	for k, v := range md.m {
 		saved[k] = v
 	}
 	failed := false
 	for i, op := range ops {
-		errs[i] = md.apply(op, rev)
-		if errs[i] != nil {
+		res[i] = md.apply(op, rev)
+		if res[i].Err != nil {
 			failed = true
 			if atomic {
 				break
@@ -1027,13 +1035,29 @@ func (md *model) applyEntry(ops []Op, atomic bool, rev uint64) []error {
 	}
 	if failed && atomic {
 		md.m = saved
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = ErrAborted
+		for i := range res {
+			if res[i].Err == nil {
+				res[i] = Result{Err: ErrAborted}
 			}
 		}
 	}
-	return errs
+	return res
+}
+
+// diffResult describes how an FSM result differs from the model's, or
+// returns "".
+func diffResult(got, want Result) string {
+	switch {
+	case (got.Err == nil) != (want.Err == nil) || !errors.Is(got.Err, want.Err):
+		return fmt.Sprintf("Err = %v, want %v", got.Err, want.Err)
+	case got.Existed != want.Existed:
+		return fmt.Sprintf("Existed = %v, want %v", got.Existed, want.Existed)
+	case (got.Mailbox == nil) != (want.Mailbox == nil):
+		return fmt.Sprintf("Mailbox = %+v, want %+v", got.Mailbox, want.Mailbox)
+	case got.Mailbox != nil && *got.Mailbox != *want.Mailbox:
+		return fmt.Sprintf("Mailbox = %+v, want %+v", *got.Mailbox, *want.Mailbox)
+	}
+	return ""
 }
 
 func (md *model) listing() []Mailbox {
@@ -1149,12 +1173,12 @@ func TestDeterminism(t *testing.T) {
 	for _, e := range log {
 		respA = append(respA, a.Apply(e.log))
 		if e.ops != nil {
-			errs := md.applyEntry(e.ops, e.atomic, e.log.Index)
+			want := md.applyEntry(e.ops, e.atomic, e.log.Index)
 			r := respA[len(respA)-1].(*ApplyResponse)
-			for i := range errs {
-				if !errors.Is(r.Results[i].Err, errs[i]) || (errs[i] == nil) != (r.Results[i].Err == nil) {
-					t.Fatalf("entry %d op %d %v %q (atomic %v): Err = %v, want %v (model)",
-						e.log.Index, i, e.ops[i].Kind, e.ops[i].Name, e.atomic, r.Results[i].Err, errs[i])
+			for i := range want {
+				if d := diffResult(r.Results[i], want[i]); d != "" {
+					t.Fatalf("entry %d op %d %v %q (atomic %v): %s (model)",
+						e.log.Index, i, e.ops[i].Kind, e.ops[i].Name, e.atomic, d)
 				}
 			}
 		}

@@ -315,11 +315,8 @@ func checkOpsApplied(t *testing.T, fsm *testFSM, md *model, cmd command, got any
 	}
 	want := md.applyEntry(cmd.ops, cmd.atomic, fsm.index)
 	for i, r := range resp.Results {
-		if (r.Err == nil) != (want[i] == nil) || !errors.Is(r.Err, want[i]) {
-			t.Errorf("Apply op %d %v %q (atomic %v): Err = %v, want %v (model)", i, cmd.ops[i].Kind, cmd.ops[i].Name, cmd.atomic, r.Err, want[i])
-		}
-		if r.Err == nil && (r.Mailbox == nil) != (cmd.ops[i].Kind == OpDelete) {
-			t.Errorf("Apply op %d %v %q: Mailbox = %+v, want one unless deleted", i, cmd.ops[i].Kind, cmd.ops[i].Name, r.Mailbox)
+		if d := diffResult(r, want[i]); d != "" {
+			t.Errorf("Apply op %d %v %q (atomic %v): %s (model)", i, cmd.ops[i].Kind, cmd.ops[i].Name, cmd.atomic, d)
 		}
 	}
 }
