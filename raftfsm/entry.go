@@ -75,8 +75,13 @@ type interner struct {
 }
 
 // recentMax bounds the interner's map; once full it starts over. The map
-// holds its handles' strings, so a string stays alive while it is there.
-const recentMax = 4096
+// holds its handles' strings, so a string stays alive while it is there:
+// strings longer than recentMaxLen (long ACLs are rare and can reach
+// MaxACLLen) are not kept, which bounds what the map holds to 4 MiB.
+const (
+	recentMax    = 4096
+	recentMaxLen = 1024
+)
 
 // last is the last handle made, zero until one is.
 type last struct{ h unique.Handle[string] }
@@ -88,12 +93,14 @@ func (in *interner) make(l *last, s string) unique.Handle[string] {
 	h, ok := in.recent[s]
 	if !ok {
 		h = unique.Make(s)
-		if in.recent == nil || len(in.recent) >= recentMax {
-			in.recent = make(map[string]unique.Handle[string], recentMax)
+		if len(s) <= recentMaxLen {
+			if in.recent == nil || len(in.recent) >= recentMax {
+				in.recent = make(map[string]unique.Handle[string], recentMax)
+			}
+			// Keyed by the handle's own string: s may point into a
+			// whole decoded log entry, which the key would keep alive.
+			in.recent[h.Value()] = h
 		}
-		// Keyed by the handle's own string: s may point into a whole
-		// decoded log entry, which the key would keep alive.
-		in.recent[h.Value()] = h
 	}
 	l.h = h
 	return h

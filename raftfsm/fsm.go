@@ -126,7 +126,7 @@ func (f *FSM) applyCommand(cmd command, index uint64) (any, bool) {
 	changes := make([]change, len(cmd.ops))
 	// One allocation for the entry's result mailboxes rather than one
 	// each: every node builds them, for thousands of operations a second.
-	boxes := make([]Mailbox, len(cmd.ops))
+	var boxes []Mailbox
 	failed := false
 	for i, op := range cmd.ops {
 		// Written at once, so later operations of the entry see it.
@@ -142,6 +142,9 @@ func (f *FSM) applyCommand(cmd command, index uint64) (any, bool) {
 		changes[i] = c
 		resp.Results[i] = Result{Existed: c.before != nil}
 		if c.after != nil {
+			if boxes == nil {
+				boxes = make([]Mailbox, len(cmd.ops))
+			}
 			boxes[i] = c.after.mailbox()
 			resp.Results[i].Mailbox = &boxes[i]
 		}
