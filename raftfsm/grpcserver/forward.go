@@ -161,20 +161,8 @@ func (f *Forwarder) do(ctx context.Context, untilDeposed bool, local func() erro
 		if c == nil {
 			return local()
 		}
-		if f.connected(ctx, id, c) {
-			err = f.callLeader(ctx, untilDeposed, id, c, remote)
-			if !errors.Is(err, raftfsm.ErrNotLeader) {
-				if untilDeposed && errors.Is(err, raftfsm.ErrNoLeader) {
-					// The connection failed after sending: the
-					// write may still commit.
-					return fmt.Errorf("%w: %v", raftfsm.ErrUnknownOutcome, err)
-				}
-				return err
-			}
-		} else {
-			err = fmt.Errorf("%w: cannot reach leader %s", raftfsm.ErrNoLeader, id)
-		}
-		if attempt > 0 || ctx.Err() != nil {
+		retry, err := f.tryLeader(ctx, untilDeposed, id, c, remote)
+		if !retry || attempt > 0 || ctx.Err() != nil {
 			return err
 		}
 		f.logger.Info("leader unreachable or deposed; waiting for the next one", "leader", id, "err", err)
@@ -182,6 +170,25 @@ func (f *Forwarder) do(ctx context.Context, untilDeposed bool, local func() erro
 			return err
 		}
 	}
+}
+
+// tryLeader runs remote against the leader id, and reports whether the
+// call surely did nothing, so that the next leader may be tried.
+func (f *Forwarder) tryLeader(ctx context.Context, untilDeposed bool, id string, c *grpc.ClientConn,
+	remote func(context.Context, *grpc.ClientConn) error) (retry bool, err error) {
+	if !f.connected(ctx, id, c) {
+		return true, fmt.Errorf("%w: cannot reach leader %s", raftfsm.ErrNoLeader, id)
+	}
+	err = f.callLeader(ctx, untilDeposed, id, c, remote)
+	switch {
+	case errors.Is(err, raftfsm.ErrNotLeader):
+		return true, err
+	case untilDeposed && errors.Is(err, raftfsm.ErrNoLeader):
+		// The connection failed after sending: the write may still
+		// commit.
+		return false, fmt.Errorf("%w: %v", raftfsm.ErrUnknownOutcome, err)
+	}
+	return false, err
 }
 
 // connected waits until the connection to the leader id is up, so that a
