@@ -232,17 +232,17 @@ func (f *FSM) MemberInfo(id string) (Member, bool) {
 	return m, ok
 }
 
-// allRead reports whether every one of ids has declared that its build
-// reads log format format.
-func (f *FSM) allRead(ids []raft.Server, format uint32) bool {
+// allRead reports whether every one of servers has declared that its
+// build reads log format format.
+func (f *FSM) allRead(servers []raft.Server, format uint32) bool {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	for _, srv := range ids {
+	for _, srv := range servers {
 		if f.members[string(srv.ID)].LogFormat < format {
 			return false
 		}
 	}
-	return len(ids) > 0
+	return len(servers) > 0
 }
 
 // AppliedIndex returns the index of the last log entry the FSM has seen.
