@@ -435,3 +435,26 @@ func TestLongSASLResponse(t *testing.T) {
 		`S: X1 BAD "Please login first"`,
 	))
 }
+
+// TestStreamWanted: the UPDATE filter matches whole server names, and the
+// missing side of a creation (no former location) matches no filter, not
+// even an empty server name.
+func TestStreamWanted(t *testing.T) {
+	tests := []struct {
+		hosts map[string]bool
+		loc   string
+		want  bool
+	}{
+		{nil, "be1!default", true},
+		{nil, "", false},
+		{map[string]bool{"be1": true}, "be1!default", true},
+		{map[string]bool{"be1": true}, "be10!default", false},
+		{map[string]bool{"be1": true}, "be1", true},
+		{map[string]bool{"": true}, "", false},
+	}
+	for _, tt := range tests {
+		if got := (&stream{hosts: tt.hosts}).wanted(tt.loc); got != tt.want {
+			t.Errorf("wanted(%q) with hosts %v = %v, want %v", tt.loc, tt.hosts, got, tt.want)
+		}
+	}
+}

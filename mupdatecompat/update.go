@@ -73,6 +73,10 @@ type readResult struct {
 
 // wanted applies the PARTIAL-UPDATE filter: whole server names.
 func (st *stream) wanted(loc string) bool {
+	if loc == "" {
+		// No location: the side of a change before a creation.
+		return false
+	}
 	if len(st.hosts) == 0 {
 		return true
 	}
