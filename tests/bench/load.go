@@ -161,8 +161,16 @@ func batchLoad(ctx context.Context, addr string, clients, size int, d time.Durat
 			req.Operations[k] = grpcserver.OpToProto(raftfsm.Op{Kind: raftfsm.OpActivate,
 				Name: fmt.Sprintf("user.batch%d.r%d.f%d", i, j, k), Location: "be2!default", ACL: "anyone\tlrs\t"})
 		}
-		_, err := mcs[i].Batch(ctx, req)
-		return size, err
+		resp, err := mcs[i].Batch(ctx, req)
+		if err != nil {
+			return 0, err
+		}
+		for k, r := range resp.Results {
+			if r.Status != roostv1.OperationStatus_OPERATION_STATUS_OK {
+				return 0, fmt.Errorf("batch operation %d: %v %s", k, r.Status, r.Message)
+			}
+		}
+		return len(resp.Results), nil
 	})
 }
 
@@ -171,8 +179,14 @@ func batchLoad(ctx context.Context, addr string, clients, size int, d time.Durat
 // gRPC, to set the gRPC rows against.
 func storeLoad(ctx context.Context, store *raftfsm.Store, clients int, d time.Duration, tag string) (result, error) {
 	return loop(clients, d, func(i, j int) (int, error) {
-		_, err := store.Apply(ctx, []raftfsm.Op{activation(tag, i, j)}, false)
-		return 1, err
+		resp, err := store.Apply(ctx, []raftfsm.Op{activation(tag, i, j)}, false)
+		if err != nil {
+			return 0, err
+		}
+		if err := resp.Results[0].Err; err != nil {
+			return 0, err
+		}
+		return 1, nil
 	})
 }
 
