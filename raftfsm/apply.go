@@ -74,7 +74,7 @@ func abortedResponse(ops []Op, results []Result) *ApplyResponse {
 
 // applyNow proposes one entry and waits for it.
 func (s *Store) applyNow(ops []Op, atomic bool) (*ApplyResponse, error) {
-	data, err := encodeOps(ops, atomic, s.columnsOK())
+	data, err := encodeOps(ops, atomic, s.logFormat())
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +154,7 @@ func (s *Store) newBatcher() *coalesce.Coalescer[Op, *ApplyResponse] {
 		MaxSize:   MaxEntryBytes,
 	}
 	send := func(ops []Op) func() (*ApplyResponse, error) {
-		data, err := encodeOps(ops, false, s.columnsOK())
+		data, err := encodeOps(ops, false, s.logFormat())
 		if err != nil {
 			return func() (*ApplyResponse, error) { return nil, err }
 		}
@@ -176,8 +176,15 @@ const maxLinger = 5 * time.Millisecond
 // big entries slow replication for everyone behind them.
 const MaxEntryBytes = 8 << 20
 
-// Size is what an operation carries: its name, location and ACL.
-func (o Op) Size() int { return len(o.Name) + len(o.Location) + len(o.ACL) }
+// Size is what an operation carries: its name, location, ACL and the
+// servers it is confined to.
+func (o Op) Size() int {
+	n := len(o.Name) + len(o.Location) + len(o.ACL)
+	for _, s := range o.OnlyOn {
+		n += len(s)
+	}
+	return n
+}
 
 // SplitResponse is the part of a coalesced response that belongs to the n
 // operations starting at off. Each part has its own capacity, so no

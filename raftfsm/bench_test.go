@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"testing"
 
@@ -102,7 +103,7 @@ func newBenchPool(b *testing.B, entries, opsPerEntry int, atomic bool) *benchPoo
 				op.ACL = fmt.Sprintf("%sv%d\tlrs\t", op.ACL, v)
 				ops[k] = op
 			}
-			data, err := encodeOps(ops, atomic, true)
+			data, err := encodeOps(ops, atomic, LogFormat)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -210,7 +211,7 @@ func TestRealisticOps(t *testing.T) {
 		{999_999, Op{Kind: OpActivate, Name: "user.u199999.Archive", Location: "be19!default", ACL: "u199999\tlrswipkxtecdan\t"}},
 	}
 	for _, tt := range tests {
-		if got := realisticOp(tt.i); got != tt.want {
+		if got := realisticOp(tt.i); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("realisticOp(%d) = %+v, want %+v", tt.i, got, tt.want)
 		}
 		if err := tt.want.Validate(); err != nil {
@@ -239,7 +240,7 @@ func BenchmarkApplyInto1M(b *testing.B) {
 			op.Name = fmt.Sprintf("%s.new%d", op.Name, e*perEntry+k)
 			ops[k] = op
 		}
-		data, err := encodeOps(ops, false, true)
+		data, err := encodeOps(ops, false, LogFormat)
 		if err != nil {
 			b.Fatal(err)
 		}

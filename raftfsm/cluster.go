@@ -127,13 +127,17 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logForm
 	return nil
 }
 
-// columnsOK reports whether every member reads Ops entries (LogFormatOps),
-// so the leader may write them: a member whose build predates them would
-// stop on the first. Raft hands out its configuration without a round
+// logFormat returns the newest log format every member reads, which the
+// leader may write: a member whose build predates a format would stop on
+// its first entry (Ops), or apply it wrongly by skipping fields it does
+// not know (Op.OnlyOn). Raft hands out its configuration without a round
 // trip through its loop, so this is cheap enough for every entry.
-func (s *Store) columnsOK() bool {
+func (s *Store) logFormat() uint32 {
 	f := s.raft.GetConfiguration()
-	return f.Error() == nil && s.fsm.allRead(f.Configuration().Servers, LogFormatOps)
+	if f.Error() != nil {
+		return 0
+	}
+	return s.fsm.readFormat(f.Configuration().Servers)
 }
 
 // SetMember records a member's gRPC address. Leader only.

@@ -2,6 +2,7 @@ package raftfsm
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	raftlogv1 "github.com/roost-mail/roost/proto/roost/raftlog/v1"
@@ -26,18 +27,24 @@ const (
 	// LogFormatOps adds Ops, column-wise batches (builds that predate
 	// the field declare nothing, which reads as 0).
 	LogFormatOps uint32 = 2
+	// LogFormatOnlyOn adds the servers Ops confine operations to
+	// (Op.OnlyOn).
+	LogFormatOnlyOn uint32 = 3
 	// LogFormat is the newest format this build reads.
-	LogFormat = LogFormatOps
+	LogFormat = LogFormatOnlyOn
 )
 
-// encodeOps encodes mailbox operations as one log entry. One operation is
-// sent bare; several become a batch that shares one revision: Ops if
-// columns (every member reads it), else Batch.
-func encodeOps(ops []Op, atomic, columns bool) ([]byte, error) {
-	if len(ops) == 1 && !atomic {
+// encodeOps encodes mailbox operations as one log entry in the newest
+// format every member reads. One operation is sent bare unless it is
+// confined to servers; several become a batch that shares one revision:
+// Ops if every member reads it, else Batch. Below LogFormatOnlyOn,
+// Op.OnlyOn is left out.
+func encodeOps(ops []Op, atomic bool, format uint32) ([]byte, error) {
+	onlyOn := format >= LogFormatOnlyOn && slices.ContainsFunc(ops, func(op Op) bool { return len(op.OnlyOn) > 0 })
+	if len(ops) == 1 && !atomic && !onlyOn {
 		return marshal(opToProto(ops[0]))
 	}
-	if !columns {
+	if format < LogFormatOps {
 		b := &raftlogv1.Batch{Atomic: atomic, Commands: make([]*raftlogv1.Command, len(ops))}
 		for i, op := range ops {
 			b.Commands[i] = opToProto(op)
@@ -61,6 +68,15 @@ func encodeOps(ops []Op, atomic, columns bool) ([]byte, error) {
 		b.Names, b.NameLengths[i] = append(b.Names, op.Name...), uint32(len(op.Name))
 		b.Locations, b.LocationLengths[i] = append(b.Locations, op.Location...), uint32(len(op.Location))
 		b.Acls, b.AclLengths[i] = append(b.Acls, op.ACL...), uint32(len(op.ACL))
+	}
+	if onlyOn {
+		b.OnlyOnCounts = make([]uint32, len(ops))
+		for i, op := range ops {
+			b.OnlyOnCounts[i] = uint32(len(op.OnlyOn))
+			for _, srv := range op.OnlyOn {
+				b.OnlyOn, b.OnlyOnLengths = append(b.OnlyOn, srv...), append(b.OnlyOnLengths, uint32(len(srv)))
+			}
+		}
 	}
 	return marshal(&raftlogv1.Command{Op: &raftlogv1.Command_Ops{Ops: b}})
 }
@@ -184,7 +200,46 @@ func opsFromProto(b *raftlogv1.Ops) ([]Op, error) {
 	if !names.done() || !locs.done() || !acls.done() {
 		return nil, fmt.Errorf("raftfsm: ops batch columns longer than their operations")
 	}
+	if err := onlyOnFromProto(b, ops); err != nil {
+		return nil, err
+	}
 	return ops, nil
+}
+
+// onlyOnFromProto sets the servers each operation of an Ops batch is
+// confined to.
+func onlyOnFromProto(b *raftlogv1.Ops, ops []Op) error {
+	if len(b.OnlyOnCounts) == 0 {
+		if len(b.OnlyOnLengths) != 0 || len(b.OnlyOn) != 0 {
+			return fmt.Errorf("raftfsm: ops batch has servers but no counts")
+		}
+		return nil
+	}
+	if len(b.OnlyOnCounts) != len(ops) {
+		return fmt.Errorf("raftfsm: ops batch of %d operations has %d server counts", len(ops), len(b.OnlyOnCounts))
+	}
+	servers, lengths := column{data: b.OnlyOn, s: string(b.OnlyOn)}, b.OnlyOnLengths
+	for i, n := range b.OnlyOnCounts {
+		if n == 0 {
+			continue
+		}
+		if uint64(n) > uint64(len(lengths)) {
+			return fmt.Errorf("raftfsm: ops batch operation %d has more servers than the batch", i)
+		}
+		ops[i].OnlyOn = make([]string, n)
+		for k := range ops[i].OnlyOn {
+			srv, ok := servers.next(lengths[k], false)
+			if !ok {
+				return fmt.Errorf("raftfsm: ops batch operation %d runs past its servers", i)
+			}
+			ops[i].OnlyOn[k] = srv
+		}
+		lengths = lengths[n:]
+	}
+	if len(lengths) != 0 || !servers.done() {
+		return fmt.Errorf("raftfsm: ops batch servers longer than their operations")
+	}
+	return nil
 }
 
 // column hands out consecutive pieces of one Ops column.

@@ -16,6 +16,9 @@ var (
 	ErrNotFound = errors.New("raftfsm: mailbox doesn't exist")
 	// ErrNotActive: DEACTIVATE of a mailbox that is not ACTIVE.
 	ErrNotActive = errors.New("raftfsm: mailbox not currently active")
+	// ErrWrongServer: the entry is on a server the operation is not
+	// confined to (Op.OnlyOn).
+	ErrWrongServer = errors.New("raftfsm: mailbox is on another server")
 	// ErrInvalid: a malformed name, location, ACL or request.
 	ErrInvalid = errors.New("raftfsm: invalid argument")
 	// ErrAborted: an operation of an atomic batch was not applied because

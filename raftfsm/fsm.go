@@ -232,17 +232,19 @@ func (f *FSM) MemberInfo(id string) (Member, bool) {
 	return m, ok
 }
 
-// allRead reports whether every one of servers has declared that its
-// build reads log format format.
-func (f *FSM) allRead(servers []raft.Server, format uint32) bool {
+// readFormat returns the newest log format that every one of servers
+// has declared its build reads; 0 if there are none.
+func (f *FSM) readFormat(servers []raft.Server) uint32 {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
+	format := LogFormat
 	for _, srv := range servers {
-		if f.members[string(srv.ID)].LogFormat < format {
-			return false
-		}
+		format = min(format, f.members[string(srv.ID)].LogFormat)
 	}
-	return len(servers) > 0
+	if len(servers) == 0 {
+		return 0
+	}
+	return format
 }
 
 // AppliedIndex returns the index of the last log entry the FSM has seen.

@@ -29,6 +29,12 @@ func activateOp(name, loc, acl string) Op {
 func deactivateOp(name, loc string) Op { return Op{Kind: OpDeactivate, Name: name, Location: loc} }
 func deleteOp(name string) Op          { return Op{Kind: OpDelete, Name: name} }
 
+// onlyOn confines op to servers.
+func onlyOn(op Op, servers ...string) Op {
+	op.OnlyOn = servers
+	return op
+}
+
 // testFSM feeds an FSM crafted Raft log entries with increasing indexes.
 type testFSM struct {
 	*FSM
@@ -43,7 +49,7 @@ func newTestFSM(tb testing.TB, historySize int) *testFSM {
 // commandLog returns the log entry for ops at index.
 func commandLog(tb testing.TB, index uint64, atomic bool, ops ...Op) *raft.Log {
 	tb.Helper()
-	data, err := encodeOps(ops, atomic, true)
+	data, err := encodeOps(ops, atomic, LogFormat)
 	if err != nil {
 		tb.Fatalf("encodeOps(%v, %v) = %v, want nil error", ops, atomic, err)
 	}
@@ -351,6 +357,78 @@ func TestApplyCommands(t *testing.T) {
 		{name: "invalid location too long", op: activateOp("user.jane", strings.Repeat("l", MaxLocationLen+1), ""), wantErr: ErrInvalid},
 		{name: "invalid ACL with LF", op: activateOp("user.jane", loc1, "anyone\tlrs\n"), wantErr: ErrInvalid},
 		{name: "invalid ACL too long", op: activateOp("user.jane", loc1, strings.Repeat("x", MaxACLLen+1)), wantErr: ErrInvalid},
+
+		// Operations confined to servers (OnlyOn): loc1 is on be01,
+		// loc2 and loc3 on be02.
+		{
+			name:      "confined activate of a new name",
+			op:        onlyOn(activateOp("user.jane", loc1, testACL), "be01"),
+			want:      &Mailbox{Name: "user.jane", State: StateActive, Location: loc1, ACL: testACL, CreateRevision: 1, ModifyRevision: 1},
+			wantEvent: true,
+		},
+		{
+			name:        "confined activate on its server",
+			setup:       []Op{reserveOp("user.jane", loc1)},
+			op:          onlyOn(activateOp("user.jane", loc1, testACL), "be09", "be01"),
+			wantExisted: true,
+			want:        &Mailbox{Name: "user.jane", State: StateActive, Location: loc1, ACL: testACL, CreateRevision: 1, ModifyRevision: 2},
+			wantEvent:   true,
+		},
+		{
+			name:        "confined activate cannot take another server's mailbox",
+			setup:       []Op{activateOp("user.jane", loc2, testACL2)},
+			op:          onlyOn(activateOp("user.jane", loc1, testACL), "be01"),
+			wantErr:     ErrWrongServer,
+			wantExisted: true,
+			want:        &Mailbox{Name: "user.jane", State: StateActive, Location: loc2, ACL: testACL2, CreateRevision: 1, ModifyRevision: 1},
+		},
+		{
+			name:        "confined to the server part, not the partition",
+			setup:       []Op{activateOp("user.jane", loc3, testACL2)},
+			op:          onlyOn(deactivateOp("user.jane", loc2), "be02"),
+			wantExisted: true,
+			want:        &Mailbox{Name: "user.jane", State: StateReserved, Location: loc2, CreateRevision: 1, ModifyRevision: 2},
+			wantEvent:   true,
+		},
+		{
+			name:        "confined deactivate of another server's mailbox",
+			setup:       []Op{activateOp("user.jane", loc2, testACL2)},
+			op:          onlyOn(deactivateOp("user.jane", loc1), "be01"),
+			wantErr:     ErrWrongServer,
+			wantExisted: true,
+			want:        &Mailbox{Name: "user.jane", State: StateActive, Location: loc2, ACL: testACL2, CreateRevision: 1, ModifyRevision: 1},
+		},
+		{
+			name:    "confined deactivate of an absent name is not found",
+			op:      onlyOn(deactivateOp("user.jane", loc1), "be01"),
+			wantErr: ErrNotFound,
+		},
+		{
+			name:        "confined delete of another server's mailbox",
+			setup:       []Op{activateOp("user.jane", loc2, testACL2)},
+			op:          onlyOn(deleteOp("user.jane"), "be01"),
+			wantErr:     ErrWrongServer,
+			wantExisted: true,
+			want:        &Mailbox{Name: "user.jane", State: StateActive, Location: loc2, ACL: testACL2, CreateRevision: 1, ModifyRevision: 1},
+		},
+		{
+			name:        "confined delete on its server",
+			setup:       []Op{activateOp("user.jane", loc1, testACL)},
+			op:          onlyOn(deleteOp("user.jane"), "be01"),
+			wantExisted: true,
+			wantEvent:   true,
+		},
+		{name: "confined delete of an absent name", op: onlyOn(deleteOp("user.jane"), "be01")},
+		{
+			name:        "confined reserve elsewhere is still already exists",
+			setup:       []Op{activateOp("user.jane", loc2, testACL2)},
+			op:          onlyOn(reserveOp("user.jane", loc1), "be01"),
+			wantErr:     ErrExists,
+			wantExisted: true,
+			want:        &Mailbox{Name: "user.jane", State: StateActive, Location: loc2, ACL: testACL2, CreateRevision: 1, ModifyRevision: 1},
+		},
+		{name: "invalid server with a bang", op: onlyOn(reserveOp("user.jane", loc1), "be01!default"), wantErr: ErrInvalid},
+		{name: "invalid empty server", op: onlyOn(reserveOp("user.jane", loc1), ""), wantErr: ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -452,6 +530,10 @@ func TestOpValidate(t *testing.T) {
 		{Op{Kind: OpReserve, Name: "user.jane\r\n", Location: loc1}, true},
 		{Op{Kind: OpActivate, Name: "user.jane", Location: loc1, ACL: "a\x00"}, true},
 		{activateOp(strings.Repeat("n", MaxNameLen), strings.Repeat("l", MaxLocationLen), strings.Repeat("a", MaxACLLen)), false},
+		{onlyOn(deleteOp("user.jane"), "be01", "be02"), false},
+		{onlyOn(deleteOp("user.jane"), slices.Repeat([]string{"be01"}, MaxOnlyOn)...), false},
+		{onlyOn(deleteOp("user.jane"), slices.Repeat([]string{"be01"}, MaxOnlyOn+1)...), true},
+		{onlyOn(deleteOp("user.jane"), "be\n01"), true},
 	}
 	for _, tt := range tests {
 		err := tt.op.Validate()
@@ -980,6 +1062,20 @@ func (md *model) apply(op Op, rev uint64) Result {
 	}
 	cur, ok := md.m[op.Name]
 	res := Result{Existed: ok}
+	// The kind's own refusals come first (a RESERVE elsewhere is "already
+	// exists", a DEACTIVATE of an absent name "not found"); only then may
+	// OnlyOn refuse an existing entry on another server.
+	wrongServer := func() bool {
+		if !ok || len(op.OnlyOn) == 0 {
+			return false
+		}
+		server, _, _ := strings.Cut(cur.Location, "!")
+		if slices.Contains(op.OnlyOn, server) {
+			return false
+		}
+		res.Err = ErrWrongServer
+		return true
+	}
 	put := func(st State, loc, acl string) {
 		if !ok || cur.State != st || cur.Location != loc || cur.ACL != acl {
 			created := rev
@@ -997,8 +1093,14 @@ func (md *model) apply(op Op, rev uint64) Result {
 			res.Err = ErrExists
 			return res
 		}
+		if wrongServer() {
+			return res
+		}
 		put(StateReserved, op.Location, "")
 	case OpActivate:
+		if wrongServer() {
+			return res
+		}
 		put(StateActive, op.Location, op.ACL)
 	case OpDeactivate:
 		if !ok {
@@ -1009,8 +1111,14 @@ func (md *model) apply(op Op, rev uint64) Result {
 			res.Err = ErrNotActive
 			return res
 		}
+		if wrongServer() {
+			return res
+		}
 		put(StateReserved, op.Location, "")
 	case OpDelete:
+		if wrongServer() {
+			return res
+		}
 		delete(md.m, op.Name)
 	}
 	return res
@@ -1075,6 +1183,26 @@ type logEntry struct {
 	atomic bool
 }
 
+// randKind returns a random operation on a name of pool.
+func randKind(rng *rand.Rand, pool, locs, acls []string) Op {
+	name := pool[rng.IntN(len(pool))]
+	loc := locs[rng.IntN(len(locs))]
+	switch r := rng.IntN(100); {
+	case r < 25:
+		return reserveOp(name, loc)
+	case r < 60:
+		return activateOp(name, loc, acls[rng.IntN(len(acls))])
+	case r < 75:
+		return deactivateOp(name, loc)
+	case r < 97:
+		return deleteOp(name)
+	case r < 98:
+		return reserveOp(name, "") // invalid
+	default:
+		return activateOp(name, "a!b!c", "") // invalid
+	}
+}
+
 // randomLog returns a pseudo-random log of mixed operations, batches and
 // member changes.
 func randomLog(tb testing.TB, seed uint64, entries int) []logEntry {
@@ -1088,23 +1216,17 @@ func randomLog(tb testing.TB, seed uint64, entries int) []logEntry {
 	}
 	locs := []string{loc1, loc2, loc3, "be03!default", "default"}
 	acls := []string{"", testACL, testACL2, "anyone\tlrs\t"}
+	// Servers of locs, and one no entry is on, to confine operations to.
+	servers := []string{"be01", "be02", "be03", "default", "be09"}
 	randOp := func() Op {
-		name := pool[rng.IntN(len(pool))]
-		loc := locs[rng.IntN(len(locs))]
-		switch r := rng.IntN(100); {
-		case r < 25:
-			return reserveOp(name, loc)
-		case r < 60:
-			return activateOp(name, loc, acls[rng.IntN(len(acls))])
-		case r < 75:
-			return deactivateOp(name, loc)
-		case r < 97:
-			return deleteOp(name)
-		case r < 98:
-			return reserveOp(name, "") // invalid
-		default:
-			return activateOp(name, "a!b!c", "") // invalid
+		op := randKind(rng, pool, locs, acls)
+		if rng.IntN(5) == 0 {
+			op.OnlyOn = make([]string, 1+rng.IntN(2))
+			for k := range op.OnlyOn {
+				op.OnlyOn[k] = servers[rng.IntN(len(servers))]
+			}
 		}
+		return op
 	}
 	var out []logEntry
 	for i := 1; i <= entries; i++ {

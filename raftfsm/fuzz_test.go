@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -303,7 +304,7 @@ func checkReencode(t *testing.T, data []byte, cmd command) {
 	if err != nil {
 		t.Fatalf("decodeCommand(encodeOps(decodeCommand(%q))) = %v, want nil error", data, err)
 	}
-	if !slices.Equal(again.ops, cmd.ops) || again.atomic != cmd.atomic {
+	if !slices.EqualFunc(again.ops, cmd.ops, func(a, b Op) bool { return reflect.DeepEqual(a, b) }) || again.atomic != cmd.atomic {
 		t.Errorf("decodeCommand(encodeOps(%+v, %v)) = %+v, %v, want the same", cmd.ops, cmd.atomic, again.ops, again.atomic)
 	}
 }
@@ -405,10 +406,18 @@ var spoilOps = []func(*raftlogv1.Ops){
 	func(o *raftlogv1.Ops) { o.AclLengths[0]-- },
 	func(o *raftlogv1.Ops) { o.Kinds[1] = 9 },
 	func(o *raftlogv1.Ops) { o.Kinds[0] = 0 },
+	func(o *raftlogv1.Ops) { o.OnlyOnCounts = o.OnlyOnCounts[:1] },
+	func(o *raftlogv1.Ops) { o.OnlyOnCounts = nil },
+	func(o *raftlogv1.Ops) { o.OnlyOnCounts[1] = 1 },
+	func(o *raftlogv1.Ops) { o.OnlyOnCounts[0] = 1 << 31 },
+	func(o *raftlogv1.Ops) { o.OnlyOnLengths[0]++ },
+	func(o *raftlogv1.Ops) { o.OnlyOnLengths[1] = 1 << 31 },
+	func(o *raftlogv1.Ops) { o.OnlyOnLengths = append(o.OnlyOnLengths, 0) },
+	func(o *raftlogv1.Ops) { o.OnlyOn = append(o.OnlyOn, 'x') },
 }
 
 func badOps(tb testing.TB, spoil func(*raftlogv1.Ops)) []byte {
-	data, err := encodeOps([]Op{activateOp("user.a", loc1, testACL), reserveOp("user.b", loc2)}, false, true)
+	data, err := encodeOps([]Op{onlyOn(activateOp("user.a", loc1, testACL), "be01", "be02"), reserveOp("user.b", loc2)}, false, LogFormat)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -427,14 +436,25 @@ func badOps(tb testing.TB, spoil func(*raftlogv1.Ops)) []byte {
 // to the same ones, and a spoiled Ops batch is refused.
 func TestDecodeOps(t *testing.T) {
 	ops := []Op{activateOp("user.a", loc1, testACL), deleteOp("user.jane"), reserveOp("user.b", loc2), deactivateOp("user.c", loc3)}
-	data, err := encodeOps(ops, true, true)
+	data, err := encodeOps(ops, true, LogFormat)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, data := range map[string][]byte{"ops": data, "legacy batch": legacyBatch(t, true, ops...)} {
 		cmd, err := decodeCommand(data)
-		if err != nil || !slices.Equal(cmd.ops, ops) || !cmd.atomic {
+		if err != nil || !reflect.DeepEqual(cmd.ops, ops) || !cmd.atomic {
 			t.Errorf("%s: decodeCommand = %+v, %v, %v, want %+v, true", name, cmd.ops, cmd.atomic, err, ops)
+		}
+	}
+	// Confined operations keep their servers, even alone.
+	confined := []Op{onlyOn(deleteOp("user.jane"), "be01", "be02"), reserveOp("user.b", loc2), onlyOn(deactivateOp("user.c", loc3), "be02")}
+	for _, ops := range [][]Op{confined, confined[:1]} {
+		data, err := encodeOps(ops, false, LogFormat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cmd, err := decodeCommand(data); err != nil || !reflect.DeepEqual(cmd.ops, ops) {
+			t.Errorf("decodeCommand(encodeOps(%+v)) = %+v, %v, want the same ops", ops, cmd.ops, err)
 		}
 	}
 	for i, spoil := range spoilOps {

@@ -36,6 +36,15 @@ type Op struct {
 	Name     string
 	Location string
 	ACL      string
+	// OnlyOn, if not empty, confines the operation to names that are absent or
+	// whose entry is on one of these servers (a location's part before
+	// '!'); otherwise it is refused with ErrWrongServer and changes
+	// nothing. It is checked as the operation applies, so no concurrent
+	// write can slip between the check and the change: it is how a
+	// backend is held to its own mailboxes. Members that predate
+	// LogFormatOnlyOn cannot apply it, so while one is in the cluster the
+	// store proposes operations without it.
+	OnlyOn []string
 }
 
 // Limits on what the database stores. Cyrus itself caps names well below
@@ -44,6 +53,8 @@ const (
 	MaxNameLen     = 1024
 	MaxLocationLen = 1024
 	MaxACLLen      = 64 << 10
+	// MaxOnlyOn caps the servers of Op.OnlyOn.
+	MaxOnlyOn = 64
 )
 
 // Validate reports a malformed operation. Writes are validated before they
@@ -72,12 +83,35 @@ func (o Op) Validate() error {
 		return fmt.Errorf("%w: unknown operation %d", ErrInvalid, o.Kind)
 	}
 	if o.Kind == OpActivate {
-		return checkField("acl", o.ACL, MaxACLLen, true)
-	}
-	if o.ACL != "" {
+		if err := checkField("acl", o.ACL, MaxACLLen, true); err != nil {
+			return err
+		}
+	} else if o.ACL != "" {
 		return fmt.Errorf("%w: %s takes no ACL", ErrInvalid, o.Kind)
 	}
+	if len(o.OnlyOn) > MaxOnlyOn {
+		return fmt.Errorf("%w: more than %d servers to confine an operation to", ErrInvalid, MaxOnlyOn)
+	}
+	for _, srv := range o.OnlyOn {
+		if err := checkField("server", srv, MaxLocationLen, false); err != nil {
+			return err
+		}
+		if strings.Contains(srv, "!") {
+			return fmt.Errorf("%w: server %q contains '!'", ErrInvalid, srv)
+		}
+	}
 	return nil
+}
+
+// onServer reports whether location is on one of servers.
+func onServer(location string, servers []string) bool {
+	server, _, _ := strings.Cut(location, "!")
+	for _, s := range servers {
+		if s == server {
+			return true
+		}
+	}
+	return false
 }
 
 // checkField refuses empty (unless allowed), oversized and line-breaking
@@ -98,7 +132,7 @@ func checkField(what, v string, max int, emptyOK bool) error {
 // Result is the outcome of one operation.
 type Result struct {
 	// Err is nil on success, else wraps one of ErrExists, ErrNotFound,
-	// ErrNotActive, ErrInvalid or ErrAborted.
+	// ErrNotActive, ErrWrongServer, ErrInvalid or ErrAborted.
 	Err error
 	// Mailbox is the entry after the operation; nil when absent.
 	Mailbox *Mailbox

@@ -100,8 +100,14 @@ func (t *table) write(op Op, rev uint64) (change, error) {
 		// Deleting an unknown name succeeds: backends treat NO as a
 		// failed delete or rename.
 		t.lookup.name = op.Name
+		defer func() { t.lookup.name = "" }()
+		if len(op.OnlyOn) > 0 {
+			cur, _ := t.byName.Get(&t.lookup)
+			if err := refusal(op, cur); err != nil {
+				return change{before: cur, after: cur}, err
+			}
+		}
 		cur, _ := t.byName.Delete(&t.lookup)
-		t.lookup.name = ""
 		if cur != nil {
 			t.byKey.Delete(cur)
 		}
@@ -152,6 +158,9 @@ func refusal(op Op, cur *entry) error {
 		}
 	}
 	// RFC 3656 §4.1: ACTIVATE needs no prior RESERVE or entry.
+	if cur != nil && len(op.OnlyOn) > 0 && !onServer(cur.loc(), op.OnlyOn) {
+		return fmt.Errorf("%w (%s)", ErrWrongServer, cur.loc())
+	}
 	return nil
 }
 

@@ -603,8 +603,17 @@ type Ops struct {
 	LocationLengths []uint32 `protobuf:"varint,6,rep,packed,name=location_lengths,json=locationLengths,proto3" json:"location_lengths,omitempty"`
 	Acls            []byte   `protobuf:"bytes,7,opt,name=acls,proto3" json:"acls,omitempty"`
 	AclLengths      []uint32 `protobuf:"varint,8,rep,packed,name=acl_lengths,json=aclLengths,proto3" json:"acl_lengths,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Servers each operation is confined to (Op.OnlyOn in Go): operation
+	// i applies only if its name is absent or on one of only_on_counts[i]
+	// servers, cut in turn from only_on by only_on_lengths. Empty when no
+	// operation is confined. Leaders write these fields once every member
+	// has declared log_format 3; older members would ignore them and apply
+	// what the others refuse.
+	OnlyOn        []byte   `protobuf:"bytes,9,opt,name=only_on,json=onlyOn,proto3" json:"only_on,omitempty"`
+	OnlyOnLengths []uint32 `protobuf:"varint,10,rep,packed,name=only_on_lengths,json=onlyOnLengths,proto3" json:"only_on_lengths,omitempty"`
+	OnlyOnCounts  []uint32 `protobuf:"varint,11,rep,packed,name=only_on_counts,json=onlyOnCounts,proto3" json:"only_on_counts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Ops) Reset() {
@@ -689,6 +698,27 @@ func (x *Ops) GetAcls() []byte {
 func (x *Ops) GetAclLengths() []uint32 {
 	if x != nil {
 		return x.AclLengths
+	}
+	return nil
+}
+
+func (x *Ops) GetOnlyOn() []byte {
+	if x != nil {
+		return x.OnlyOn
+	}
+	return nil
+}
+
+func (x *Ops) GetOnlyOnLengths() []uint32 {
+	if x != nil {
+		return x.OnlyOnLengths
+	}
+	return nil
+}
+
+func (x *Ops) GetOnlyOnCounts() []uint32 {
+	if x != nil {
+		return x.OnlyOnCounts
 	}
 	return nil
 }
@@ -1044,7 +1074,7 @@ const file_roost_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\fR\x04name\"V\n" +
 	"\x05Batch\x125\n" +
 	"\bcommands\x18\x01 \x03(\v2\x19.roost.raftlog.v1.CommandR\bcommands\x12\x16\n" +
-	"\x06atomic\x18\x02 \x01(\bR\x06atomic\"\x84\x02\n" +
+	"\x06atomic\x18\x02 \x01(\bR\x06atomic\"\xeb\x02\n" +
 	"\x03Ops\x12\x16\n" +
 	"\x06atomic\x18\x01 \x01(\bR\x06atomic\x12.\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2\x18.roost.raftlog.v1.OpKindR\x05kinds\x12\x14\n" +
@@ -1054,7 +1084,11 @@ const file_roost_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\x10location_lengths\x18\x06 \x03(\rR\x0flocationLengths\x12\x12\n" +
 	"\x04acls\x18\a \x01(\fR\x04acls\x12\x1f\n" +
 	"\vacl_lengths\x18\b \x03(\rR\n" +
-	"aclLengths\"=\n" +
+	"aclLengths\x12\x17\n" +
+	"\aonly_on\x18\t \x01(\fR\x06onlyOn\x12&\n" +
+	"\x0fonly_on_lengths\x18\n" +
+	" \x03(\rR\ronlyOnLengths\x12$\n" +
+	"\x0eonly_on_counts\x18\v \x03(\rR\fonlyOnCounts\"=\n" +
 	"\tSetMember\x120\n" +
 	"\x06member\x18\x01 \x01(\v2\x18.roost.raftlog.v1.MemberR\x06member\"\x1e\n" +
 	"\fRemoveMember\x12\x0e\n" +
