@@ -38,6 +38,8 @@ func writeError(err error) *Error {
 		return no("mailbox doesn't exist")
 	case errors.Is(err, raftfsm.ErrNotActive):
 		return no("mailbox not currently active")
+	case errors.Is(err, raftfsm.ErrWrongServer):
+		return errNotYourMbox
 	case errors.Is(err, raftfsm.ErrInvalid):
 		return no("invalid argument: " + err.Error())
 	case errors.Is(err, raftfsm.ErrUnknownOutcome):

@@ -23,19 +23,7 @@ func testServer(t *testing.T, users string) (string, *raftfsm.Store) {
 // testServerNamed is testServer with the name the banner shows.
 func testServerNamed(t *testing.T, users, name string, opts ...func(*Config)) (string, *raftfsm.Store) {
 	t.Helper()
-	st, err := raftfsm.Open(raftfsm.Config{NodeID: "m1", Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true,
-		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for !st.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
-	}
+	st := testStore(t)
 	u, err := ParseUsers(strings.NewReader(users))
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +48,29 @@ func testServerNamed(t *testing.T, users, name string, opts ...func(*Config)) (s
 		}
 	})
 	return l.Addr().String(), st
+}
+
+// testStore opens a single-node store on loopback that leads and, as
+// roostd's nodes do, has declared the log format it reads.
+func testStore(t *testing.T) *raftfsm.Store {
+	t.Helper()
+	st, err := raftfsm.Open(raftfsm.Config{NodeID: "m1", Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true,
+		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	deadline := time.Now().Add(10 * time.Second)
+	for !st.IsLeader() {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition with a deadline
+	}
+	if err := st.SetMember(t.Context(), raftfsm.Member{ID: "m1", GRPCAddr: "127.0.0.1:1", LogFormat: raftfsm.LogFormat}); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
 
 // converse sends each C: chunk and checks that the S: lines that follow
@@ -136,6 +147,29 @@ func TestBackendSession(t *testing.T) {
 		"C: Q01 LOGOUT\r\n", `S: Q01 OK "bye-bye"`,
 	)
 	converse(t, addr, script)
+}
+
+// TestBackendCannotRaceAMove: the node's copy of the database may lag
+// behind the leader's (on a follower), or a move may commit between the
+// check against it and the write. The write goes out confined to the
+// backend's servers, so the state machine refuses it as it applies: here
+// the node's copy still shows user.jane on be1 when it has moved to be2.
+func TestBackendCannotRaceAMove(t *testing.T) {
+	stale := testStore(t)
+	mustApply(t, stale, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.jane", Location: "be1!p"})
+	addr, st := testServerNamed(t, testUsers, "", func(c *Config) { c.FSM = stale.FSM() })
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.jane", Location: "be2!p", ACL: "jane\tlrs\t"})
+	converse(t, addr, append(append([]string{}, banner...),
+		"C: A01 AUTHENTICATE \"PLAIN\" {12+}\r\nAGJlMQBwdzE=\r\n", `S: A01 OK "Authenticated"`,
+		"C: X1 DELETE \"user.jane\"\r\n", `S: X1 NO "permission denied: the mailbox is located on another server"`,
+		"C: X2 ACTIVATE \"user.jane\" \"be1!p\" \"\"\r\n", `S: X2 NO "permission denied: the mailbox is located on another server"`,
+		"C: X3 DEACTIVATE \"user.jane\" \"be1!p\"\r\n", `S: X3 NO "permission denied: the mailbox is located on another server"`,
+		"C: X4 ACTIVATE \"user.new\" \"be1!p\" \"\"\r\n", `S: X4 OK "done"`,
+	))
+	want := raftfsm.Mailbox{Name: "user.jane", State: raftfsm.StateActive, Location: "be2!p", ACL: "jane\tlrs\t"}
+	if m, _ := st.FSM().Get("user.jane"); m == nil || m.State != want.State || m.Location != want.Location || m.ACL != want.ACL {
+		t.Errorf("user.jane = %+v, want %+v still", m, want)
+	}
 }
 
 // TestBackendServerList: a backend identity whose users-file role lists

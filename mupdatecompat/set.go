@@ -17,7 +17,7 @@ func (c *conn) handleWrite(cmd *wire.Command) *Error {
 	if err != nil {
 		return err
 	}
-	if err := c.authorize(op); err != nil {
+	if err := c.authorize(&op); err != nil {
 		return err
 	}
 	ctx, cancel := c.writeContext()
@@ -68,7 +68,12 @@ func writeOp(cmd *wire.Command) (raftfsm.Op, *Error) {
 // servers now, so it cannot move another server's mailbox to itself.
 // RESERVE of a name held elsewhere is left to the state machine, which
 // refuses it as Cyrus's master does.
-func (c *conn) authorize(op raftfsm.Op) *Error {
+//
+// The entry's server is checked twice. Here, against this node's copy,
+// for a quick answer; then the operation goes out confined to the
+// backend's servers (Op.OnlyOn), so that the state machine checks again as
+// it applies it: the copy may lag, and a move may commit between the two.
+func (c *conn) authorize(op *raftfsm.Op) *Error {
 	switch c.id.Role {
 	case RoleAdmin:
 		return nil
@@ -86,6 +91,9 @@ func (c *conn) authorize(op raftfsm.Op) *Error {
 		if m, _ := c.s.cfg.FSM.Get(op.Name); m != nil && !mayWrite(m.Location) {
 			return errNotYourMbox
 		}
+	}
+	if !c.id.anyServer {
+		op.OnlyOn = c.id.servers
 	}
 	return nil
 }

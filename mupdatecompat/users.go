@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/roost-mail/roost/raftfsm"
 )
 
 // Role is what an authenticated MUPDATE identity may do.
@@ -103,6 +105,10 @@ func parseIdentity(name, field string) (Identity, error) {
 			return Identity{}, fmt.Errorf("backend server list %q: want SERVER[,SERVER...] or *", servers)
 		}
 		id.servers = append(id.servers, srv)
+	}
+	// Writes go out confined to these servers (raftfsm.Op.OnlyOn).
+	if len(id.servers) > raftfsm.MaxOnlyOn {
+		return Identity{}, fmt.Errorf("backend server list names %d servers, more than %d: use backend=*", len(id.servers), raftfsm.MaxOnlyOn)
 	}
 	return id, nil
 }

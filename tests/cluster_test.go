@@ -29,6 +29,21 @@ func write(ctx context.Context, tn *testNode, name, loc, acl string) error {
 	return err
 }
 
+// confinedDelete deletes name through a node's Batch, confined to server,
+// and returns an error unless it is refused as on another server.
+func confinedDelete(ctx context.Context, tn *testNode, name, server string) error {
+	op := &roostv1.Operation{Op: &roostv1.Operation_Delete{Delete: &roostv1.DeleteRequest{Name: []byte(name)}},
+		OnlyOnServers: []string{server}}
+	resp, err := tn.mailboxes().Batch(ctx, &roostv1.BatchRequest{Operations: []*roostv1.Operation{op}})
+	if err != nil {
+		return fmt.Errorf("Batch(delete %s only on %s) = %v, want nil error", name, server, err)
+	}
+	if got := resp.Results[0].Status; got != roostv1.OperationStatus_OPERATION_STATUS_WRONG_SERVER {
+		return fmt.Errorf("Batch(delete %s only on %s) = %v, want WRONG_SERVER", name, server, got)
+	}
+	return nil
+}
+
 // streamWrite activates mailboxes through a node's Write stream, all in
 // flight at once, and returns the first failure.
 func streamWrite(ctx context.Context, tn *testNode, names []string, w want) error {
@@ -230,6 +245,14 @@ func TestCluster(t *testing.T) {
 		}
 		for _, name := range names {
 			ok.add(name, w)
+		}
+	}
+	// Operations confined to a server are checked where they apply, on
+	// the leader, whichever node they came through: none of these deletes
+	// may take a mailbox that is on be0 (checked with the rest below).
+	for _, tn := range nodes {
+		if err := confinedDelete(ctx, tn, "user.u0.f00", "be9"); err != nil {
+			t.Fatalf("through %s: %v", tn.id, err)
 		}
 	}
 

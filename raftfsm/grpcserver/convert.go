@@ -37,36 +37,46 @@ func mailboxFromProto(p *roostv1.Mailbox) *raftfsm.Mailbox {
 
 // opFromProto converts one batch operation; ok is false for an empty one.
 func opFromProto(o *roostv1.Operation) (raftfsm.Op, bool) {
+	var op raftfsm.Op
 	switch x := o.GetOp().(type) {
 	case *roostv1.Operation_Reserve:
-		return raftfsm.Op{Kind: raftfsm.OpReserve, Name: string(x.Reserve.Name), Location: string(x.Reserve.Location)}, true
+		op = raftfsm.Op{Kind: raftfsm.OpReserve, Name: string(x.Reserve.Name), Location: string(x.Reserve.Location)}
 	case *roostv1.Operation_Activate:
 		a := x.Activate
-		return raftfsm.Op{Kind: raftfsm.OpActivate, Name: string(a.Name), Location: string(a.Location), ACL: string(a.Acl)}, true
+		op = raftfsm.Op{Kind: raftfsm.OpActivate, Name: string(a.Name), Location: string(a.Location), ACL: string(a.Acl)}
 	case *roostv1.Operation_Deactivate:
-		return raftfsm.Op{Kind: raftfsm.OpDeactivate, Name: string(x.Deactivate.Name), Location: string(x.Deactivate.Location)}, true
+		op = raftfsm.Op{Kind: raftfsm.OpDeactivate, Name: string(x.Deactivate.Name), Location: string(x.Deactivate.Location)}
 	case *roostv1.Operation_Delete:
-		return raftfsm.Op{Kind: raftfsm.OpDelete, Name: string(x.Delete.Name)}, true
+		op = raftfsm.Op{Kind: raftfsm.OpDelete, Name: string(x.Delete.Name)}
+	default:
+		return raftfsm.Op{}, false
 	}
-	return raftfsm.Op{}, false
+	if len(o.OnlyOnServers) > 0 {
+		op.OnlyOn = o.OnlyOnServers
+	}
+	return op, true
 }
 
 // OpToProto converts an operation for a Batch call; an unknown kind
 // becomes an empty operation, which the leader refuses.
 func OpToProto(op raftfsm.Op) *roostv1.Operation {
 	n, l := []byte(op.Name), []byte(op.Location)
+	var out *roostv1.Operation
 	switch op.Kind {
 	case raftfsm.OpReserve:
-		return &roostv1.Operation{Op: &roostv1.Operation_Reserve{Reserve: &roostv1.ReserveRequest{Name: n, Location: l}}}
+		out = &roostv1.Operation{Op: &roostv1.Operation_Reserve{Reserve: &roostv1.ReserveRequest{Name: n, Location: l}}}
 	case raftfsm.OpActivate:
-		return &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{Name: n, Location: l, Acl: []byte(op.ACL)}}}
+		out = &roostv1.Operation{Op: &roostv1.Operation_Activate{Activate: &roostv1.ActivateRequest{Name: n, Location: l, Acl: []byte(op.ACL)}}}
 	case raftfsm.OpDeactivate:
-		return &roostv1.Operation{Op: &roostv1.Operation_Deactivate{Deactivate: &roostv1.DeactivateRequest{Name: n, Location: l}}}
+		out = &roostv1.Operation{Op: &roostv1.Operation_Deactivate{Deactivate: &roostv1.DeactivateRequest{Name: n, Location: l}}}
 	case raftfsm.OpDelete:
-		return &roostv1.Operation{Op: &roostv1.Operation_Delete{Delete: &roostv1.DeleteRequest{Name: n}}}
+		out = &roostv1.Operation{Op: &roostv1.Operation_Delete{Delete: &roostv1.DeleteRequest{Name: n}}}
+	default:
+		// An empty operation: the leader refuses it as invalid.
+		return &roostv1.Operation{}
 	}
-	// An empty operation: the leader refuses it as invalid.
-	return &roostv1.Operation{}
+	out.OnlyOnServers = op.OnlyOn
+	return out
 }
 
 // statusOf classifies an operation's error.
@@ -82,6 +92,8 @@ func statusOf(err error) roostv1.OperationStatus {
 		return roostv1.OperationStatus_OPERATION_STATUS_NOT_ACTIVE
 	case errors.Is(err, raftfsm.ErrAborted):
 		return roostv1.OperationStatus_OPERATION_STATUS_ABORTED
+	case errors.Is(err, raftfsm.ErrWrongServer):
+		return roostv1.OperationStatus_OPERATION_STATUS_WRONG_SERVER
 	}
 	return roostv1.OperationStatus_OPERATION_STATUS_INVALID
 }
@@ -101,6 +113,8 @@ func errorOf(st roostv1.OperationStatus, msg string) error {
 		base = raftfsm.ErrNotActive
 	case roostv1.OperationStatus_OPERATION_STATUS_ABORTED:
 		base = raftfsm.ErrAborted
+	case roostv1.OperationStatus_OPERATION_STATUS_WRONG_SERVER:
+		base = raftfsm.ErrWrongServer
 	default:
 		base = raftfsm.ErrInvalid
 	}

@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
@@ -28,11 +29,12 @@ func TestOpProtoRoundTrip(t *testing.T) {
 		{"activate odd bytes", raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.j\xe4ne^x \t", Location: "be!", ACL: "\xff\t\t" + testACL2}},
 		{"deactivate", raftfsm.Op{Kind: raftfsm.OpDeactivate, Name: "user.jane", Location: loc2}},
 		{"delete", raftfsm.Op{Kind: raftfsm.OpDelete, Name: "DELETED.user.bob.Trash.65B7B6BC"}},
+		{"confined", raftfsm.Op{Kind: raftfsm.OpDeactivate, Name: "user.jane", Location: loc2, OnlyOn: []string{"be01", "be02"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, ok := opFromProto(OpToProto(tt.op))
-			if !ok || got != tt.op {
+			if !ok || !reflect.DeepEqual(got, tt.op) {
 				t.Errorf("opFromProto(OpToProto(%+v)) = %+v, %v, want %+v, true", tt.op, got, ok, tt.op)
 			}
 		})

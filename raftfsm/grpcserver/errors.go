@@ -11,11 +11,34 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// The ErrorInfo that marks a refusal by a node that does not lead.
+// The ErrorInfo reasons that tell apart errors sharing a code: a refusal
+// by a node that does not lead (Unavailable), and an entry on a server an
+// operation is not confined to (FailedPrecondition, as is a DEACTIVATE of
+// an entry that is not active).
 const (
-	errorDomain     = "roost-mail.org"
-	notLeaderReason = "NOT_LEADER"
+	errorDomain       = "roost-mail.org"
+	notLeaderReason   = "NOT_LEADER"
+	wrongServerReason = "WRONG_SERVER"
 )
+
+// withReason returns a status with code, message and an ErrorInfo reason.
+func withReason(code codes.Code, msg, reason string) error {
+	st, err := status.New(code, msg).WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain})
+	if err != nil {
+		return status.Error(code, msg)
+	}
+	return st.Err()
+}
+
+// reason returns the reason of st's Roost ErrorInfo, or "".
+func reason(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == errorDomain {
+			return info.Reason
+		}
+	}
+	return ""
+}
 
 // toStatus maps store errors to gRPC status codes, in one place. Errors
 // that already are statuses (from a forwarded call) pass through.
@@ -35,11 +58,7 @@ func toStatus(err error) error {
 	case errors.As(err, &nl):
 		// Marked, so a forwarding follower knows the call did nothing
 		// and may try the next leader.
-		st, derr := status.New(codes.Unavailable, err.Error()).WithDetails(&errdetails.ErrorInfo{Reason: notLeaderReason, Domain: errorDomain})
-		if derr != nil {
-			return status.Error(codes.Unavailable, err.Error())
-		}
-		return st.Err()
+		return withReason(codes.Unavailable, err.Error(), notLeaderReason)
 	case errors.Is(err, raftfsm.ErrInvalid), errors.Is(err, raftfsm.ErrBadSnapshot):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, raftfsm.ErrExists):
@@ -50,6 +69,8 @@ func toStatus(err error) error {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, raftfsm.ErrAborted):
 		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, raftfsm.ErrWrongServer):
+		return withReason(codes.FailedPrecondition, err.Error(), wrongServerReason)
 	case errors.Is(err, raftfsm.ErrCompacted):
 		return status.Error(codes.OutOfRange, err.Error())
 	case errors.Is(err, raftfsm.ErrNoLeader), errors.Is(err, raftfsm.ErrClosed):
@@ -78,14 +99,15 @@ func fromStatus(err error) error {
 		base = raftfsm.ErrNotFound
 	case codes.FailedPrecondition:
 		base = raftfsm.ErrNotActive
+		if reason(st) == wrongServerReason {
+			base = raftfsm.ErrWrongServer
+		}
 	case codes.Aborted:
 		base = raftfsm.ErrAborted
 	case codes.Unavailable:
 		base = raftfsm.ErrNoLeader
-		for _, d := range st.Details() {
-			if info, ok := d.(*errdetails.ErrorInfo); ok && info.Domain == errorDomain && info.Reason == notLeaderReason {
-				base = raftfsm.ErrNotLeader
-			}
+		if reason(st) == notLeaderReason {
+			base = raftfsm.ErrNotLeader
 		}
 	case codes.DeadlineExceeded:
 		base = raftfsm.ErrUnknownOutcome

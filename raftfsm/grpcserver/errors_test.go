@@ -31,6 +31,7 @@ func TestToStatus(t *testing.T) {
 		{"not active", raftfsm.ErrNotActive, codes.FailedPrecondition},
 		{"wrapped not active", fmt.Errorf("DEACTIVATE %q: %w", "user.jane", raftfsm.ErrNotActive), codes.FailedPrecondition},
 		{"aborted", fmt.Errorf("ACTIVATE %q: %w", "user.jane", raftfsm.ErrAborted), codes.Aborted},
+		{"wrong server", fmt.Errorf("DELETE %q: %w (be02!default)", "user.jane", raftfsm.ErrWrongServer), codes.FailedPrecondition},
 		{"compacted", raftfsm.ErrCompacted, codes.OutOfRange},
 		{"no leader", fmt.Errorf("%w: not committed within 10s", raftfsm.ErrNoLeader), codes.Unavailable},
 		{"closed", raftfsm.ErrClosed, codes.Unavailable},
@@ -132,6 +133,7 @@ func TestStatusRoundTrip(t *testing.T) {
 		{fmt.Errorf("DEACTIVATE %q: %w", "user.a", raftfsm.ErrNotFound), raftfsm.ErrNotFound},
 		{fmt.Errorf("DEACTIVATE %q: %w", "user.a", raftfsm.ErrNotActive), raftfsm.ErrNotActive},
 		{raftfsm.ErrAborted, raftfsm.ErrAborted},
+		{fmt.Errorf("DELETE %q: %w (be02!default)", "user.a", raftfsm.ErrWrongServer), raftfsm.ErrWrongServer},
 		{raftfsm.ErrNoLeader, raftfsm.ErrNoLeader},
 		{raftfsm.ErrClosed, raftfsm.ErrNoLeader},
 		{&raftfsm.NotLeaderError{LeaderID: "n2"}, raftfsm.ErrNotLeader},
@@ -141,6 +143,11 @@ func TestStatusRoundTrip(t *testing.T) {
 		if got := fromStatus(toStatus(tt.err)); !errors.Is(got, tt.want) {
 			t.Errorf("fromStatus(toStatus(%v)) = %v, want an error wrapping %v", tt.err, got, tt.want)
 		}
+	}
+	// FailedPrecondition is a DEACTIVATE of an inactive entry unless
+	// marked as an entry on another server.
+	if got := fromStatus(toStatus(raftfsm.ErrNotActive)); errors.Is(got, raftfsm.ErrWrongServer) {
+		t.Errorf("fromStatus(toStatus(ErrNotActive)) = %v, which claims another server", got)
 	}
 	// Only a refusal by a node that does not lead says the call did
 	// nothing; any other Unavailable may have.
@@ -159,6 +166,7 @@ func TestStatusOf(t *testing.T) {
 		{fmt.Errorf("DEACTIVATE %q: %w", "user.a", raftfsm.ErrNotFound), roostv1.OperationStatus_OPERATION_STATUS_NOT_FOUND},
 		{fmt.Errorf("DEACTIVATE %q: %w", "user.a", raftfsm.ErrNotActive), roostv1.OperationStatus_OPERATION_STATUS_NOT_ACTIVE},
 		{fmt.Errorf("ACTIVATE %q: %w", "user.a", raftfsm.ErrAborted), roostv1.OperationStatus_OPERATION_STATUS_ABORTED},
+		{fmt.Errorf("DELETE %q: %w (x)", "user.a", raftfsm.ErrWrongServer), roostv1.OperationStatus_OPERATION_STATUS_WRONG_SERVER},
 		{fmt.Errorf("RESERVE %q: %w: empty name", "", raftfsm.ErrInvalid), roostv1.OperationStatus_OPERATION_STATUS_INVALID},
 		{errors.New("something else"), roostv1.OperationStatus_OPERATION_STATUS_INVALID},
 	}
@@ -176,6 +184,7 @@ func TestErrorOfRoundTrip(t *testing.T) {
 		roostv1.OperationStatus_OPERATION_STATUS_NOT_ACTIVE:     raftfsm.ErrNotActive,
 		roostv1.OperationStatus_OPERATION_STATUS_INVALID:        raftfsm.ErrInvalid,
 		roostv1.OperationStatus_OPERATION_STATUS_ABORTED:        raftfsm.ErrAborted,
+		roostv1.OperationStatus_OPERATION_STATUS_WRONG_SERVER:   raftfsm.ErrWrongServer,
 	}
 	for v := range roostv1.OperationStatus_name {
 		st := roostv1.OperationStatus(v)

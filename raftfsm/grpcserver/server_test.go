@@ -502,6 +502,25 @@ func TestBatch(t *testing.T) {
 		}
 	}
 
+	t.Run("confined to servers", func(t *testing.T) {
+		// As roostd does: declare the log format, so that the leader
+		// writes the newest, which carries OnlyOn.
+		if err := n.store.SetMember(testContext(t), raftfsm.Member{ID: "n1", GRPCAddr: n.addr, LogFormat: raftfsm.LogFormat}); err != nil {
+			t.Fatalf("SetMember(n1) = %v, want nil error", err)
+		}
+		del, deact := deleteOp("user.jane"), deactivateOp("user.jane", loc1)
+		del.OnlyOnServers, deact.OnlyOnServers = []string{"be02"}, []string{"be02", "be01"}
+		resp := mustBatch(t, n, true, del)
+		if got, want := statuses(resp), []roostv1.OperationStatus{roostv1.OperationStatus_OPERATION_STATUS_WRONG_SERVER}; !slices.Equal(got, want) {
+			t.Errorf("Batch(delete user.jane only on be02) statuses = %v, want %v", got, want)
+		}
+		wantUnchanged(t)
+		resp = mustBatch(t, n, true, deact, activateOp("user.jane", loc1, testACL))
+		if got, want := statuses(resp), []roostv1.OperationStatus{ok, ok}; !slices.Equal(got, want) {
+			t.Errorf("Batch(deactivate user.jane only on be02 or be01, activate) statuses = %v, want %v", got, want)
+		}
+		wantUnchanged(t)
+	})
 	t.Run("atomic, refused when applied", func(t *testing.T) {
 		resp := mustBatch(t, n, true, activateOp("user.new1", loc1, ""), deleteOp("user.jane"), deactivateOp("user.bob", loc1))
 		if got, want := statuses(resp), []roostv1.OperationStatus{aborted, aborted, notActive}; !slices.Equal(got, want) {

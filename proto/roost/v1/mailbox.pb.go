@@ -146,6 +146,8 @@ const (
 	OperationStatus_OPERATION_STATUS_INVALID OperationStatus = 5
 	// Not applied because another operation of an atomic batch was refused.
 	OperationStatus_OPERATION_STATUS_ABORTED OperationStatus = 6
+	// The entry is on a server that only_on_servers does not name.
+	OperationStatus_OPERATION_STATUS_WRONG_SERVER OperationStatus = 7
 )
 
 // Enum value maps for OperationStatus.
@@ -158,6 +160,7 @@ var (
 		4: "OPERATION_STATUS_NOT_ACTIVE",
 		5: "OPERATION_STATUS_INVALID",
 		6: "OPERATION_STATUS_ABORTED",
+		7: "OPERATION_STATUS_WRONG_SERVER",
 	}
 	OperationStatus_value = map[string]int32{
 		"OPERATION_STATUS_UNSPECIFIED":    0,
@@ -167,6 +170,7 @@ var (
 		"OPERATION_STATUS_NOT_ACTIVE":     4,
 		"OPERATION_STATUS_INVALID":        5,
 		"OPERATION_STATUS_ABORTED":        6,
+		"OPERATION_STATUS_WRONG_SERVER":   7,
 	}
 )
 
@@ -1031,7 +1035,14 @@ type Operation struct {
 	//	*Operation_Activate
 	//	*Operation_Deactivate
 	//	*Operation_Delete
-	Op            isOperation_Op `protobuf_oneof:"op"`
+	Op isOperation_Op `protobuf_oneof:"op"`
+	// If set, the operation applies only if the name is absent or its
+	// entry is on one of these servers (a location's part before '!');
+	// otherwise it is refused with OPERATION_STATUS_WRONG_SERVER. Checked
+	// as the operation applies, so a writer that may touch only its own
+	// servers' mailboxes (a backend) cannot race a move. While a member
+	// older than log format 3 is in the cluster, the check is skipped.
+	OnlyOnServers []string `protobuf:"bytes,5,rep,name=only_on_servers,json=onlyOnServers,proto3" json:"only_on_servers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1105,6 +1116,13 @@ func (x *Operation) GetDelete() *DeleteRequest {
 		if x, ok := x.Op.(*Operation_Delete); ok {
 			return x.Delete
 		}
+	}
+	return nil
+}
+
+func (x *Operation) GetOnlyOnServers() []string {
+	if x != nil {
+		return x.OnlyOnServers
 	}
 	return nil
 }
@@ -1774,14 +1792,15 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\fR\x04name\"F\n" +
 	"\x0eDeleteResponse\x12\x18\n" +
 	"\aexisted\x18\x01 \x01(\bR\aexisted\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"\xf2\x01\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\x9a\x02\n" +
 	"\tOperation\x124\n" +
 	"\areserve\x18\x01 \x01(\v2\x18.roost.v1.ReserveRequestH\x00R\areserve\x127\n" +
 	"\bactivate\x18\x02 \x01(\v2\x19.roost.v1.ActivateRequestH\x00R\bactivate\x12=\n" +
 	"\n" +
 	"deactivate\x18\x03 \x01(\v2\x1b.roost.v1.DeactivateRequestH\x00R\n" +
 	"deactivate\x121\n" +
-	"\x06delete\x18\x04 \x01(\v2\x17.roost.v1.DeleteRequestH\x00R\x06deleteB\x04\n" +
+	"\x06delete\x18\x04 \x01(\v2\x17.roost.v1.DeleteRequestH\x00R\x06delete\x12&\n" +
+	"\x0fonly_on_servers\x18\x05 \x03(\tR\ronlyOnServersB\x04\n" +
 	"\x02op\"\xa5\x01\n" +
 	"\x0fOperationResult\x121\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.roost.v1.OperationStatusR\x06status\x12\x18\n" +
@@ -1830,7 +1849,7 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\tListOrder\x12\x1a\n" +
 	"\x16LIST_ORDER_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10LIST_ORDER_CYRUS\x10\x01\x12\x14\n" +
-	"\x10LIST_ORDER_BYTES\x10\x02*\xee\x01\n" +
+	"\x10LIST_ORDER_BYTES\x10\x02*\x91\x02\n" +
 	"\x0fOperationStatus\x12 \n" +
 	"\x1cOPERATION_STATUS_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13OPERATION_STATUS_OK\x10\x01\x12#\n" +
@@ -1838,7 +1857,8 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\x1aOPERATION_STATUS_NOT_FOUND\x10\x03\x12\x1f\n" +
 	"\x1bOPERATION_STATUS_NOT_ACTIVE\x10\x04\x12\x1c\n" +
 	"\x18OPERATION_STATUS_INVALID\x10\x05\x12\x1c\n" +
-	"\x18OPERATION_STATUS_ABORTED\x10\x06*R\n" +
+	"\x18OPERATION_STATUS_ABORTED\x10\x06\x12!\n" +
+	"\x1dOPERATION_STATUS_WRONG_SERVER\x10\a*R\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eEVENT_TYPE_PUT\x10\x01\x12\x15\n" +
