@@ -174,24 +174,24 @@ func opFromProto(c *raftlogv1.Command) (Op, bool) {
 	return Op{}, false
 }
 
-// opsFromProto cuts an Ops batch into operations. Each name is its own
-// string, as the table keeps it; locations and ACLs are cut from one
-// string per column, since the table interns them anyway.
+// opsFromProto cuts an Ops batch into operations: each field is cut from
+// one string per column, since the table copies names into its entries
+// and interns locations and ACLs.
 func opsFromProto(b *raftlogv1.Ops) ([]Op, error) {
 	n := len(b.Kinds)
 	if len(b.NameLengths) != n || len(b.LocationLengths) != n || len(b.AclLengths) != n {
 		return nil, fmt.Errorf("raftfsm: ops batch of %d kinds has %d names, %d locations, %d ACLs",
 			n, len(b.NameLengths), len(b.LocationLengths), len(b.AclLengths))
 	}
-	names, locs, acls := column{data: b.Names}, column{data: b.Locations, s: string(b.Locations)}, column{data: b.Acls, s: string(b.Acls)}
+	names, locs, acls := newColumn(b.Names), newColumn(b.Locations), newColumn(b.Acls)
 	ops := make([]Op, n)
 	for i, k := range b.Kinds {
 		if k < raftlogv1.OpKind_OP_KIND_RESERVE || k > raftlogv1.OpKind_OP_KIND_DELETE {
 			return nil, fmt.Errorf("raftfsm: ops batch operation %d has unknown kind %d", i, k)
 		}
-		name, ok1 := names.next(b.NameLengths[i], true)
-		loc, ok2 := locs.next(b.LocationLengths[i], false)
-		acl, ok3 := acls.next(b.AclLengths[i], false)
+		name, ok1 := names.next(b.NameLengths[i])
+		loc, ok2 := locs.next(b.LocationLengths[i])
+		acl, ok3 := acls.next(b.AclLengths[i])
 		if !ok1 || !ok2 || !ok3 {
 			return nil, fmt.Errorf("raftfsm: ops batch operation %d runs past its column", i)
 		}
@@ -218,7 +218,7 @@ func onlyOnFromProto(b *raftlogv1.Ops, ops []Op) error {
 	if len(b.OnlyOnCounts) != len(ops) {
 		return fmt.Errorf("raftfsm: ops batch of %d operations has %d server counts", len(ops), len(b.OnlyOnCounts))
 	}
-	servers, lengths := column{data: b.OnlyOn, s: string(b.OnlyOn)}, b.OnlyOnLengths
+	servers, lengths := newColumn(b.OnlyOn), b.OnlyOnLengths
 	for i, n := range b.OnlyOnCounts {
 		if n == 0 {
 			continue
@@ -228,7 +228,7 @@ func onlyOnFromProto(b *raftlogv1.Ops, ops []Op) error {
 		}
 		ops[i].OnlyOn = make([]string, n)
 		for k := range ops[i].OnlyOn {
-			srv, ok := servers.next(lengths[k], false)
+			srv, ok := servers.next(lengths[k])
 			if !ok {
 				return fmt.Errorf("raftfsm: ops batch operation %d runs past its servers", i)
 			}
@@ -242,25 +242,23 @@ func onlyOnFromProto(b *raftlogv1.Ops, ops []Op) error {
 	return nil
 }
 
-// column hands out consecutive pieces of one Ops column.
+// column hands out consecutive pieces of one Ops column, all sharing one
+// string.
 type column struct {
-	data []byte
-	s    string // data as a string, when pieces may share it
-	off  int
+	s   string
+	off int
 }
 
-// next returns the next piece of length n: a string of its own if own,
-// else a substring of s.
-func (c *column) next(n uint32, own bool) (string, bool) {
-	if uint64(n) > uint64(len(c.data)-c.off) {
+func newColumn(data []byte) column { return column{s: string(data)} }
+
+// next returns the next piece, of length n.
+func (c *column) next(n uint32) (string, bool) {
+	if uint64(n) > uint64(len(c.s)-c.off) {
 		return "", false
 	}
 	start := c.off
 	c.off += int(n)
-	if own {
-		return string(c.data[start:c.off]), true
-	}
 	return c.s[start:c.off], true
 }
 
-func (c *column) done() bool { return c.off == len(c.data) }
+func (c *column) done() bool { return c.off == len(c.s) }

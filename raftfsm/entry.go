@@ -1,7 +1,9 @@
 package raftfsm
 
 import (
+	"strings"
 	"unique"
+	"unsafe"
 )
 
 // State is the state of a mailbox entry (RFC 3656 §3).
@@ -41,7 +43,8 @@ type Mailbox struct {
 // snapshots and listings read cloned trees that share them: a change
 // replaces the entry. Locations and ACLs repeat across many mailboxes, so
 // they are interned; with the state, the domain boundary and the modify
-// revision packed into one word an entry is 48 bytes.
+// revision packed into one word an entry is 48 bytes, and most names
+// follow it in the same allocation (newEntry).
 type entry struct {
 	name     string
 	location unique.Handle[string]
@@ -106,14 +109,57 @@ func (in *interner) make(l *last, s string) unique.Handle[string] {
 	return h
 }
 
+// entry makes an entry of m, with a copy of its name.
 func (in *interner) entry(m Mailbox) *entry {
-	return &entry{
-		name:     m.Name,
-		location: in.make(&in.loc, m.Location),
-		acl:      in.make(&in.acl, m.ACL),
-		created:  m.CreateRevision,
-		packed:   m.ModifyRevision<<revShift | uint64(domainEnd(m.Name)+1)<<stateBits | uint64(m.State),
+	e := newEntry(m.Name)
+	e.location = in.make(&in.loc, m.Location)
+	e.acl = in.make(&in.acl, m.ACL)
+	e.created = m.CreateRevision
+	e.packed = m.ModifyRevision<<revShift | uint64(domainEnd(m.Name)+1)<<stateBits | uint64(m.State)
+	return e
+}
+
+// newEntry returns an entry holding a copy of name. Most names fit in the
+// entry's own allocation, just after its fields: a tree search, which
+// compares names at every step, then meets one cache miss per entry
+// instead of two, and the garbage collector marks one object instead of
+// two. The arrays are sized so that entry and name fill a size class.
+func newEntry(name string) *entry {
+	switch n := len(name); {
+	case n <= 16:
+		return withName[[16]byte](name)
+	case n <= 32:
+		return withName[[32]byte](name)
+	case n <= 48:
+		return withName[[48]byte](name)
+	case n <= 64:
+		return withName[[64]byte](name)
+	case n <= 80:
+		return withName[[80]byte](name)
+	case n <= 96:
+		return withName[[96]byte](name)
+	case n <= 112:
+		return withName[[112]byte](name)
+	case n <= 128:
+		return withName[[128]byte](name)
 	}
+	return &entry{name: strings.Clone(name)}
+}
+
+// inlineEntry is an entry followed by room for its name.
+type inlineEntry[A any] struct {
+	e    entry
+	name A // a byte array
+}
+
+func withName[A any](name string) *entry {
+	p := new(inlineEntry[A])
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&p.name)), unsafe.Sizeof(p.name))
+	n := copy(b, name)
+	// The bytes are never written again, as a string's must not be;
+	// the string keeps the whole allocation, entry included, alive.
+	p.e.name = unsafe.String(&b[0], n)
+	return &p.e
 }
 
 // probe returns a search bound whose key is key itself.

@@ -54,3 +54,30 @@ func TestInterner(t *testing.T) {
 		t.Errorf("recent map keeps a %d-byte string, want none longer than %d", len(long), recentMaxLen)
 	}
 }
+
+// TestNewEntry: an entry holds its own copy of the name, inside its own
+// allocation when the name is short enough, whatever the length.
+func TestNewEntry(t *testing.T) {
+	column := strings.Repeat("user.jane.Sent^x", MaxNameLen/16+1)
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(column)))
+	hi := lo + uintptr(len(column))
+	for _, n := range []int{0, 1, 15, 16, 17, 32, 33, 48, 64, 65, 80, 96, 112, 127, 128, 129, 500, MaxNameLen} {
+		name := column[:n]
+		e := newEntry(name)
+		if e.name != name {
+			t.Errorf("newEntry(%d bytes).name = %q, want %q", n, e.name, name)
+		}
+		if n == 0 {
+			continue
+		}
+		p := uintptr(unsafe.Pointer(unsafe.StringData(e.name)))
+		if p >= lo && p < hi {
+			t.Errorf("newEntry(%d bytes).name points into the caller's string", n)
+		}
+		start := uintptr(unsafe.Pointer(e))
+		inline := p >= start+unsafe.Sizeof(*e) && p+uintptr(n) <= start+unsafe.Sizeof(*e)+128
+		if want := n <= 128; inline != want {
+			t.Errorf("newEntry(%d bytes): name inside the entry's allocation = %v, want %v", n, inline, want)
+		}
+	}
+}
