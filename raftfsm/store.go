@@ -222,10 +222,11 @@ func (s *Store) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("raftfsm: open log store: %w", err)
 	}
-	logs, err := raft.NewLogCache(1024, s.bolt)
+	cache, err := raft.NewLogCache(1024, s.bolt)
 	if err != nil {
 		return fmt.Errorf("raftfsm: %w", err)
 	}
+	logs := detachedLogs{cache}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, s.cfg.RetainSnapshots, hl)
 	if err != nil {
 		return fmt.Errorf("raftfsm: open snapshot store: %w", err)
