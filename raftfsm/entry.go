@@ -146,13 +146,18 @@ func newEntry(name string) *entry {
 	return &entry{name: strings.Clone(name)}
 }
 
-// inlineEntry is an entry followed by room for its name.
-type inlineEntry[A any] struct {
-	e    entry
-	name A // a byte array
+// nameRoom is the room newEntry makes for a name after its entry.
+type nameRoom interface {
+	[16]byte | [32]byte | [48]byte | [64]byte | [80]byte | [96]byte | [112]byte | [128]byte
 }
 
-func withName[A any](name string) *entry {
+// inlineEntry is an entry followed by room for its name.
+type inlineEntry[A nameRoom] struct {
+	e    entry
+	name A
+}
+
+func withName[A nameRoom](name string) *entry {
 	p := new(inlineEntry[A])
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&p.name)), unsafe.Sizeof(p.name))
 	n := copy(b, name)

@@ -14,13 +14,14 @@ type detachedLogs struct{ raft.LogStore }
 func (d detachedLogs) StoreLog(l *raft.Log) error { return d.StoreLogs([]*raft.Log{l}) }
 
 func (d detachedLogs) StoreLogs(logs []*raft.Log) error {
-	copies := make([]raft.Log, len(logs))
-	ptrs := make([]*raft.Log, len(logs))
+	copies := make([]*raft.Log, len(logs))
 	for i, l := range logs {
-		copies[i] = *l
-		ptrs[i] = &copies[i]
+		// One allocation each: copies sharing an array would keep one
+		// another, data included, alive for as long as any is cached.
+		c := *l
+		copies[i] = &c
 	}
-	return d.LogStore.StoreLogs(ptrs)
+	return d.LogStore.StoreLogs(copies)
 }
 
 // IsMonotonic passes on what the store under it says (raft.MonotonicLogStore),

@@ -50,7 +50,16 @@ func TestDetachedLogsReleaseFutures(t *testing.T) {
 			}
 		})
 	}
+	// Raft asks its log store whether it is monotonic; the wrapper must
+	// pass the answer on.
 	if (detachedLogs{raft.NewInmemStore()}).IsMonotonic() {
 		t.Error("IsMonotonic() over an in-memory store = true, want false")
 	}
+	if !(detachedLogs{monotonic{raft.NewInmemStore()}}).IsMonotonic() {
+		t.Error("IsMonotonic() over a monotonic store = false, want true")
+	}
 }
+
+type monotonic struct{ raft.LogStore }
+
+func (monotonic) IsMonotonic() bool { return true }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"unsafe"
 
 	"github.com/hashicorp/raft"
 	raftlogv1 "github.com/roost-mail/roost/proto/roost/raftlog/v1"
@@ -167,7 +168,10 @@ func entryFromRecord(rec *raftlogv1.Entry, in *interner) (*entry, error) {
 	if st == StateReserved {
 		kind = OpReserve
 	}
-	m := Mailbox{Name: string(rec.Name), State: st, Location: string(rec.Location), ACL: string(rec.Acl),
+	// The name is only looked at here and copied into the entry
+	// (newEntry), so it needs no string of its own.
+	name := unsafe.String(unsafe.SliceData(rec.Name), len(rec.Name))
+	m := Mailbox{Name: name, State: st, Location: string(rec.Location), ACL: string(rec.Acl),
 		CreateRevision: rec.CreateRevision, ModifyRevision: rec.ModifyRevision}
 	if err := (Op{Kind: kind, Name: m.Name, Location: m.Location, ACL: m.ACL}).Validate(); err != nil {
 		return nil, err
