@@ -172,6 +172,27 @@ func TestBackendCannotRaceAMove(t *testing.T) {
 	}
 }
 
+// TestBackendWritesWhileClusterCannotConfine: while a member has not
+// declared that it reads confined operations (a rolling upgrade, a node
+// that has just joined), backends still write, checked against the node's
+// copy alone.
+func TestBackendWritesWhileClusterCannotConfine(t *testing.T) {
+	addr, st := testServer(t, testUsers)
+	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.other", Location: "be2!p"})
+	if err := st.SetMember(t.Context(), raftfsm.Member{ID: "m1", GRPCAddr: "127.0.0.1:1", LogFormat: raftfsm.LogFormatOps}); err != nil {
+		t.Fatal(err)
+	}
+	if st.CanConfine() {
+		t.Fatal("CanConfine() = true with a member at log format 2")
+	}
+	converse(t, addr, append(append([]string{}, banner...),
+		"C: A01 AUTHENTICATE \"PLAIN\" {12+}\r\nAGJlMQBwdzE=\r\n", `S: A01 OK "Authenticated"`,
+		"C: X1 ACTIVATE \"user.jane\" \"be1!p\" \"\"\r\n", `S: X1 OK "done"`,
+		"C: X2 DELETE \"user.jane\"\r\n", `S: X2 OK "done"`,
+		"C: X3 DELETE \"user.other\"\r\n", `S: X3 NO "permission denied: the mailbox is located on another server"`,
+	))
+}
+
 // TestBackendServerList: a backend identity whose users-file role lists
 // servers (as when all backends share one mupdate_authname) writes for
 // those servers only.

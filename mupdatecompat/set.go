@@ -73,6 +73,10 @@ func writeOp(cmd *wire.Command) (raftfsm.Op, *Error) {
 // for a quick answer; then the operation goes out confined to the
 // backend's servers (Op.OnlyOn), so that the state machine checks again as
 // it applies it: the copy may lag, and a move may commit between the two.
+// While the cluster cannot take confined operations (a member that
+// predates them, during a rolling upgrade, or one that has just joined),
+// the first check is the only one, rather than every backend write
+// failing meanwhile.
 func (c *conn) authorize(op *raftfsm.Op) *Error {
 	switch c.id.Role {
 	case RoleAdmin:
@@ -92,7 +96,7 @@ func (c *conn) authorize(op *raftfsm.Op) *Error {
 			return errNotYourMbox
 		}
 	}
-	if !c.id.anyServer {
+	if !c.id.anyServer && c.s.cfg.Cluster.CanConfine() {
 		op.OnlyOn = c.id.servers
 	}
 	return nil

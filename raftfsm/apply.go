@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -23,6 +24,11 @@ func (s *Store) Apply(ctx context.Context, ops []Op, atomic bool) (resp *ApplyRe
 	}
 	if !s.IsLeader() {
 		return nil, s.notLeader()
+	}
+	// Checked again when the entry is encoded, should a member join
+	// meanwhile: then the whole entry is refused.
+	if slices.ContainsFunc(ops, Op.confined) && !s.CanConfine() {
+		return nil, ErrCannotConfine
 	}
 	results := make([]Result, len(ops))
 	valid := make([]Op, 0, len(ops))
@@ -171,7 +177,7 @@ func (s *Store) newBatcher() *coalesce.Coalescer[Op, *ApplyResponse] {
 // over 2 to 4 ms on two CPUs.
 const maxLinger = 5 * time.Millisecond
 
-// MaxEntryBytes caps the names, locations and ACLs that concurrent
+// MaxEntryBytes caps the names, locations, ACLs and servers that concurrent
 // callers' operations put into one log entry (or one forwarded call):
 // big entries slow replication for everyone behind them.
 const MaxEntryBytes = 8 << 20

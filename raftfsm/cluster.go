@@ -91,6 +91,13 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logForm
 	if !s.IsLeader() {
 		return s.notLeader()
 	}
+	// A node whose build reads less than the members already write would
+	// stop on the first entry it cannot read. (0: not declared, as when
+	// an operator adds a node by its Raft address; it declares itself
+	// once it runs.)
+	if cur := s.logFormat(); logFormat != 0 && logFormat < cur {
+		return fmt.Errorf("%w: %s reads log format %d, but the cluster writes format %d: upgrade its build first", ErrInvalid, id, logFormat, cur)
+	}
 	servers, err := s.Servers()
 	if err != nil {
 		return err
@@ -139,6 +146,11 @@ func (s *Store) logFormat() uint32 {
 	}
 	return s.fsm.readFormat(f.Configuration().Servers)
 }
+
+// CanConfine reports whether every member reads operations confined to
+// servers (Op.OnlyOn), so that the store takes them. On a follower it
+// answers from its own copy of the configuration and member directory.
+func (s *Store) CanConfine() bool { return s.logFormat() >= LogFormatOnlyOn }
 
 // SetMember records a member's gRPC address. Leader only.
 func (s *Store) SetMember(ctx context.Context, m Member) error {

@@ -34,14 +34,17 @@ const (
 	LogFormat = LogFormatOnlyOn
 )
 
-// encodeOps encodes mailbox operations as one log entry in the newest
-// format every member reads. One operation is sent bare unless it is
-// confined to servers; several become a batch that shares one revision:
-// Ops if every member reads it, else Batch. Below LogFormatOnlyOn,
-// Op.OnlyOn is left out.
+// encodeOps encodes mailbox operations as one log entry in format, the
+// newest every member reads. One operation is sent bare; several become a
+// batch that shares one revision: Ops if every member reads it, else
+// Batch. Operations confined to servers go as ConfinedOps, alone or not,
+// and cannot go below LogFormatOnlyOn (ErrCannotConfine).
 func encodeOps(ops []Op, atomic bool, format uint32) ([]byte, error) {
-	onlyOn := format >= LogFormatOnlyOn && slices.ContainsFunc(ops, func(op Op) bool { return len(op.OnlyOn) > 0 })
-	if len(ops) == 1 && !atomic && !onlyOn {
+	confined := slices.ContainsFunc(ops, Op.confined)
+	if confined && format < LogFormatOnlyOn {
+		return nil, ErrCannotConfine
+	}
+	if len(ops) == 1 && !atomic && !confined {
 		return marshal(opToProto(ops[0]))
 	}
 	if format < LogFormatOps {
@@ -69,16 +72,17 @@ func encodeOps(ops []Op, atomic bool, format uint32) ([]byte, error) {
 		b.Locations, b.LocationLengths[i] = append(b.Locations, op.Location...), uint32(len(op.Location))
 		b.Acls, b.AclLengths[i] = append(b.Acls, op.ACL...), uint32(len(op.ACL))
 	}
-	if onlyOn {
-		b.OnlyOnCounts = make([]uint32, len(ops))
-		for i, op := range ops {
-			b.OnlyOnCounts[i] = uint32(len(op.OnlyOn))
-			for _, srv := range op.OnlyOn {
-				b.OnlyOn, b.OnlyOnLengths = append(b.OnlyOn, srv...), append(b.OnlyOnLengths, uint32(len(srv)))
-			}
+	if !confined {
+		return marshal(&raftlogv1.Command{Op: &raftlogv1.Command_Ops{Ops: b}})
+	}
+	b.OnlyOnCounts = make([]uint32, len(ops))
+	for i, op := range ops {
+		b.OnlyOnCounts[i] = uint32(len(op.OnlyOn))
+		for _, srv := range op.OnlyOn {
+			b.OnlyOn, b.OnlyOnLengths = append(b.OnlyOn, srv...), append(b.OnlyOnLengths, uint32(len(srv)))
 		}
 	}
-	return marshal(&raftlogv1.Command{Op: &raftlogv1.Command_Ops{Ops: b}})
+	return marshal(&raftlogv1.Command{Op: &raftlogv1.Command_ConfinedOps{ConfinedOps: b}})
 }
 
 func encodeSetMember(m Member) ([]byte, error) {
@@ -131,11 +135,17 @@ func decodeCommand(data []byte) (command, error) {
 	}
 	switch x := pc.Op.(type) {
 	case *raftlogv1.Command_Ops:
-		ops, err := opsFromProto(x.Ops)
+		ops, err := opsFromProto(x.Ops, false)
 		if err != nil {
 			return command{}, err
 		}
 		return command{ops: ops, atomic: x.Ops.Atomic}, nil
+	case *raftlogv1.Command_ConfinedOps:
+		ops, err := opsFromProto(x.ConfinedOps, true)
+		if err != nil {
+			return command{}, err
+		}
+		return command{ops: ops, atomic: x.ConfinedOps.Atomic}, nil
 	case *raftlogv1.Command_Batch:
 		ops := make([]Op, len(x.Batch.Commands))
 		for i, c := range x.Batch.Commands {
@@ -176,8 +186,9 @@ func opFromProto(c *raftlogv1.Command) (Op, bool) {
 
 // opsFromProto cuts an Ops batch into operations: each field is cut from
 // one string per column, since the table copies names into its entries
-// and interns locations and ACLs.
-func opsFromProto(b *raftlogv1.Ops) ([]Op, error) {
+// and interns locations and ACLs. Only a confined batch (ConfinedOps) may
+// carry servers.
+func opsFromProto(b *raftlogv1.Ops, confined bool) ([]Op, error) {
 	n := len(b.Kinds)
 	if len(b.NameLengths) != n || len(b.LocationLengths) != n || len(b.AclLengths) != n {
 		return nil, fmt.Errorf("raftfsm: ops batch of %d kinds has %d names, %d locations, %d ACLs",
@@ -200,6 +211,12 @@ func opsFromProto(b *raftlogv1.Ops) ([]Op, error) {
 	if !names.done() || !locs.done() || !acls.done() {
 		return nil, fmt.Errorf("raftfsm: ops batch columns longer than their operations")
 	}
+	if !confined {
+		if len(b.OnlyOnCounts) != 0 || len(b.OnlyOnLengths) != 0 || len(b.OnlyOn) != 0 {
+			return nil, fmt.Errorf("raftfsm: ops batch carries servers outside confined ops")
+		}
+		return ops, nil
+	}
 	if err := onlyOnFromProto(b, ops); err != nil {
 		return nil, err
 	}
@@ -209,12 +226,6 @@ func opsFromProto(b *raftlogv1.Ops) ([]Op, error) {
 // onlyOnFromProto sets the servers each operation of an Ops batch is
 // confined to.
 func onlyOnFromProto(b *raftlogv1.Ops, ops []Op) error {
-	if len(b.OnlyOnCounts) == 0 {
-		if len(b.OnlyOnLengths) != 0 || len(b.OnlyOn) != 0 {
-			return fmt.Errorf("raftfsm: ops batch has servers but no counts")
-		}
-		return nil
-	}
 	if len(b.OnlyOnCounts) != len(ops) {
 		return fmt.Errorf("raftfsm: ops batch of %d operations has %d server counts", len(ops), len(b.OnlyOnCounts))
 	}

@@ -19,6 +19,11 @@ var (
 	// ErrWrongServer: the entry is on a server the operation is not
 	// confined to (Op.OnlyOn).
 	ErrWrongServer = errors.New("raftfsm: mailbox is on another server")
+	// ErrCannotConfine: an operation is confined to servers (Op.OnlyOn)
+	// while a member has not declared that it reads such operations
+	// (LogFormatOnlyOn): a build that predates them, or a node that has
+	// just joined. Nothing was proposed; retry once every member has.
+	ErrCannotConfine = errors.New("raftfsm: not every member reads operations confined to servers yet")
 	// ErrInvalid: a malformed name, location, ACL or request.
 	ErrInvalid = errors.New("raftfsm: invalid argument")
 	// ErrAborted: an operation of an atomic batch was not applied because

@@ -425,7 +425,7 @@ func badOps(tb testing.TB, spoil func(*raftlogv1.Ops)) []byte {
 	if err := proto.Unmarshal(data[1:], &cmd); err != nil {
 		tb.Fatal(err)
 	}
-	spoil(cmd.GetOps())
+	spoil(cmd.GetConfinedOps())
 	if data, err = marshal(&cmd); err != nil {
 		tb.Fatal(err)
 	}
@@ -446,7 +446,27 @@ func TestDecodeOps(t *testing.T) {
 			t.Errorf("%s: decodeCommand = %+v, %v, %v, want %+v, true", name, cmd.ops, cmd.atomic, err, ops)
 		}
 	}
-	// Confined operations keep their servers, even alone.
+	// Servers in a plain Ops batch, which builds before LogFormatOnlyOn
+	// would apply without them, are refused.
+	var cmd raftlogv1.Command
+	if err := proto.Unmarshal(badOps(t, func(*raftlogv1.Ops) {})[1:], &cmd); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Op = &raftlogv1.Command_Ops{Ops: cmd.GetConfinedOps()}
+	plain, err := marshal(&cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := decodeCommand(plain); err == nil {
+		t.Errorf("Ops with servers decoded to %+v, want an error", got.ops)
+	}
+	// Confined operations keep their servers, even alone, and cannot go
+	// out in an older format.
+	for _, format := range []uint32{0, LogFormatOps} {
+		if _, err := encodeOps([]Op{onlyOn(deleteOp("user.jane"), "be01"), deleteOp("user.b")}, false, format); !errors.Is(err, ErrCannotConfine) {
+			t.Errorf("encodeOps(confined, format %d) = %v, want ErrCannotConfine", format, err)
+		}
+	}
 	confined := []Op{onlyOn(deleteOp("user.jane"), "be01", "be02"), reserveOp("user.b", loc2), onlyOn(deactivateOp("user.c", loc3), "be02")}
 	for _, ops := range [][]Op{confined, confined[:1]} {
 		data, err := encodeOps(ops, false, LogFormat)

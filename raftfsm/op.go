@@ -41,9 +41,9 @@ type Op struct {
 	// '!'); otherwise it is refused with ErrWrongServer and changes
 	// nothing. It is checked as the operation applies, so no concurrent
 	// write can slip between the check and the change: it is how a
-	// backend is held to its own mailboxes. Members that predate
-	// LogFormatOnlyOn cannot apply it, so while one is in the cluster the
-	// store proposes operations without it.
+	// backend is held to its own mailboxes. While a member has not
+	// declared that it reads LogFormatOnlyOn, the store refuses confined
+	// operations with ErrCannotConfine (CanConfine says beforehand).
 	OnlyOn []string
 }
 
@@ -102,6 +102,9 @@ func (o Op) Validate() error {
 	}
 	return nil
 }
+
+// confined reports whether the operation is confined to servers.
+func (o Op) confined() bool { return len(o.OnlyOn) > 0 }
 
 // onServer reports whether location is on one of servers.
 func onServer(location string, servers []string) bool {

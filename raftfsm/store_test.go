@@ -1,6 +1,7 @@
 package raftfsm
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -11,8 +12,9 @@ import (
 
 // TestLogFormatFollowsMembers: a leader writes batches in the Batch form
 // until every member has declared that it reads Ops, so a cluster can be
-// upgraded one node at a time; then in the Ops form, with the servers
-// operations are confined to once every member reads those.
+// upgraded one node at a time; then in the Ops form. It takes operations
+// confined to servers only once every member reads those, and then no
+// node that reads less may join.
 func TestLogFormatFollowsMembers(t *testing.T) {
 	s, err := Open(Config{NodeID: "n1", Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: true,
 		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})
@@ -23,12 +25,15 @@ func TestLogFormatFollowsMembers(t *testing.T) {
 	if _, _, err := s.WaitLeader(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	lastBatch := func() string {
+	plain := []Op{activateOp("user.a", loc1, testACL), reserveOp("user.b", loc2)}
+	confined := []Op{onlyOn(activateOp("user.a", loc1, testACL), "be01"), reserveOp("user.b", loc2)}
+	// written applies ops as one entry and says in which form it was
+	// written, or returns the error.
+	written := func(ops []Op) (string, error) {
 		t.Helper()
-		ops := []Op{onlyOn(activateOp("user.a", loc1, testACL), "be01"), reserveOp("user.b", loc2)}
 		resp, err := s.Apply(t.Context(), ops, true) // atomic: one entry, never coalesced away
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		var l raft.Log
 		if err := s.bolt.GetLog(resp.Revision, &l); err != nil {
@@ -38,30 +43,46 @@ func TestLogFormatFollowsMembers(t *testing.T) {
 		if err := proto.Unmarshal(l.Data[1:], &cmd); err != nil {
 			t.Fatal(err)
 		}
-		switch x := cmd.Op.(type) {
+		switch cmd.Op.(type) {
 		case *raftlogv1.Command_Ops:
-			if len(x.Ops.OnlyOnCounts) > 0 {
-				return "ops confined"
-			}
-			return "ops"
+			return "ops", nil
+		case *raftlogv1.Command_ConfinedOps:
+			return "confined ops", nil
 		case *raftlogv1.Command_Batch:
-			return "batch"
+			return "batch", nil
 		}
-		return "other"
+		return "other", nil
 	}
-	if got := lastBatch(); got != "batch" {
-		t.Errorf("with no member declaring a format, the leader wrote %s, want batch", got)
+	check := func(when string, wantPlain, wantConfined string) {
+		t.Helper()
+		if got, err := written(plain); got != wantPlain || err != nil {
+			t.Errorf("%s, the leader wrote %q (%v), want %s", when, got, err, wantPlain)
+		}
+		got, err := written(confined)
+		if wantConfined == "" {
+			if !errors.Is(err, ErrCannotConfine) {
+				t.Errorf("%s, confined operations gave %q, %v, want ErrCannotConfine", when, got, err)
+			}
+		} else if got != wantConfined || err != nil {
+			t.Errorf("%s, confined operations were written as %q (%v), want %s", when, got, err, wantConfined)
+		}
 	}
+	check("with no member declaring a format", "batch", "")
 	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOps, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := lastBatch(); got != "ops" {
-		t.Errorf("with every member reading Ops but not OnlyOn, the leader wrote %s, want ops", got)
+	check("with every member reading Ops but not OnlyOn", "ops", "")
+	if s.CanConfine() {
+		t.Error("CanConfine() = true before every member reads confined operations")
 	}
 	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOnlyOn, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := lastBatch(); got != "ops confined" {
-		t.Errorf("with every member reading OnlyOn, the leader wrote %s, want ops confined", got)
+	check("with every member reading OnlyOn", "ops", "confined ops")
+	if !s.CanConfine() {
+		t.Error("CanConfine() = false once every member reads confined operations")
+	}
+	if err := s.Join(t.Context(), "n2", "127.0.0.1:1", "127.0.0.1:2", LogFormatOps, false); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Join(a node reading format %d into a cluster writing %d) = %v, want ErrInvalid", LogFormatOps, LogFormatOnlyOn, err)
 	}
 }

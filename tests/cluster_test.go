@@ -33,7 +33,7 @@ func write(ctx context.Context, tn *testNode, name, loc, acl string) error {
 // and returns an error unless it is refused as on another server.
 func confinedDelete(ctx context.Context, tn *testNode, name, server string) error {
 	op := &roostv1.Operation{Op: &roostv1.Operation_Delete{Delete: &roostv1.DeleteRequest{Name: []byte(name)}},
-		OnlyOnServers: []string{server}}
+		OnlyOnServers: [][]byte{[]byte(server)}}
 	resp, err := tn.mailboxes().Batch(ctx, &roostv1.BatchRequest{Operations: []*roostv1.Operation{op}})
 	if err != nil {
 		return fmt.Errorf("Batch(delete %s only on %s) = %v, want nil error", name, server, err)

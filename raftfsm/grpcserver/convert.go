@@ -52,7 +52,10 @@ func opFromProto(o *roostv1.Operation) (raftfsm.Op, bool) {
 		return raftfsm.Op{}, false
 	}
 	if len(o.OnlyOnServers) > 0 {
-		op.OnlyOn = o.OnlyOnServers
+		op.OnlyOn = make([]string, len(o.OnlyOnServers))
+		for i, srv := range o.OnlyOnServers {
+			op.OnlyOn[i] = string(srv)
+		}
 	}
 	return op, true
 }
@@ -75,7 +78,9 @@ func OpToProto(op raftfsm.Op) *roostv1.Operation {
 		// An empty operation: the leader refuses it as invalid.
 		return &roostv1.Operation{}
 	}
-	out.OnlyOnServers = op.OnlyOn
+	for _, srv := range op.OnlyOn {
+		out.OnlyOnServers = append(out.OnlyOnServers, []byte(srv))
+	}
 	return out
 }
 

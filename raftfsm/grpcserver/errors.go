@@ -12,13 +12,16 @@ import (
 )
 
 // The ErrorInfo reasons that tell apart errors sharing a code: a refusal
-// by a node that does not lead (Unavailable), and an entry on a server an
-// operation is not confined to (FailedPrecondition, as is a DEACTIVATE of
-// an entry that is not active).
+// by a node that does not lead and one of operations confined to servers
+// before every member reads them (both Unavailable, as is a lost quorum),
+// and an entry on a server an operation is not confined to
+// (FailedPrecondition, as is a DEACTIVATE of an entry that is not active;
+// the Write stream reports it so, Batch as OPERATION_STATUS_WRONG_SERVER).
 const (
-	errorDomain       = "roost-mail.org"
-	notLeaderReason   = "NOT_LEADER"
-	wrongServerReason = "WRONG_SERVER"
+	errorDomain         = "roost-mail.org"
+	notLeaderReason     = "NOT_LEADER"
+	cannotConfineReason = "CANNOT_CONFINE"
+	wrongServerReason   = "WRONG_SERVER"
 )
 
 // withReason returns a status with code, message and an ErrorInfo reason.
@@ -73,6 +76,8 @@ func toStatus(err error) error {
 		return withReason(codes.FailedPrecondition, err.Error(), wrongServerReason)
 	case errors.Is(err, raftfsm.ErrCompacted):
 		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, raftfsm.ErrCannotConfine):
+		return withReason(codes.Unavailable, err.Error(), cannotConfineReason)
 	case errors.Is(err, raftfsm.ErrNoLeader), errors.Is(err, raftfsm.ErrClosed):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -105,9 +110,11 @@ func fromStatus(err error) error {
 	case codes.Aborted:
 		base = raftfsm.ErrAborted
 	case codes.Unavailable:
-		base = raftfsm.ErrNoLeader
-		if reason(st) == notLeaderReason {
+		switch base = raftfsm.ErrNoLeader; reason(st) {
+		case notLeaderReason:
 			base = raftfsm.ErrNotLeader
+		case cannotConfineReason:
+			base = raftfsm.ErrCannotConfine
 		}
 	case codes.DeadlineExceeded:
 		base = raftfsm.ErrUnknownOutcome

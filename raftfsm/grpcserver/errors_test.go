@@ -32,6 +32,7 @@ func TestToStatus(t *testing.T) {
 		{"wrapped not active", fmt.Errorf("DEACTIVATE %q: %w", "user.jane", raftfsm.ErrNotActive), codes.FailedPrecondition},
 		{"aborted", fmt.Errorf("ACTIVATE %q: %w", "user.jane", raftfsm.ErrAborted), codes.Aborted},
 		{"wrong server", fmt.Errorf("DELETE %q: %w (be02!default)", "user.jane", raftfsm.ErrWrongServer), codes.FailedPrecondition},
+		{"cannot confine", raftfsm.ErrCannotConfine, codes.Unavailable},
 		{"compacted", raftfsm.ErrCompacted, codes.OutOfRange},
 		{"no leader", fmt.Errorf("%w: not committed within 10s", raftfsm.ErrNoLeader), codes.Unavailable},
 		{"closed", raftfsm.ErrClosed, codes.Unavailable},
@@ -134,6 +135,7 @@ func TestStatusRoundTrip(t *testing.T) {
 		{fmt.Errorf("DEACTIVATE %q: %w", "user.a", raftfsm.ErrNotActive), raftfsm.ErrNotActive},
 		{raftfsm.ErrAborted, raftfsm.ErrAborted},
 		{fmt.Errorf("DELETE %q: %w (be02!default)", "user.a", raftfsm.ErrWrongServer), raftfsm.ErrWrongServer},
+		{raftfsm.ErrCannotConfine, raftfsm.ErrCannotConfine},
 		{raftfsm.ErrNoLeader, raftfsm.ErrNoLeader},
 		{raftfsm.ErrClosed, raftfsm.ErrNoLeader},
 		{&raftfsm.NotLeaderError{LeaderID: "n2"}, raftfsm.ErrNotLeader},
@@ -151,8 +153,10 @@ func TestStatusRoundTrip(t *testing.T) {
 	}
 	// Only a refusal by a node that does not lead says the call did
 	// nothing; any other Unavailable may have.
-	if got := fromStatus(toStatus(raftfsm.ErrNoLeader)); errors.Is(got, raftfsm.ErrNotLeader) {
-		t.Errorf("fromStatus(toStatus(ErrNoLeader)) = %v, which claims a refusal", got)
+	for _, err := range []error{raftfsm.ErrNoLeader, raftfsm.ErrCannotConfine} {
+		if got := fromStatus(toStatus(err)); errors.Is(got, raftfsm.ErrNotLeader) {
+			t.Errorf("fromStatus(toStatus(%v)) = %v, which claims a refusal by a follower", err, got)
+		}
 	}
 }
 

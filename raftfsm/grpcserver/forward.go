@@ -326,6 +326,11 @@ func forwardBatch(ctx context.Context, conn *grpc.ClientConn, ops []raftfsm.Op, 
 	return out, nil
 }
 
+// CanConfine reports whether the cluster takes operations confined to
+// servers (raftfsm.Op.OnlyOn), as this node's copy of the configuration
+// and member directory shows.
+func (f *Forwarder) CanConfine() bool { return f.store.CanConfine() }
+
 // ReadIndex returns the index a consistent read must see, asking the
 // leader if need be, and waits until the local state has reached it.
 func (f *Forwarder) ReadIndex(ctx context.Context) error {

@@ -158,7 +158,7 @@ func (s *Server) Batch(ctx context.Context, req *roostv1.BatchRequest) (*roostv1
 	// One batch is one revision, which reaches watchers in one message:
 	// keep it well inside every client's message limit.
 	if size > maxBatchBytes {
-		return nil, status.Errorf(codes.InvalidArgument, "a batch carries at most %d bytes of names, locations and ACLs", maxBatchBytes)
+		return nil, status.Errorf(codes.InvalidArgument, "a batch carries at most %d bytes of names, locations, ACLs and servers", maxBatchBytes)
 	}
 	resp, err := s.applyOps(ctx, ops, req.Atomic)
 	if err != nil {

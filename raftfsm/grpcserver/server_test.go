@@ -503,13 +503,19 @@ func TestBatch(t *testing.T) {
 	}
 
 	t.Run("confined to servers", func(t *testing.T) {
-		// As roostd does: declare the log format, so that the leader
-		// writes the newest, which carries OnlyOn.
+		del, deact := deleteOp("user.jane"), deactivateOp("user.jane", loc1)
+		del.OnlyOnServers, deact.OnlyOnServers = [][]byte{[]byte("be02")}, [][]byte{[]byte("be02"), []byte("be01")}
+		// Until the node declares that it reads them, confined
+		// operations are refused, not applied unchecked.
+		_, err := n.mb.Batch(testContext(t), &roostv1.BatchRequest{Operations: []*roostv1.Operation{del}})
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("Batch(confined delete) before the log format is declared = %v, want Unavailable", err)
+		}
+		wantUnchanged(t)
+		// As roostd does: declare the log format.
 		if err := n.store.SetMember(testContext(t), raftfsm.Member{ID: "n1", GRPCAddr: n.addr, LogFormat: raftfsm.LogFormat}); err != nil {
 			t.Fatalf("SetMember(n1) = %v, want nil error", err)
 		}
-		del, deact := deleteOp("user.jane"), deactivateOp("user.jane", loc1)
-		del.OnlyOnServers, deact.OnlyOnServers = []string{"be02"}, []string{"be02", "be01"}
 		resp := mustBatch(t, n, true, del)
 		if got, want := statuses(resp), []roostv1.OperationStatus{roostv1.OperationStatus_OPERATION_STATUS_WRONG_SERVER}; !slices.Equal(got, want) {
 			t.Errorf("Batch(delete user.jane only on be02) statuses = %v, want %v", got, want)

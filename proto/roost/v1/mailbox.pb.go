@@ -1040,9 +1040,10 @@ type Operation struct {
 	// entry is on one of these servers (a location's part before '!');
 	// otherwise it is refused with OPERATION_STATUS_WRONG_SERVER. Checked
 	// as the operation applies, so a writer that may touch only its own
-	// servers' mailboxes (a backend) cannot race a move. While a member
-	// older than log format 3 is in the cluster, the check is skipped.
-	OnlyOnServers []string `protobuf:"bytes,5,rep,name=only_on_servers,json=onlyOnServers,proto3" json:"only_on_servers,omitempty"`
+	// servers' mailboxes (a backend) cannot race a move. Refused with
+	// UNAVAILABLE while a member has not declared that it reads log format
+	// 3 (a build that predates it, or a node that has just joined).
+	OnlyOnServers [][]byte `protobuf:"bytes,5,rep,name=only_on_servers,json=onlyOnServers,proto3" json:"only_on_servers,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1120,7 +1121,7 @@ func (x *Operation) GetDelete() *DeleteRequest {
 	return nil
 }
 
-func (x *Operation) GetOnlyOnServers() []string {
+func (x *Operation) GetOnlyOnServers() [][]byte {
 	if x != nil {
 		return x.OnlyOnServers
 	}
@@ -1800,7 +1801,7 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"deactivate\x18\x03 \x01(\v2\x1b.roost.v1.DeactivateRequestH\x00R\n" +
 	"deactivate\x121\n" +
 	"\x06delete\x18\x04 \x01(\v2\x17.roost.v1.DeleteRequestH\x00R\x06delete\x12&\n" +
-	"\x0fonly_on_servers\x18\x05 \x03(\tR\ronlyOnServersB\x04\n" +
+	"\x0fonly_on_servers\x18\x05 \x03(\fR\ronlyOnServersB\x04\n" +
 	"\x02op\"\xa5\x01\n" +
 	"\x0fOperationResult\x121\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x19.roost.v1.OperationStatusR\x06status\x12\x18\n" +

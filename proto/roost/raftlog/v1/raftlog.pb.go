@@ -145,6 +145,7 @@ type Command struct {
 	//	*Command_SetMember
 	//	*Command_RemoveMember
 	//	*Command_Ops
+	//	*Command_ConfinedOps
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// Wall-clock time the leader proposed this entry at. Apply never reads
 	// a clock; time enters the state only through this value.
@@ -262,6 +263,15 @@ func (x *Command) GetOps() *Ops {
 	return nil
 }
 
+func (x *Command) GetConfinedOps() *Ops {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ConfinedOps); ok {
+			return x.ConfinedOps
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetProposedUnixNano() int64 {
 	if x != nil {
 		return x.ProposedUnixNano
@@ -305,6 +315,14 @@ type Command_Ops struct {
 	Ops *Ops `protobuf:"bytes,8,opt,name=ops,proto3,oneof"`
 }
 
+type Command_ConfinedOps struct {
+	// Ops some of whose operations are confined to servers (only_on).
+	// A case of its own, not Ops with more fields: a build that predates
+	// it must stop on it, as on any entry it cannot read, rather than
+	// skip the fields and apply what the others refuse.
+	ConfinedOps *Ops `protobuf:"bytes,9,opt,name=confined_ops,json=confinedOps,proto3,oneof"`
+}
+
 func (*Command_Reserve) isCommand_Op() {}
 
 func (*Command_Activate) isCommand_Op() {}
@@ -320,6 +338,8 @@ func (*Command_SetMember) isCommand_Op() {}
 func (*Command_RemoveMember) isCommand_Op() {}
 
 func (*Command_Ops) isCommand_Op() {}
+
+func (*Command_ConfinedOps) isCommand_Op() {}
 
 type Reserve struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -603,12 +623,11 @@ type Ops struct {
 	LocationLengths []uint32 `protobuf:"varint,6,rep,packed,name=location_lengths,json=locationLengths,proto3" json:"location_lengths,omitempty"`
 	Acls            []byte   `protobuf:"bytes,7,opt,name=acls,proto3" json:"acls,omitempty"`
 	AclLengths      []uint32 `protobuf:"varint,8,rep,packed,name=acl_lengths,json=aclLengths,proto3" json:"acl_lengths,omitempty"`
-	// Servers each operation is confined to (Op.OnlyOn in Go): operation
-	// i applies only if its name is absent or on one of only_on_counts[i]
-	// servers, cut in turn from only_on by only_on_lengths. Empty when no
-	// operation is confined. Leaders write these fields once every member
-	// has declared log_format 3; older members would ignore them and apply
-	// what the others refuse.
+	// Servers each operation is confined to (Op.OnlyOn in Go), only in
+	// Command.confined_ops: operation i applies only if its name is absent
+	// or on one of only_on_counts[i] servers, cut in turn from only_on by
+	// only_on_lengths. Leaders write confined_ops once every member has
+	// declared log_format 3.
 	OnlyOn        []byte   `protobuf:"bytes,9,opt,name=only_on,json=onlyOn,proto3" json:"only_on,omitempty"`
 	OnlyOnLengths []uint32 `protobuf:"varint,10,rep,packed,name=only_on_lengths,json=onlyOnLengths,proto3" json:"only_on_lengths,omitempty"`
 	OnlyOnCounts  []uint32 `protobuf:"varint,11,rep,packed,name=only_on_counts,json=onlyOnCounts,proto3" json:"only_on_counts,omitempty"`
@@ -1044,7 +1063,7 @@ var File_roost_raftlog_v1_raftlog_proto protoreflect.FileDescriptor
 
 const file_roost_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\n" +
-	"\x1eroost/raftlog/v1/raftlog.proto\x12\x10roost.raftlog.v1\"\x83\x04\n" +
+	"\x1eroost/raftlog/v1/raftlog.proto\x12\x10roost.raftlog.v1\"\xbf\x04\n" +
 	"\aCommand\x125\n" +
 	"\areserve\x18\x01 \x01(\v2\x19.roost.raftlog.v1.ReserveH\x00R\areserve\x128\n" +
 	"\bactivate\x18\x02 \x01(\v2\x1a.roost.raftlog.v1.ActivateH\x00R\bactivate\x12>\n" +
@@ -1056,7 +1075,8 @@ const file_roost_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\n" +
 	"set_member\x18\x06 \x01(\v2\x1b.roost.raftlog.v1.SetMemberH\x00R\tsetMember\x12E\n" +
 	"\rremove_member\x18\a \x01(\v2\x1e.roost.raftlog.v1.RemoveMemberH\x00R\fremoveMember\x12)\n" +
-	"\x03ops\x18\b \x01(\v2\x15.roost.raftlog.v1.OpsH\x00R\x03ops\x12,\n" +
+	"\x03ops\x18\b \x01(\v2\x15.roost.raftlog.v1.OpsH\x00R\x03ops\x12:\n" +
+	"\fconfined_ops\x18\t \x01(\v2\x15.roost.raftlog.v1.OpsH\x00R\vconfinedOps\x12,\n" +
 	"\x12proposed_unix_nano\x18\x0f \x01(\x03R\x10proposedUnixNanoB\x04\n" +
 	"\x02op\"9\n" +
 	"\aReserve\x12\x12\n" +
@@ -1163,16 +1183,17 @@ var file_roost_raftlog_v1_raftlog_proto_depIdxs = []int32{
 	9,  // 5: roost.raftlog.v1.Command.set_member:type_name -> roost.raftlog.v1.SetMember
 	10, // 6: roost.raftlog.v1.Command.remove_member:type_name -> roost.raftlog.v1.RemoveMember
 	8,  // 7: roost.raftlog.v1.Command.ops:type_name -> roost.raftlog.v1.Ops
-	2,  // 8: roost.raftlog.v1.Batch.commands:type_name -> roost.raftlog.v1.Command
-	0,  // 9: roost.raftlog.v1.Ops.kinds:type_name -> roost.raftlog.v1.OpKind
-	11, // 10: roost.raftlog.v1.SetMember.member:type_name -> roost.raftlog.v1.Member
-	11, // 11: roost.raftlog.v1.SnapshotHeader.members:type_name -> roost.raftlog.v1.Member
-	1,  // 12: roost.raftlog.v1.Entry.state:type_name -> roost.raftlog.v1.EntryState
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	8,  // 8: roost.raftlog.v1.Command.confined_ops:type_name -> roost.raftlog.v1.Ops
+	2,  // 9: roost.raftlog.v1.Batch.commands:type_name -> roost.raftlog.v1.Command
+	0,  // 10: roost.raftlog.v1.Ops.kinds:type_name -> roost.raftlog.v1.OpKind
+	11, // 11: roost.raftlog.v1.SetMember.member:type_name -> roost.raftlog.v1.Member
+	11, // 12: roost.raftlog.v1.SnapshotHeader.members:type_name -> roost.raftlog.v1.Member
+	1,  // 13: roost.raftlog.v1.Entry.state:type_name -> roost.raftlog.v1.EntryState
+	14, // [14:14] is the sub-list for method output_type
+	14, // [14:14] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_roost_raftlog_v1_raftlog_proto_init() }
@@ -1189,6 +1210,7 @@ func file_roost_raftlog_v1_raftlog_proto_init() {
 		(*Command_SetMember)(nil),
 		(*Command_RemoveMember)(nil),
 		(*Command_Ops)(nil),
+		(*Command_ConfinedOps)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
