@@ -44,8 +44,6 @@ func writeError(err error) *Error {
 		return no("invalid argument: " + err.Error())
 	case errors.Is(err, raftfsm.ErrUnknownOutcome):
 		return no("outcome unknown (leadership changed or no quorum); check with FIND")
-	case errors.Is(err, raftfsm.ErrCannotConfine):
-		return no("cluster membership changing; try again")
 	case errors.Is(err, raftfsm.ErrNotLeader), errors.Is(err, raftfsm.ErrNoLeader):
 		return no("cluster unavailable (no leader or no quorum); try again")
 	}

@@ -1,6 +1,7 @@
 package mupdatecompat
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/roost-mail/roost/mupdatecompat/internal/wire"
@@ -23,6 +24,12 @@ func (c *conn) handleWrite(cmd *wire.Command) *Error {
 	ctx, cancel := c.writeContext()
 	defer cancel()
 	resp, aerr := c.s.cfg.Cluster.Apply(ctx, []raftfsm.Op{op}, false)
+	if errors.Is(aerr, raftfsm.ErrCannotConfine) {
+		// The membership changed under the check of CanConfine; the
+		// local check has passed, as it is all there is meanwhile.
+		op.OnlyOn = nil
+		resp, aerr = c.s.cfg.Cluster.Apply(ctx, []raftfsm.Op{op}, false)
+	}
 	if aerr == nil {
 		aerr = resp.Results[0].Err
 	}

@@ -27,7 +27,7 @@ func (s *Store) Apply(ctx context.Context, ops []Op, atomic bool) (resp *ApplyRe
 	}
 	// Checked again when the entry is encoded, should a member join
 	// meanwhile: then the whole entry is refused.
-	if slices.ContainsFunc(ops, Op.confined) && !s.CanConfine() {
+	if slices.ContainsFunc(ops, Op.Confined) && !s.CanConfine() {
 		return nil, ErrCannotConfine
 	}
 	results := make([]Result, len(ops))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -91,16 +92,19 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logForm
 	if !s.IsLeader() {
 		return s.notLeader()
 	}
-	// A node whose build reads less than the members already write would
-	// stop on the first entry it cannot read. (0: not declared, as when
-	// an operator adds a node by its Raft address; it declares itself
-	// once it runs.)
-	if cur := s.logFormat(); logFormat != 0 && logFormat < cur {
-		return fmt.Errorf("%w: %s reads log format %d, but the cluster writes format %d: upgrade its build first", ErrInvalid, id, logFormat, cur)
-	}
 	servers, err := s.Servers()
 	if err != nil {
 		return err
+	}
+	// A new node whose build reads less than the members already write
+	// would stop on the first entry it cannot read. (0: not declared, as
+	// when an operator adds a node by its Raft address; it declares
+	// itself once it runs.) A member re-declaring, even a lower format
+	// after a rollback, is recorded as it says, so that the leader writes
+	// what it reads from then on.
+	member := slices.ContainsFunc(servers, func(srv ServerInfo) bool { return srv.ID == id })
+	if cur := s.logFormat(); !member && logFormat != 0 && logFormat < cur {
+		return fmt.Errorf("%w: %s reads log format %d, but the cluster writes format %d: upgrade its build first", ErrInvalid, id, logFormat, cur)
 	}
 	present := false
 	for _, srv := range servers {
@@ -136,9 +140,9 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logForm
 
 // logFormat returns the newest log format every member reads, which the
 // leader may write: a member whose build predates a format would stop on
-// its first entry (Ops), or apply it wrongly by skipping fields it does
-// not know (Op.OnlyOn). Raft hands out its configuration without a round
-// trip through its loop, so this is cheap enough for every entry.
+// its first entry (Ops, ConfinedOps). Raft hands out its configuration
+// without a round trip through its loop, so this is cheap enough for
+// every entry.
 func (s *Store) logFormat() uint32 {
 	f := s.raft.GetConfiguration()
 	if f.Error() != nil {

@@ -27,8 +27,8 @@ const (
 	// LogFormatOps adds Ops, column-wise batches (builds that predate
 	// the field declare nothing, which reads as 0).
 	LogFormatOps uint32 = 2
-	// LogFormatOnlyOn adds the servers Ops confine operations to
-	// (Op.OnlyOn).
+	// LogFormatOnlyOn adds ConfinedOps, Ops some of whose operations are
+	// confined to servers (Op.OnlyOn).
 	LogFormatOnlyOn uint32 = 3
 	// LogFormat is the newest format this build reads.
 	LogFormat = LogFormatOnlyOn
@@ -40,7 +40,7 @@ const (
 // Batch. Operations confined to servers go as ConfinedOps, alone or not,
 // and cannot go below LogFormatOnlyOn (ErrCannotConfine).
 func encodeOps(ops []Op, atomic bool, format uint32) ([]byte, error) {
-	confined := slices.ContainsFunc(ops, Op.confined)
+	confined := slices.ContainsFunc(ops, Op.Confined)
 	if confined && format < LogFormatOnlyOn {
 		return nil, ErrCannotConfine
 	}

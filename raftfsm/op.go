@@ -103,8 +103,8 @@ func (o Op) Validate() error {
 	return nil
 }
 
-// confined reports whether the operation is confined to servers.
-func (o Op) confined() bool { return len(o.OnlyOn) > 0 }
+// Confined reports whether the operation is confined to servers (OnlyOn).
+func (o Op) Confined() bool { return len(o.OnlyOn) > 0 }
 
 // onServer reports whether location is on one of servers.
 func onServer(location string, servers []string) bool {

@@ -85,4 +85,9 @@ func TestLogFormatFollowsMembers(t *testing.T) {
 	if err := s.Join(t.Context(), "n2", "127.0.0.1:1", "127.0.0.1:2", LogFormatOps, false); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Join(a node reading format %d into a cluster writing %d) = %v, want ErrInvalid", LogFormatOps, LogFormatOnlyOn, err)
 	}
+	// A member rolled back to an older build says so, and is believed.
+	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOps, true); err != nil {
+		t.Fatalf("Join(n1 re-declaring format %d) = %v, want nil error", LogFormatOps, err)
+	}
+	check("after a member went back to Ops", "ops", "")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -266,6 +267,12 @@ func (f *Forwarder) untilNewLeader(ctx context.Context, id string, grace time.Du
 // Apply applies operations through the leader. Store errors come back as
 // the same sentinels whichever node applied them.
 func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
+	// A leader whose build predates confined operations would take the
+	// forwarded call and ignore the servers: refuse here, where this
+	// node's copy of the member directory shows the leader's format.
+	if slices.ContainsFunc(ops, raftfsm.Op.Confined) && !f.store.CanConfine() {
+		return nil, raftfsm.ErrCannotConfine
+	}
 	if f.store.IsLeader() {
 		return f.store.Apply(ctx, ops, atomic)
 	}

@@ -41,14 +41,13 @@ func openStore(t *testing.T, id string, bootstrap bool) *raftfsm.Store {
 	return st
 }
 
-// TestForwardGivesUpOnDeposedLeader: a forwarded write held by a leader
-// that never answers ends once another leader has been elected (after
-// deposedGrace), with an unknown outcome and no retry, and the next write
-// goes to the new leader instead of queueing behind the silent one.
-func TestForwardGivesUpOnDeposedLeader(t *testing.T) {
-	silent := &silentLeader{got: make(chan struct{}, 1)}
+// standInLeader starts a two-node cluster, a leading and b following,
+// whose leader b reaches over gRPC at srv, and which records a as reading
+// log format format.
+func standInLeader(t *testing.T, srv roostv1.MailboxServiceServer, format uint32) (a, b *raftfsm.Store) {
+	t.Helper()
 	g := grpc.NewServer()
-	roostv1.RegisterMailboxServiceServer(g, silent)
+	roostv1.RegisterMailboxServiceServer(g, srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,23 +55,34 @@ func TestForwardGivesUpOnDeposedLeader(t *testing.T) {
 	go g.Serve(lis)
 	t.Cleanup(g.Stop)
 
-	a := openStore(t, "a", true)
+	a = openStore(t, "a", true)
 	waitFor(t, "a to lead", a.IsLeader)
-	b := openStore(t, "b", false)
+	b = openStore(t, "b", false)
 	ctx := testContext(t)
 	if err := a.Join(ctx, "b", b.RaftAddr(), "", raftfsm.LogFormat, true); err != nil {
 		t.Fatal(err)
 	}
-	// a's gRPC address, as b will see it, is the endpoint that never
-	// answers.
-	if err := a.SetMember(ctx, raftfsm.Member{ID: "a", GRPCAddr: lis.Addr().String()}); err != nil {
+	if err := a.SetMember(ctx, raftfsm.Member{ID: "a", GRPCAddr: lis.Addr().String(), LogFormat: format}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b to know a's address", func() bool {
-		addr, ok := b.FSM().Member("a")
+		m, ok := b.FSM().MemberInfo("a")
 		id, _ := b.Leader()
-		return ok && addr == lis.Addr().String() && id == "a"
+		return ok && m.GRPCAddr == lis.Addr().String() && m.LogFormat == format && id == "a"
 	})
+	return a, b
+}
+
+// TestForwardGivesUpOnDeposedLeader: a forwarded write held by a leader
+// that never answers ends once another leader has been elected (after
+// deposedGrace), with an unknown outcome and no retry, and the next write
+// goes to the new leader instead of queueing behind the silent one.
+func TestForwardGivesUpOnDeposedLeader(t *testing.T) {
+	// a's gRPC address, as b will see it, is the endpoint that never
+	// answers.
+	silent := &silentLeader{got: make(chan struct{}, 1)}
+	a, b := standInLeader(t, silent, 0)
+	ctx := testContext(t)
 
 	fwd := NewForwarder(b, nil)
 	t.Cleanup(func() { fwd.Close() })
@@ -103,5 +113,44 @@ func TestForwardGivesUpOnDeposedLeader(t *testing.T) {
 	}
 	if m, _ := b.FSM().Get("user.next"); m == nil {
 		t.Error("user.next missing on the new leader")
+	}
+}
+
+// oldLeader is a leader's gRPC endpoint whose build predates confined
+// operations: it applies every operation of a Batch, ignoring
+// only_on_servers.
+type oldLeader struct {
+	roostv1.UnimplementedMailboxServiceServer
+	calls chan struct{}
+}
+
+func (o *oldLeader) Batch(_ context.Context, req *roostv1.BatchRequest) (*roostv1.BatchResponse, error) {
+	o.calls <- struct{}{}
+	resp := &roostv1.BatchResponse{Revision: 1}
+	for range req.Operations {
+		resp.Results = append(resp.Results, &roostv1.OperationResult{Status: roostv1.OperationStatus_OPERATION_STATUS_OK})
+	}
+	return resp, nil
+}
+
+// TestForwardRefusesConfinedToAnOldLeader: a follower does not forward
+// operations confined to servers to a leader that cannot read them, which
+// would apply them unconfined and answer OK.
+func TestForwardRefusesConfinedToAnOldLeader(t *testing.T) {
+	old := &oldLeader{calls: make(chan struct{}, 8)}
+	_, b := standInLeader(t, old, raftfsm.LogFormatOps)
+	ctx := testContext(t)
+	fwd := NewForwarder(b, nil)
+	t.Cleanup(func() { fwd.Close() })
+	confined := raftfsm.Op{Kind: raftfsm.OpDelete, Name: "user.jane", OnlyOn: []string{"be1"}}
+	if _, err := fwd.Apply(ctx, []raftfsm.Op{confined}, false); !errors.Is(err, raftfsm.ErrCannotConfine) {
+		t.Errorf("Apply(confined) through b = %v, want ErrCannotConfine", err)
+	}
+	// Plain operations still go to the leader.
+	if _, err := fwd.Apply(ctx, []raftfsm.Op{{Kind: raftfsm.OpDelete, Name: "user.jane"}}, false); err != nil {
+		t.Errorf("Apply(plain) through b = %v, want nil", err)
+	}
+	if n := len(old.calls); n != 1 {
+		t.Errorf("the old leader got %d calls, want 1 (the plain one)", n)
 	}
 }
