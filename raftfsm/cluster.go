@@ -96,15 +96,15 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logForm
 	if err != nil {
 		return err
 	}
-	// A new node whose build reads less than the members already write
-	// would stop on the first entry it cannot read. (0: not declared, as
-	// when an operator adds a node by its Raft address; it declares
-	// itself once it runs.) A member re-declaring, even a lower format
-	// after a rollback, is recorded as it says, so that the leader writes
-	// what it reads from then on.
+	// A new node whose build reads less than the members write, or than
+	// entries already written, would stop on the first entry it cannot
+	// read. (0: not declared, as when an operator adds a node by its Raft
+	// address; it declares itself once it runs.) A member re-declaring,
+	// even a lower format after a rollback, is recorded as it says, so
+	// that the leader writes what it reads from then on.
 	member := slices.ContainsFunc(servers, func(srv ServerInfo) bool { return srv.ID == id })
-	if cur := s.logFormat(); !member && logFormat != 0 && logFormat < cur {
-		return fmt.Errorf("%w: %s reads log format %d, but the cluster writes format %d: upgrade its build first", ErrInvalid, id, logFormat, cur)
+	if need := max(s.logFormat(), s.fsm.WrittenFormat()); !member && logFormat != 0 && logFormat < need {
+		return fmt.Errorf("%w: %s reads log format %d, but the cluster writes format %d: upgrade its build first", ErrInvalid, id, logFormat, need)
 	}
 	present := false
 	for _, srv := range servers {

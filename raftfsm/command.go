@@ -18,6 +18,7 @@ const formatProtoV1 byte = 1
 type command struct {
 	ops       []Op
 	atomic    bool
+	format    uint32 // the log format that introduced this entry's form
 	setMember *Member
 	rmMember  string
 }
@@ -139,13 +140,13 @@ func decodeCommand(data []byte) (command, error) {
 		if err != nil {
 			return command{}, err
 		}
-		return command{ops: ops, atomic: x.Ops.Atomic}, nil
+		return command{ops: ops, atomic: x.Ops.Atomic, format: LogFormatOps}, nil
 	case *raftlogv1.Command_ConfinedOps:
 		ops, err := opsFromProto(x.ConfinedOps, true)
 		if err != nil {
 			return command{}, err
 		}
-		return command{ops: ops, atomic: x.ConfinedOps.Atomic}, nil
+		return command{ops: ops, atomic: x.ConfinedOps.Atomic, format: LogFormatOnlyOn}, nil
 	case *raftlogv1.Command_Batch:
 		ops := make([]Op, len(x.Batch.Commands))
 		for i, c := range x.Batch.Commands {

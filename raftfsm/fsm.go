@@ -39,6 +39,7 @@ type FSM struct {
 	members  map[string]Member // by ID; protected by mu
 	revision uint64            // last applied command; protected by mu
 	index    uint64            // last entry raft handed over; protected by mu
+	written  uint32            // newest log format applied; protected by mu
 	hist     *history          // protected by mu
 	gen      uint64            // bumped by Restore; protected by mu
 	// applied is closed and replaced whenever an entry is applied, to
@@ -98,6 +99,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			panic(fmt.Sprintf("raftfsm: entry %d: %v", l.Index, err))
 		}
 		f.revision = l.Index
+		f.written = max(f.written, cmd.format)
 		resp, ch := f.applyCommand(cmd, l.Index)
 		out[i] = resp
 		changed = changed || ch
@@ -232,6 +234,15 @@ func (f *FSM) MemberInfo(id string) (Member, bool) {
 	return m, ok
 }
 
+// WrittenFormat returns the newest log format of any entry applied so
+// far, as far back as the snapshots go: a node whose build reads less may
+// meet such an entry.
+func (f *FSM) WrittenFormat() uint32 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.written
+}
+
 // readFormat returns the newest log format that every one of servers
 // has declared its build reads; 0 if there are none.
 func (f *FSM) readFormat(servers []raft.Server) uint32 {
@@ -289,7 +300,7 @@ func (f *FSM) View() *View {
 	// Cloning marks the trees copy-on-write, which is a write.
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return &View{tab: f.tab.clone(), revision: f.revision, index: f.index, gen: f.gen, members: maps.Clone(f.members)}
+	return &View{tab: f.tab.clone(), revision: f.revision, index: f.index, written: f.written, gen: f.gen, members: maps.Clone(f.members)}
 }
 
 // View is a frozen state of the database.
@@ -297,6 +308,7 @@ type View struct {
 	tab      *table            // immutable
 	revision uint64            // immutable
 	index    uint64            // immutable; last entry seen, >= revision
+	written  uint32            // immutable; newest log format applied
 	gen      uint64            // immutable
 	members  map[string]Member // immutable
 }
@@ -335,6 +347,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.members = snap.members
 	f.revision = snap.revision
 	f.index = max(snap.index, snap.revision)
+	f.written = snap.written
 	f.hist.reset(snap.revision)
 	f.gen++
 	close(f.applied)

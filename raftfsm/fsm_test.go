@@ -543,6 +543,34 @@ func TestOpValidate(t *testing.T) {
 	}
 }
 
+// TestWrittenFormat: the FSM remembers the newest log format it has
+// applied, across snapshots, so that no node that cannot read it joins.
+func TestWrittenFormat(t *testing.T) {
+	f := newTestFSM(t, 0)
+	steps := []struct {
+		ops  []Op
+		want uint32
+	}{
+		{[]Op{reserveOp("user.a", loc1)}, 0},
+		{[]Op{reserveOp("user.b", loc1), deleteOp("user.a")}, LogFormatOps},
+		{[]Op{onlyOn(deleteOp("user.b"), "be01")}, LogFormatOnlyOn},
+		{[]Op{reserveOp("user.c", loc1), deleteOp("user.a")}, LogFormatOnlyOn}, // never goes down
+	}
+	for i, st := range steps {
+		f.apply(false, st.ops...)
+		if got := f.WrittenFormat(); got != st.want {
+			t.Errorf("step %d: WrittenFormat() = %d, want %d", i, got, st.want)
+		}
+	}
+	g := NewFSM(0, nil)
+	if err := restoreBytes(g, snapshotBytes(t, f.FSM)); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.WrittenFormat(); got != LogFormatOnlyOn {
+		t.Errorf("WrittenFormat() after restore = %d, want %d", got, LogFormatOnlyOn)
+	}
+}
+
 func TestApplyRefusedKeepsCreateRevision(t *testing.T) {
 	f := newTestFSM(t, 0)
 	f.must(reserveOp("user.jane", loc1), activateOp("user.jane", loc1, testACL), activateOp("user.jane", loc2, testACL2),

@@ -59,6 +59,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 		FormatVersion: snapshotVersion,
 		Revision:      v.revision,
 		AppliedIndex:  v.index,
+		WrittenFormat: v.written,
 		Entries:       uint64(v.tab.len()),
 	}
 	for _, id := range slices.Sorted(maps.Keys(v.members)) {
@@ -98,6 +99,7 @@ type snapshotState struct {
 	members  map[string]Member
 	revision uint64
 	index    uint64
+	written  uint32
 }
 
 // ErrBadSnapshot: the snapshot is truncated, damaged or not a snapshot.
@@ -118,7 +120,7 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	if hdr.FormatVersion != snapshotVersion {
 		return nil, fmt.Errorf("%w: format version %d, want %d", ErrBadSnapshot, hdr.FormatVersion, snapshotVersion)
 	}
-	st := &snapshotState{tab: newTable(), members: map[string]Member{}, revision: hdr.Revision, index: hdr.AppliedIndex}
+	st := &snapshotState{tab: newTable(), members: map[string]Member{}, revision: hdr.Revision, index: hdr.AppliedIndex, written: hdr.WrittenFormat}
 	for _, m := range hdr.Members {
 		st.members[m.Id] = Member{ID: m.Id, GRPCAddr: m.GrpcAddress, LogFormat: m.LogFormat}
 	}

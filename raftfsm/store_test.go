@@ -90,4 +90,9 @@ func TestLogFormatFollowsMembers(t *testing.T) {
 		t.Fatalf("Join(n1 re-declaring format %d) = %v, want nil error", LogFormatOps, err)
 	}
 	check("after a member went back to Ops", "ops", "")
+	// Confined entries are in the log all the same: no new node that
+	// cannot read them may join.
+	if err := s.Join(t.Context(), "n3", "127.0.0.1:3", "127.0.0.1:4", LogFormatOps, false); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Join(a node reading format %d after confined entries were written) = %v, want ErrInvalid", LogFormatOps, err)
+	}
 }

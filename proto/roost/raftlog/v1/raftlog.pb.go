@@ -904,7 +904,10 @@ type SnapshotHeader struct {
 	Members []*Member `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
 	// Index of the last log entry the state machine had seen (commands and
 	// configuration changes); at least revision.
-	AppliedIndex  uint64 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	AppliedIndex uint64 `protobuf:"varint,5,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// The newest log format of any entry applied so far (see
+	// Member.log_format): a node that reads less may meet such entries.
+	WrittenFormat uint32 `protobuf:"varint,6,opt,name=written_format,json=writtenFormat,proto3" json:"written_format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -970,6 +973,13 @@ func (x *SnapshotHeader) GetMembers() []*Member {
 func (x *SnapshotHeader) GetAppliedIndex() uint64 {
 	if x != nil {
 		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *SnapshotHeader) GetWrittenFormat() uint32 {
+	if x != nil {
+		return x.WrittenFormat
 	}
 	return 0
 }
@@ -1117,13 +1127,14 @@ const file_roost_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12\x1d\n" +
 	"\n" +
-	"log_format\x18\x03 \x01(\rR\tlogFormat\"\xc6\x01\n" +
+	"log_format\x18\x03 \x01(\rR\tlogFormat\"\xed\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x18\n" +
 	"\aentries\x18\x03 \x01(\x04R\aentries\x122\n" +
 	"\amembers\x18\x04 \x03(\v2\x18.roost.raftlog.v1.MemberR\amembers\x12#\n" +
-	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\"\xcf\x01\n" +
+	"\rapplied_index\x18\x05 \x01(\x04R\fappliedIndex\x12%\n" +
+	"\x0ewritten_format\x18\x06 \x01(\rR\rwrittenFormat\"\xcf\x01\n" +
 	"\x05Entry\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x122\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x1c.roost.raftlog.v1.EntryStateR\x05state\x12\x1a\n" +
