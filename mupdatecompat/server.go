@@ -20,9 +20,6 @@ type Cluster interface {
 	// ReadIndex waits until the local state holds every change the
 	// leader had committed when it was called.
 	ReadIndex(ctx context.Context) error
-	// CanConfine reports whether the cluster takes operations confined
-	// to servers (raftfsm.Op.OnlyOn).
-	CanConfine() bool
 }
 
 // Config configures a Server. Zero values mean the defaults given.

@@ -174,8 +174,8 @@ func TestBackendCannotRaceAMove(t *testing.T) {
 
 // TestBackendWritesWhileClusterCannotConfine: while a member has not
 // declared that it reads confined operations (a rolling upgrade, a node
-// that has just joined), backends still write, checked against the node's
-// copy alone.
+// that has just joined), the cluster refuses them and backends still
+// write, sent again unconfined and checked against the node's copy alone.
 func TestBackendWritesWhileClusterCannotConfine(t *testing.T) {
 	addr, st := testServer(t, testUsers)
 	mustApply(t, st, raftfsm.Op{Kind: raftfsm.OpActivate, Name: "user.other", Location: "be2!p"})
@@ -191,29 +191,6 @@ func TestBackendWritesWhileClusterCannotConfine(t *testing.T) {
 		"C: X2 DELETE \"user.jane\"\r\n", `S: X2 OK "done"`,
 		"C: X3 DELETE \"user.other\"\r\n", `S: X3 NO "permission denied: the mailbox is located on another server"`,
 	))
-}
-
-// eagerCluster claims the cluster takes confined operations when the
-// store does not, as a node may for a moment while a member joins.
-type eagerCluster struct{ Cluster }
-
-func (eagerCluster) CanConfine() bool { return true }
-
-// TestBackendWriteOutlivesAMembershipChange: a write refused because the
-// cluster could not take it confined, after CanConfine said it could, goes
-// again unconfined, as it would have from the start.
-func TestBackendWriteOutlivesAMembershipChange(t *testing.T) {
-	addr, st := testServerNamed(t, testUsers, "", func(c *Config) { c.Cluster = eagerCluster{c.Cluster} })
-	if err := st.SetMember(t.Context(), raftfsm.Member{ID: "m1", GRPCAddr: "127.0.0.1:1", LogFormat: raftfsm.LogFormatOps}); err != nil {
-		t.Fatal(err)
-	}
-	converse(t, addr, append(append([]string{}, banner...),
-		"C: A01 AUTHENTICATE \"PLAIN\" {12+}\r\nAGJlMQBwdzE=\r\n", `S: A01 OK "Authenticated"`,
-		"C: X1 ACTIVATE \"user.jane\" \"be1!p\" \"\"\r\n", `S: X1 OK "done"`,
-	))
-	if m, _ := st.FSM().Get("user.jane"); m == nil {
-		t.Error("user.jane missing after the write was answered OK")
-	}
 }
 
 // TestBackendServerList: a backend identity whose users-file role lists

@@ -25,8 +25,8 @@ func (c *conn) handleWrite(cmd *wire.Command) *Error {
 	defer cancel()
 	resp, aerr := c.s.cfg.Cluster.Apply(ctx, []raftfsm.Op{op}, false)
 	if errors.Is(aerr, raftfsm.ErrCannotConfine) {
-		// The membership changed under the check of CanConfine; the
-		// local check has passed, as it is all there is meanwhile.
+		// Refused before anything was proposed: a member cannot read
+		// confined operations yet (see authorize).
 		op.OnlyOn = nil
 		resp, aerr = c.s.cfg.Cluster.Apply(ctx, []raftfsm.Op{op}, false)
 	}
@@ -82,8 +82,9 @@ func writeOp(cmd *wire.Command) (raftfsm.Op, *Error) {
 // it applies it: the copy may lag, and a move may commit between the two.
 // While the cluster cannot take confined operations (a member that
 // predates them, during a rolling upgrade, or one that has just joined),
-// the first check is the only one, rather than every backend write
-// failing meanwhile.
+// it refuses them before proposing anything, and handleWrite sends the
+// write again unconfined: the first check is then the only one, rather
+// than every backend write failing meanwhile.
 func (c *conn) authorize(op *raftfsm.Op) *Error {
 	switch c.id.Role {
 	case RoleAdmin:
@@ -103,7 +104,7 @@ func (c *conn) authorize(op *raftfsm.Op) *Error {
 			return errNotYourMbox
 		}
 	}
-	if !c.id.anyServer && c.s.cfg.Cluster.CanConfine() {
+	if !c.id.anyServer {
 		op.OnlyOn = c.id.servers
 	}
 	return nil

@@ -246,14 +246,14 @@ func (f *FSM) WrittenFormat() uint32 {
 // readFormat returns the newest log format that every one of servers
 // has declared its build reads; 0 if there are none.
 func (f *FSM) readFormat(servers []raft.Server) uint32 {
+	if len(servers) == 0 {
+		return 0
+	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	format := LogFormat
 	for _, srv := range servers {
 		format = min(format, f.members[string(srv.ID)].LogFormat)
-	}
-	if len(servers) == 0 {
-		return 0
 	}
 	return format
 }

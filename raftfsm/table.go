@@ -98,16 +98,15 @@ func (t *table) write(op Op, rev uint64) (change, error) {
 	}
 	if op.Kind == OpDelete {
 		// Deleting an unknown name succeeds: backends treat NO as a
-		// failed delete or rename.
+		// failed delete or rename. As below, the entry comes out first
+		// and goes back only if refused (only a confined delete is).
 		t.lookup.name = op.Name
-		defer func() { t.lookup.name = "" }()
-		if len(op.OnlyOn) > 0 {
-			cur, _ := t.byName.Get(&t.lookup)
-			if err := refusal(op, cur); err != nil {
-				return change{before: cur, after: cur}, err
-			}
-		}
 		cur, _ := t.byName.Delete(&t.lookup)
+		t.lookup.name = ""
+		if err := refusal(op, cur); err != nil {
+			t.byName.ReplaceOrInsert(cur)
+			return change{before: cur, after: cur}, err
+		}
 		if cur != nil {
 			t.byKey.Delete(cur)
 		}

@@ -267,14 +267,14 @@ func (f *Forwarder) untilNewLeader(ctx context.Context, id string, grace time.Du
 // Apply applies operations through the leader. Store errors come back as
 // the same sentinels whichever node applied them.
 func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
+	if f.store.IsLeader() {
+		return f.store.Apply(ctx, ops, atomic)
+	}
 	// A leader whose build predates confined operations would take the
 	// forwarded call and ignore the servers: refuse here, where this
 	// node's copy of the member directory shows the leader's format.
 	if slices.ContainsFunc(ops, raftfsm.Op.Confined) && !f.store.CanConfine() {
 		return nil, raftfsm.ErrCannotConfine
-	}
-	if f.store.IsLeader() {
-		return f.store.Apply(ctx, ops, atomic)
 	}
 	if atomic {
 		return f.applyNow(ctx, ops, true)
@@ -332,11 +332,6 @@ func forwardBatch(ctx context.Context, conn *grpc.ClientConn, ops []raftfsm.Op, 
 	}
 	return out, nil
 }
-
-// CanConfine reports whether the cluster takes operations confined to
-// servers (raftfsm.Op.OnlyOn), as this node's copy of the configuration
-// and member directory shows.
-func (f *Forwarder) CanConfine() bool { return f.store.CanConfine() }
 
 // ReadIndex returns the index a consistent read must see, asking the
 // leader if need be, and waits until the local state has reached it.
