@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/node"
@@ -88,33 +88,15 @@ func entryOps(n *node.Node) (entryCounts, error) {
 		return entryCounts{}, err
 	}
 	defer resp.Body.Close()
-	var c entryCounts
-	var found int
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok {
-			continue
-		}
-		var dst *float64
-		switch name {
-		case "roost_log_entry_operations_sum":
-			dst = &c.ops
-		case "roost_log_entry_operations_count":
-			dst = &c.entries
-		default:
-			continue
-		}
-		if *dst, err = strconv.ParseFloat(value, 64); err != nil {
-			return entryCounts{}, fmt.Errorf("metric %s: %w", name, err)
-		}
-		found++
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return entryCounts{}, fmt.Errorf("%s/metrics: %w", n.HTTPAddr(), err)
 	}
-	if err := sc.Err(); err != nil {
-		return entryCounts{}, err
+	f := families["roost_log_entry_operations"]
+	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetHistogram() == nil {
+		return entryCounts{}, fmt.Errorf("%s/metrics has no roost_log_entry_operations histogram", n.HTTPAddr())
 	}
-	if found != 2 {
-		return entryCounts{}, fmt.Errorf("%s/metrics has no roost_log_entry_operations", n.HTTPAddr())
-	}
-	return c, nil
+	h := f.GetMetric()[0].GetHistogram()
+	return entryCounts{entries: float64(h.GetSampleCount()), ops: h.GetSampleSum()}, nil
 }
