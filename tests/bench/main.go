@@ -3,7 +3,9 @@
 // writes per second and their latency at several client counts, batched
 // operations per second, and the commit floor of this disk and loopback
 // measured in the same run. Single writes go as unary calls and, with
-// -stream (the default), on Write streams, one per client.
+// -stream (the default), on Write streams, one per client. Each client
+// count, and the Batch row, gets a new cluster (loaded with -prefill
+// mailboxes first), so that no row's figure depends on what ran before.
 //
 //	go run ./tests/bench [-clients 1,16,64,256] [-duration 5s] [-dir DIR] [-via leader,follower,all]
 //	    [-unary=false] [-stream=false] [-store] [-prefill N] [-cpuprofile FILE]
@@ -17,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -24,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/roost-mail/roost/raftfsm/node"
 	"github.com/roost-mail/roost/tests/internal/floor"
 )
 
@@ -63,11 +67,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.batchConc, "batch-clients", 8, "concurrent Batch RPC clients (0: no Batch row)")
 	fs.IntVar(&cfg.perConn, "clients-per-conn", 32, "clients sharing one gRPC connection")
 	fs.IntVar(&cfg.inflight, "inflight", 0, "log entries in flight at once (0: the store's default)")
-	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured rows (not the prefill) to this file")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write CPU profiles of the measured rows (not the prefill) to FILE.c<clients> and FILE.batch")
 	fs.BoolVar(&cfg.store, "store", false, "also apply writes straight to the leader's store, without gRPC (the Raft pipeline's capacity)")
 	fs.BoolVar(&cfg.unary, "unary", true, "send writes as unary calls")
 	fs.BoolVar(&cfg.stream, "stream", true, "send writes on Write streams, one stream per client")
-	fs.IntVar(&cfg.prefill, "prefill", 0, "mailboxes to load (in Batch RPCs) before measuring")
+	fs.IntVar(&cfg.prefill, "prefill", 0, "mailboxes to load (in Batch RPCs) into each new cluster before measuring")
 	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to: leader, follower, all (spread over the three); none for no gRPC rows")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -97,30 +101,64 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "commit floor: fsync p50 %v, loopback round trip p50 %v => 4 fsyncs + 1 RTT = %v\n\n",
+	fmt.Fprintf(out, "commit floor: fsync p50 %v, loopback round trip p50 %v => 4 fsyncs + 1 RTT = %v\n",
 		fl.Fsync, fl.RTT, fl.Total())
+	fmt.Fprintf(out, "a new cluster for each client count, holding %d mailboxes before its rows\n\n", cfg.prefill)
 
-	nodes, err := startCluster(cfg.dir, cfg.inflight)
-	if err != nil {
-		return err
+	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | p50 / floor | ops per log entry | CPU per write |")
+	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|")
+	for _, c := range cfg.clients {
+		if err := withCluster(ctx, cfg, fmt.Sprintf("c%d", c), func(nodes []*node.Node) error {
+			return clientRows(ctx, cfg, c, nodes, fl, out)
+		}); err != nil {
+			return err
+		}
 	}
+	if cfg.batchConc == 0 {
+		return ctx.Err()
+	}
+	return withCluster(ctx, cfg, "batch", func(nodes []*node.Node) error {
+		leader, _, err := roles(ctx, nodes)
+		if err != nil {
+			return err
+		}
+		r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nBatch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC, CPU %v per operation)\n",
+			cfg.batchSize, cfg.batchConc, r.rate, r.p50, r.cpu)
+		return nil
+	})
+}
+
+// withCluster runs measure against a cluster of its own, prefilled as
+// configured, so that every client count starts from the same table
+// whatever ran before it; the cluster's data goes when it is done. A CPU
+// profile covers measure alone.
+func withCluster(ctx context.Context, cfg config, name string, measure func([]*node.Node) error) error {
+	dir := filepath.Join(cfg.dir, name)
+	defer os.RemoveAll(dir)
+	nodes, err := startCluster(dir, cfg.inflight)
 	defer func() {
 		for _, n := range nodes {
 			n.Close()
 		}
 	}()
-	leader, follower, err := roles(ctx, nodes)
 	if err != nil {
 		return err
 	}
 	if cfg.prefill > 0 {
+		leader, _, err := roles(ctx, nodes)
+		if err != nil {
+			return err
+		}
 		if err := prefill(ctx, leader.GRPCAddr(), cfg.prefill); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "prefilled %d mailboxes\n\n", cfg.prefill)
 	}
 	if cfg.cpuProfile != "" {
-		f, err := os.Create(cfg.cpuProfile)
+		f, err := os.Create(cfg.cpuProfile + "." + name)
 		if err != nil {
 			return err
 		}
@@ -130,11 +168,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | p50 / floor | ops per log entry | CPU per write |")
-	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|")
+	return measure(nodes)
+}
+
+// clientRows measures c clients through each configured path, one row
+// each, all against the same cluster.
+func clientRows(ctx context.Context, cfg config, c int, nodes []*node.Node, fl floor.Floor, out io.Writer) error {
+	leader, follower, err := roles(ctx, nodes)
+	if err != nil {
+		return err
+	}
 	// row runs one measurement and prints it, with the operations the
 	// leader's log entries carried meanwhile (its group commit).
-	row := func(c int, via string, load func() (result, error)) error {
+	row := func(via string, load func() (result, error)) error {
 		before, err := entryOps(leader)
 		if err != nil {
 			return err
@@ -151,51 +197,38 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			float64(r.p50)/float64(fl.Total()), after.since(before), r.cpu)
 		return nil
 	}
-	for _, c := range cfg.clients {
-		for _, target := range []struct {
-			via   string
-			addrs []string
-		}{
-			{"leader", []string{leader.GRPCAddr()}},
-			{"follower", []string{follower.GRPCAddr()}},
-			{"all", []string{nodes[0].GRPCAddr(), nodes[1].GRPCAddr(), nodes[2].GRPCAddr()}},
-		} {
-			if !slices.Contains(strings.Split(cfg.via, ","), target.via) {
-				continue
-			}
-			if cfg.unary {
-				if err := row(c, target.via, func() (result, error) {
-					return writeLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
-				}); err != nil {
-					return err
-				}
-			}
-			if cfg.stream {
-				if err := row(c, target.via+", Write stream", func() (result, error) {
-					return streamLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
-				}); err != nil {
-					return err
-				}
+	for _, target := range []struct {
+		via   string
+		addrs []string
+	}{
+		{"leader", []string{leader.GRPCAddr()}},
+		{"follower", []string{follower.GRPCAddr()}},
+		{"all", []string{nodes[0].GRPCAddr(), nodes[1].GRPCAddr(), nodes[2].GRPCAddr()}},
+	} {
+		if !slices.Contains(strings.Split(cfg.via, ","), target.via) {
+			continue
+		}
+		if cfg.unary {
+			if err := row(target.via, func() (result, error) {
+				return writeLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
+			}); err != nil {
+				return err
 			}
 		}
-		if cfg.store {
-			if err := row(c, "leader's store, no gRPC", func() (result, error) {
-				return storeLoad(ctx, leader.Store(), c, cfg.duration, fmt.Sprintf("store.c%d", c))
+		if cfg.stream {
+			if err := row(target.via+", Write stream", func() (result, error) {
+				return streamLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
 			}); err != nil {
 				return err
 			}
 		}
 	}
-	if cfg.batchConc == 0 {
-		return ctx.Err()
+	if cfg.store {
+		return row("leader's store, no gRPC", func() (result, error) {
+			return storeLoad(ctx, leader.Store(), c, cfg.duration, fmt.Sprintf("store.c%d", c))
+		})
 	}
-	r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nBatch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC, CPU %v per operation)\n",
-		cfg.batchSize, cfg.batchConc, r.rate, r.p50, r.cpu)
-	return ctx.Err()
+	return nil
 }
 
 var errNoLeader = errors.New("no leader elected")
