@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRun runs the bench briefly with every kind of row, so that the
+// command docs/benchmarks.md gives keeps working: every row must be
+// there and carry acknowledged writes through its path, in log entries
+// the leader counted.
+func TestRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, []string{"-clients", "1,4", "-duration", "300ms", "-via", "leader,follower,all",
+		"-store", "-prefill", "1500", "-batch-clients", "2", "-batch", "20", "-dir", t.TempDir()}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	t.Log("\n" + out.String())
+
+	if !strings.Contains(out.String(), "a new cluster for each client count, holding 1500 mailboxes") {
+		t.Errorf("no prefill line")
+	}
+	// | clients | via | writes/s | p50 | p99 | p50 / floor | ops per log entry | CPU per write |
+	rowRE := regexp.MustCompile(`(?m)^\| (\d+) \| ([^|]+) \| (\d+) \| [^|]+ \| [^|]+ \| [^|]+ \| ([\d.]+) \| [^|]+ \|$`)
+	seen := map[string]bool{}
+	for _, m := range rowRE.FindAllStringSubmatch(out.String(), -1) {
+		key := m[1] + " " + strings.TrimSpace(m[2])
+		seen[key] = true
+		if rate, _ := strconv.Atoi(m[3]); rate == 0 {
+			t.Errorf("row %q: no writes", key)
+		}
+		// Writes through the leader go into its entries, one at least
+		// each; followers' forwarded ones too.
+		if ops, _ := strconv.ParseFloat(m[4], 64); ops < 1 {
+			t.Errorf("row %q: %v operations per log entry", key, ops)
+		}
+	}
+	for _, c := range []string{"1", "4"} {
+		for _, via := range []string{"leader", "leader, Write stream", "follower", "follower, Write stream",
+			"all", "all, Write stream", "leader's store, no gRPC"} {
+			if !seen[c+" "+via] {
+				t.Errorf("no row for %s clients via %s", c, via)
+			}
+		}
+	}
+	batch := regexp.MustCompile(`Batch RPCs of 20 operations, 2 clients, via the leader: (\d+) operations/s`).FindStringSubmatch(out.String())
+	if batch == nil {
+		t.Fatalf("no Batch line")
+	}
+	if rate, _ := strconv.Atoi(batch[1]); rate == 0 {
+		t.Errorf("Batch row: no operations")
+	}
+}
