@@ -1,6 +1,8 @@
 package raftfsm
 
 import (
+	"bytes"
+	"fmt"
 	"runtime"
 	"testing"
 	"weak"
@@ -8,33 +10,145 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// TestDetachedLogsReleaseFutures: the log cache serves entries stored
-// through detachedLogs without keeping alive what held them, as raft's
-// apply futures hold a leader's new entries.
-func TestDetachedLogsReleaseFutures(t *testing.T) {
+// countingStore counts the reads that reach the store under the cache.
+type countingStore struct {
+	raft.LogStore
+	gets int
+}
+
+func (s *countingStore) GetLog(index uint64, log *raft.Log) error {
+	s.gets++
+	return s.LogStore.GetLog(index, log)
+}
+
+func dataLog(index uint64, size int) *raft.Log {
+	return &raft.Log{Index: index, Term: 1, Type: raft.LogCommand, Data: bytes.Repeat([]byte{byte(index)}, size)}
+}
+
+// cached reports which of indexes the cache serves without reading the
+// store, and fails if any read returns other than what was stored.
+func cached(t *testing.T, c *logCache, under *countingStore, sizes map[uint64]int, indexes ...uint64) []uint64 {
+	t.Helper()
+	var hits []uint64
+	for _, i := range indexes {
+		before := under.gets
+		var got raft.Log
+		if err := c.GetLog(i, &got); err != nil {
+			t.Fatalf("GetLog(%d): %v", i, err)
+		}
+		if got.Index != i || !bytes.Equal(got.Data, dataLog(i, sizes[i]).Data) {
+			t.Fatalf("GetLog(%d) = index %d, %d bytes: not what was stored", i, got.Index, len(got.Data))
+		}
+		if under.gets == before {
+			hits = append(hits, i)
+		}
+	}
+	return hits
+}
+
+func TestLogCacheBounds(t *testing.T) {
+	const kb = 1024
+	for _, tt := range []struct {
+		name     string
+		entries  int
+		maxBytes int
+		sizes    []int // of entries 1, 2, ... stored one call each
+		want     []uint64
+	}{
+		{"all fit", 8, 64 * kb, []int{kb, kb, kb}, []uint64{1, 2, 3}},
+		{"entry bound", 4, 64 * kb, []int{kb, kb, kb, kb, kb, kb}, []uint64{3, 4, 5, 6}},
+		{"byte bound", 16, 3*kb + 3*128 + 10, []int{kb, kb, kb, kb, kb, kb}, []uint64{4, 5, 6}},
+		{"big entry evicts the oldest", 16, 8 * kb, []int{kb, kb, kb, 6 * kb}, []uint64{3, 4}},
+		// An entry over the whole budget is not cached, and costs the
+		// others nothing.
+		{"entry over the budget", 16, 4 * kb, []int{kb, kb, 5 * kb, kb}, []uint64{1, 2, 4}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			under := &countingStore{LogStore: raft.NewInmemStore()}
+			c := newLogCache(under, tt.entries, tt.maxBytes)
+			sizes := map[uint64]int{}
+			var all []uint64
+			for k, size := range tt.sizes {
+				i := uint64(k + 1)
+				sizes[i] = size
+				all = append(all, i)
+				if err := c.StoreLogs([]*raft.Log{dataLog(i, size)}); err != nil {
+					t.Fatal(err)
+				}
+				if c.bytes > tt.maxBytes {
+					t.Fatalf("after entry %d the cache holds %d bytes, over its %d", i, c.bytes, tt.maxBytes)
+				}
+			}
+			if got := cached(t, c, under, sizes, all...); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("served from memory: %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestLogCacheStartsOver: after a delete, and should raft ever store an
+// index again without one, the cache serves the store's entries, never
+// an older one of its own.
+func TestLogCacheStartsOver(t *testing.T) {
+	under := &countingStore{LogStore: raft.NewInmemStore()}
+	c := newLogCache(under, 8, 1<<20)
+	sizes := map[uint64]int{1: 10, 2: 10, 3: 10}
+	if err := c.StoreLogs([]*raft.Log{dataLog(1, 10), dataLog(2, 10), dataLog(3, 10)}); err != nil {
+		t.Fatal(err)
+	}
+	// A follower's conflicting tail goes, and a new entry 3 comes.
+	if err := c.DeleteRange(3, 3); err != nil {
+		t.Fatal(err)
+	}
+	if c.bytes != 0 {
+		t.Errorf("after DeleteRange the cache holds %d bytes", c.bytes)
+	}
+	sizes[3] = 20
+	if err := c.StoreLogs([]*raft.Log{dataLog(3, 20)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cached(t, c, under, sizes, 1, 2, 3); fmt.Sprint(got) != "[3]" {
+		t.Errorf("served from memory after the delete: %v, want [3]", got)
+	}
+	// Entry 2 again, without a delete first.
+	sizes[2] = 30
+	if err := c.StoreLogs([]*raft.Log{dataLog(2, 30)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := cached(t, c, under, sizes, 2); fmt.Sprint(got) != "[2]" {
+		t.Errorf("served from memory after storing 2 again: %v, want [2]", got)
+	}
+	if got := cached(t, c, under, sizes, 1, 3); len(got) != 0 {
+		t.Errorf("served from memory after an earlier index was stored again: %v, want none", got)
+	}
+	if c.bytes != logWeight(dataLog(2, 30)) {
+		t.Errorf("the cache counts %d bytes, want the one entry it holds (%d)", c.bytes, logWeight(dataLog(2, 30)))
+	}
+}
+
+// TestLogCacheReleasesFutures: the cache serves entries without keeping
+// alive what held them, as raft's apply futures hold a leader's new
+// entries; raft.LogCache keeps them.
+func TestLogCacheReleasesFutures(t *testing.T) {
 	type future struct {
 		log      raft.Log
 		response []byte // stands for an ApplyResponse
 	}
+	bare, err := raft.NewLogCache(16, raft.NewInmemStore())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name     string
-		detached bool
+		store    raft.LogStore
 		wantKept bool
 	}{
-		{"detached", true, false},
-		{"bare cache", false, true}, // the leak this guards against
+		{"logCache", newLogCache(raft.NewInmemStore(), 16, 1<<20), false},
+		{"raft.LogCache", bare, true}, // the leak this guards against
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			cache, err := raft.NewLogCache(16, raft.NewInmemStore())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var store raft.LogStore = cache
-			if tt.detached {
-				store = detachedLogs{cache}
-			}
 			f := &future{log: raft.Log{Index: 1, Term: 1, Type: raft.LogCommand, Data: []byte("entry")}, response: make([]byte, 1<<20)}
-			if err := store.StoreLogs([]*raft.Log{&f.log}); err != nil {
+			if err := tt.store.StoreLogs([]*raft.Log{&f.log}); err != nil {
 				t.Fatal(err)
 			}
 			held := weak.Make(f)
@@ -45,17 +159,17 @@ func TestDetachedLogsReleaseFutures(t *testing.T) {
 				t.Errorf("future kept alive by the cache = %v, want %v", kept, tt.wantKept)
 			}
 			var got raft.Log
-			if err := store.GetLog(1, &got); err != nil || string(got.Data) != "entry" || got.Term != 1 {
+			if err := tt.store.GetLog(1, &got); err != nil || string(got.Data) != "entry" || got.Term != 1 {
 				t.Errorf("GetLog(1) = %+v, %v, want the entry stored", got, err)
 			}
 		})
 	}
 	// Raft asks its log store whether it is monotonic; the wrapper must
 	// pass the answer on.
-	if (detachedLogs{raft.NewInmemStore()}).IsMonotonic() {
+	if newLogCache(raft.NewInmemStore(), 4, 1<<20).IsMonotonic() {
 		t.Error("IsMonotonic() over an in-memory store = true, want false")
 	}
-	if !(detachedLogs{monotonic{raft.NewInmemStore()}}).IsMonotonic() {
+	if !newLogCache(monotonic{raft.NewInmemStore()}, 4, 1<<20).IsMonotonic() {
 		t.Error("IsMonotonic() over a monotonic store = false, want true")
 	}
 }

@@ -222,11 +222,7 @@ func (s *Store) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("raftfsm: open log store: %w", err)
 	}
-	cache, err := raft.NewLogCache(1024, s.bolt)
-	if err != nil {
-		return fmt.Errorf("raftfsm: %w", err)
-	}
-	logs := detachedLogs{cache}
+	logs := newLogCache(s.bolt, logCacheEntries, logCacheBytes)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, s.cfg.RetainSnapshots, hl)
 	if err != nil {
 		return fmt.Errorf("raftfsm: open snapshot store: %w", err)
