@@ -31,6 +31,9 @@ type logCache struct {
 	raft.LogStore
 	maxBytes int
 
+	// Protected by mu. The entries in ring are copies made before they
+	// were stored and never written again, so GetLog may copy one out
+	// after letting go of the lock.
 	mu     sync.RWMutex
 	ring   []*raft.Log // entries by index modulo the ring's length
 	bytes  int         // what the entries in ring weigh (logWeight)
@@ -39,6 +42,9 @@ type logCache struct {
 }
 
 func newLogCache(store raft.LogStore, entries, maxBytes int) *logCache {
+	if entries <= 0 || maxBytes <= 0 {
+		panic("raftfsm: a log cache needs room for entries and bytes")
+	}
 	return &logCache{LogStore: store, maxBytes: maxBytes, ring: make([]*raft.Log, entries)}
 }
 
@@ -75,10 +81,13 @@ func (c *logCache) StoreLogs(logs []*raft.Log) error {
 	defer c.mu.Unlock()
 	n := uint64(len(c.ring))
 	for _, l := range copies {
-		if c.newest != 0 && l.Index <= c.newest {
+		if c.newest != 0 && l.Index != c.newest+1 {
 			// Raft deletes a log's tail before writing it again, which
-			// empties the cache; should it not, start over rather than
-			// serve a stale entry.
+			// empties the cache; a follower that installed a snapshot
+			// may go on from past its last entry without deleting any.
+			// Either way, entries out of sequence would escape the
+			// eviction below, which walks up from the oldest: start
+			// over.
 			c.reset()
 		}
 		slot := &c.ring[l.Index%n]

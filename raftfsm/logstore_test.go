@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 	"weak"
 
@@ -46,6 +47,23 @@ func cached(t *testing.T, c *logCache, under *countingStore, sizes map[uint64]in
 	return hits
 }
 
+// checkWeight fails unless the cache counts exactly what its ring holds.
+func checkWeight(t *testing.T, c *logCache) {
+	t.Helper()
+	sum := 0
+	for _, l := range c.ring {
+		if l != nil {
+			sum += logWeight(l)
+		}
+	}
+	if c.bytes != sum {
+		t.Fatalf("the cache counts %d bytes, its entries weigh %d", c.bytes, sum)
+	}
+	if c.bytes > c.maxBytes {
+		t.Fatalf("the cache holds %d bytes, over its %d", c.bytes, c.maxBytes)
+	}
+}
+
 func TestLogCacheBounds(t *testing.T) {
 	const kb = 1024
 	for _, tt := range []struct {
@@ -75,9 +93,7 @@ func TestLogCacheBounds(t *testing.T) {
 				if err := c.StoreLogs([]*raft.Log{dataLog(i, size)}); err != nil {
 					t.Fatal(err)
 				}
-				if c.bytes > tt.maxBytes {
-					t.Fatalf("after entry %d the cache holds %d bytes, over its %d", i, c.bytes, tt.maxBytes)
-				}
+				checkWeight(t, c)
 			}
 			if got := cached(t, c, under, sizes, all...); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("served from memory: %v, want %v", got, tt.want)
@@ -86,9 +102,10 @@ func TestLogCacheBounds(t *testing.T) {
 	}
 }
 
-// TestLogCacheStartsOver: after a delete, and should raft ever store an
-// index again without one, the cache serves the store's entries, never
-// an older one of its own.
+// TestLogCacheStartsOver: after a delete the cache serves only what was
+// stored since, and an entry out of sequence (an index stored again
+// without a delete, or a jump past the last one, as after a snapshot)
+// empties it, so that its count stays that of what it holds.
 func TestLogCacheStartsOver(t *testing.T) {
 	under := &countingStore{LogStore: raft.NewInmemStore()}
 	c := newLogCache(under, 8, 1<<20)
@@ -107,6 +124,7 @@ func TestLogCacheStartsOver(t *testing.T) {
 	if err := c.StoreLogs([]*raft.Log{dataLog(3, 20)}); err != nil {
 		t.Fatal(err)
 	}
+	checkWeight(t, c)
 	if got := cached(t, c, under, sizes, 1, 2, 3); fmt.Sprint(got) != "[3]" {
 		t.Errorf("served from memory after the delete: %v, want [3]", got)
 	}
@@ -115,15 +133,47 @@ func TestLogCacheStartsOver(t *testing.T) {
 	if err := c.StoreLogs([]*raft.Log{dataLog(2, 30)}); err != nil {
 		t.Fatal(err)
 	}
-	if got := cached(t, c, under, sizes, 2); fmt.Sprint(got) != "[2]" {
+	checkWeight(t, c)
+	if got := cached(t, c, under, sizes, 1, 2, 3); fmt.Sprint(got) != "[2]" {
 		t.Errorf("served from memory after storing 2 again: %v, want [2]", got)
 	}
-	if got := cached(t, c, under, sizes, 1, 3); len(got) != 0 {
-		t.Errorf("served from memory after an earlier index was stored again: %v, want none", got)
+	// A jump past the last entry.
+	for _, i := range []uint64{100, 101} {
+		sizes[i] = 40
+		if err := c.StoreLogs([]*raft.Log{dataLog(i, 40)}); err != nil {
+			t.Fatal(err)
+		}
+		checkWeight(t, c)
 	}
-	if c.bytes != logWeight(dataLog(2, 30)) {
-		t.Errorf("the cache counts %d bytes, want the one entry it holds (%d)", c.bytes, logWeight(dataLog(2, 30)))
+	if got := cached(t, c, under, sizes, 2, 100, 101); fmt.Sprint(got) != "[100 101]" {
+		t.Errorf("served from memory after a jump: %v, want [100 101]", got)
 	}
+}
+
+// TestLogCacheConcurrentReads: raft reads entries (replication, a
+// follower's applies) while it stores new ones. Run with -race.
+func TestLogCacheConcurrentReads(t *testing.T) {
+	c := newLogCache(raft.NewInmemStore(), 16, 8<<10)
+	const n = 2000
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			var l raft.Log
+			for i := uint64(1); i <= n; i++ {
+				if err := c.GetLog(i, &l); err == nil && (l.Index != i || len(l.Data) != int(i%512)) {
+					t.Errorf("GetLog(%d) = entry %d of %d bytes", i, l.Index, len(l.Data))
+					return
+				}
+			}
+		})
+	}
+	for i := uint64(1); i <= n; i++ {
+		if err := c.StoreLogs([]*raft.Log{dataLog(i, int(i%512))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	checkWeight(t, c)
 }
 
 // TestLogCacheReleasesFutures: the cache serves entries without keeping
