@@ -101,7 +101,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "(4 fsyncs + 1 loopback round trip), measured on the same disk just before each client count's cluster starts\n\n")
 	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write |")
 	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, c := range cfg.clients {
+	// With no rows to measure, no cluster is worth starting for them.
+	counts := cfg.clients
+	if cfg.via == "none" && !cfg.store {
+		counts = nil
+	}
+	for _, c := range counts {
 		// Measured for each client count: the disk's latency drifts
 		// over a run.
 		fl, err := floor.Measure(cfg.dir)
@@ -138,6 +143,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // profile covers measure alone.
 func withCluster(ctx context.Context, cfg config, name string, measure func([]*node.Node) error) error {
 	dir := filepath.Join(cfg.dir, name)
+	// What an interrupted run left would be a cluster that is not new.
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
 	defer os.RemoveAll(dir)
 	nodes, err := startCluster(dir, cfg.inflight)
 	defer func() {

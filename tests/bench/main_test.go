@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,12 +19,17 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
+	dir := t.TempDir()
 	err := run(ctx, []string{"-clients", "1,4", "-duration", "300ms", "-via", "leader,follower,all",
-		"-store", "-prefill", "1500", "-batch-clients", "2", "-batch", "20", "-dir", t.TempDir()}, &out)
+		"-store", "-prefill", "1500", "-batch-clients", "2", "-batch", "20", "-dir", dir}, &out)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	t.Log("\n" + out.String())
+	// Each cluster's nodes are closed and their data removed.
+	if left, err := os.ReadDir(dir); err != nil || len(left) > 0 {
+		t.Errorf("the run left %v in its -dir (%v)", left, err)
+	}
 
 	if !strings.Contains(out.String(), "a new cluster for each client count, holding 1500 mailboxes before its rows") {
 		t.Errorf("no prefill line")
