@@ -29,6 +29,8 @@ mailbox delete NAME
 mailbox watch [--from REV] [--prefix P] [--listing]
 snapshot save FILE
 snapshot restore FILE
+passwd < FILE
+import --from HOST:PORT --user U --password-file F
 
 --endpoints defaults to $ROOST_ENDPOINTS, else 127.0.0.1:3906.
 Names, locations and ACLs are Cyrus's own bytes: an ACL is
@@ -38,13 +40,23 @@ Names, locations and ACLs are Cyrus's own bytes: an ACL is
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "roostctl:", err)
-		}
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp): // -h: the usage was asked for
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "roostctl:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "roostctl:", err)
 		os.Exit(1)
 	}
 }
+
+// errUsage marks a command line that names no command roostctl has:
+// exit status 2, as for other usage errors, against 1 for a command that
+// failed.
+var errUsage = errors.New("usage")
 
 // command is one verb: it parses its own flags and runs.
 type command func(ctx context.Context, c *cli, args []string) error
@@ -80,7 +92,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	rest := fs.Args()
 	if len(rest) == 0 {
 		fs.Usage()
-		return flag.ErrHelp
+		return fmt.Errorf("%w: no command", errUsage)
 	}
 	table := commands()
 	name, args := rest[0], rest[1:]
@@ -90,7 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	cmd, ok := table[name]
 	if !ok {
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", name)
+		return fmt.Errorf("%w: unknown command %q", errUsage, name)
 	}
 	defer c.close()
 	return cmd(ctx, c, args)
