@@ -25,19 +25,34 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "roostd:", err)
-		}
+	err := run(ctx, os.Args[1:], os.Stderr)
+	var usage usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp): // -h: the usage was asked for
+	case errors.As(err, &usage):
+		fmt.Fprintln(os.Stderr, "roostd:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "roostd:", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a command line roostd cannot run with: exit status 2, as
+// against 1 for a node that could not start or stopped on an error.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
 
 // run parses flags, starts the node and stops it when ctx ends.
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, logLevel, logJSON, err := parseFlags(args, stderr)
 	if err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
 	}
 	opts := &slog.HandlerOptions{Level: logLevel}
 	var h slog.Handler = slog.NewTextHandler(stderr, opts)
