@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -27,8 +26,8 @@ func (s *Store) Apply(ctx context.Context, ops []Op, atomic bool) (resp *ApplyRe
 	}
 	// Checked again when the entry is encoded, should a member join
 	// meanwhile: then the whole entry is refused.
-	if slices.ContainsFunc(ops, Op.Confined) && !s.CanConfine() {
-		return nil, ErrCannotConfine
+	if err := s.CheckConfine(ops); err != nil {
+		return nil, err
 	}
 	results := make([]Result, len(ops))
 	valid := make([]Op, 0, len(ops))

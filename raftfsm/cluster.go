@@ -156,6 +156,16 @@ func (s *Store) logFormat() uint32 {
 // answers from its own copy of the configuration and member directory.
 func (s *Store) CanConfine() bool { return s.logFormat() >= LogFormatOnlyOn }
 
+// CheckConfine returns ErrCannotConfine if ops holds an operation
+// confined to servers while not every member reads such operations
+// (CanConfine): nothing of ops may then be proposed, or forwarded.
+func (s *Store) CheckConfine(ops []Op) error {
+	if slices.ContainsFunc(ops, Op.Confined) && !s.CanConfine() {
+		return ErrCannotConfine
+	}
+	return nil
+}
+
 // SetMember records a member's gRPC address. Leader only.
 func (s *Store) SetMember(ctx context.Context, m Member) error {
 	data, err := encodeSetMember(m)

@@ -2,6 +2,7 @@ package raftfsm
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -109,12 +110,7 @@ func (o Op) Confined() bool { return len(o.OnlyOn) > 0 }
 // onServer reports whether location is on one of servers.
 func onServer(location string, servers []string) bool {
 	server, _, _ := strings.Cut(location, "!")
-	for _, s := range servers {
-		if s == server {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(servers, server)
 }
 
 // checkField refuses empty (unless allowed), oversized and line-breaking

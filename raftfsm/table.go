@@ -157,7 +157,7 @@ func refusal(op Op, cur *entry) error {
 		}
 	}
 	// RFC 3656 §4.1: ACTIVATE needs no prior RESERVE or entry.
-	if cur != nil && len(op.OnlyOn) > 0 && !onServer(cur.loc(), op.OnlyOn) {
+	if cur != nil && op.Confined() && !onServer(cur.loc(), op.OnlyOn) {
 		return fmt.Errorf("%w (%s)", ErrWrongServer, cur.loc())
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -273,8 +272,8 @@ func (f *Forwarder) Apply(ctx context.Context, ops []raftfsm.Op, atomic bool) (*
 	// A leader whose build predates confined operations would take the
 	// forwarded call and ignore the servers: refuse here, where this
 	// node's copy of the member directory shows the leader's format.
-	if slices.ContainsFunc(ops, raftfsm.Op.Confined) && !f.store.CanConfine() {
-		return nil, raftfsm.ErrCannotConfine
+	if err := f.store.CheckConfine(ops); err != nil {
+		return nil, err
 	}
 	if atomic {
 		return f.applyNow(ctx, ops, true)
