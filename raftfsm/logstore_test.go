@@ -47,6 +47,17 @@ func cached(t *testing.T, c *logCache, under *countingStore, sizes map[uint64]in
 	return hits
 }
 
+// put stores entry i of size bytes through the cache, notes its size for
+// cached, and checks the cache's count.
+func put(t *testing.T, c *logCache, sizes map[uint64]int, i uint64, size int) {
+	t.Helper()
+	sizes[i] = size
+	if err := c.StoreLogs([]*raft.Log{dataLog(i, size)}); err != nil {
+		t.Fatal(err)
+	}
+	checkWeight(t, c)
+}
+
 // checkWeight fails unless the cache counts exactly what its ring holds.
 func checkWeight(t *testing.T, c *logCache) {
 	t.Helper()
@@ -88,12 +99,8 @@ func TestLogCacheBounds(t *testing.T) {
 			var all []uint64
 			for k, size := range tt.sizes {
 				i := uint64(k + 1)
-				sizes[i] = size
 				all = append(all, i)
-				if err := c.StoreLogs([]*raft.Log{dataLog(i, size)}); err != nil {
-					t.Fatal(err)
-				}
-				checkWeight(t, c)
+				put(t, c, sizes, i, size)
 			}
 			if got := cached(t, c, under, sizes, all...); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("served from memory: %v, want %v", got, tt.want)
@@ -109,9 +116,9 @@ func TestLogCacheBounds(t *testing.T) {
 func TestLogCacheStartsOver(t *testing.T) {
 	under := &countingStore{LogStore: raft.NewInmemStore()}
 	c := newLogCache(under, 8, 1<<20)
-	sizes := map[uint64]int{1: 10, 2: 10, 3: 10}
-	if err := c.StoreLogs([]*raft.Log{dataLog(1, 10), dataLog(2, 10), dataLog(3, 10)}); err != nil {
-		t.Fatal(err)
+	sizes := map[uint64]int{}
+	for i := range uint64(3) {
+		put(t, c, sizes, i+1, 10)
 	}
 	// A follower's conflicting tail goes, and a new entry 3 comes.
 	if err := c.DeleteRange(3, 3); err != nil {
@@ -120,31 +127,18 @@ func TestLogCacheStartsOver(t *testing.T) {
 	if c.bytes != 0 {
 		t.Errorf("after DeleteRange the cache holds %d bytes", c.bytes)
 	}
-	sizes[3] = 20
-	if err := c.StoreLogs([]*raft.Log{dataLog(3, 20)}); err != nil {
-		t.Fatal(err)
-	}
-	checkWeight(t, c)
+	put(t, c, sizes, 3, 20)
 	if got := cached(t, c, under, sizes, 1, 2, 3); fmt.Sprint(got) != "[3]" {
 		t.Errorf("served from memory after the delete: %v, want [3]", got)
 	}
 	// Entry 2 again, without a delete first.
-	sizes[2] = 30
-	if err := c.StoreLogs([]*raft.Log{dataLog(2, 30)}); err != nil {
-		t.Fatal(err)
-	}
-	checkWeight(t, c)
+	put(t, c, sizes, 2, 30)
 	if got := cached(t, c, under, sizes, 1, 2, 3); fmt.Sprint(got) != "[2]" {
 		t.Errorf("served from memory after storing 2 again: %v, want [2]", got)
 	}
 	// A jump past the last entry.
-	for _, i := range []uint64{100, 101} {
-		sizes[i] = 40
-		if err := c.StoreLogs([]*raft.Log{dataLog(i, 40)}); err != nil {
-			t.Fatal(err)
-		}
-		checkWeight(t, c)
-	}
+	put(t, c, sizes, 100, 40)
+	put(t, c, sizes, 101, 40)
 	if got := cached(t, c, under, sizes, 2, 100, 101); fmt.Sprint(got) != "[100 101]" {
 		t.Errorf("served from memory after a jump: %v, want [100 101]", got)
 	}
