@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -55,7 +54,7 @@ func startCluster(dir string, inflight int) ([]*node.Node, error) {
 }
 
 // roles returns the leader and one follower.
-func roles(ctx context.Context, nodes []*node.Node) (leader, follower *node.Node, err error) {
+func roles(nodes []*node.Node) (leader, follower *node.Node, err error) {
 	for _, n := range nodes {
 		if n.Store().IsLeader() {
 			leader = n

@@ -123,7 +123,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return ctx.Err()
 	}
 	return withCluster(ctx, cfg, "batch", func(nodes []*node.Node) error {
-		leader, _, err := roles(ctx, nodes)
+		leader, _, err := roles(nodes)
 		if err != nil {
 			return err
 		}
@@ -158,7 +158,7 @@ func withCluster(ctx context.Context, cfg config, name string, measure func([]*n
 		return err
 	}
 	if cfg.prefill > 0 {
-		leader, _, err := roles(ctx, nodes)
+		leader, _, err := roles(nodes)
 		if err != nil {
 			return err
 		}
@@ -183,7 +183,7 @@ func withCluster(ctx context.Context, cfg config, name string, measure func([]*n
 // clientRows measures c clients through each configured path, one row
 // each, all against the same cluster.
 func clientRows(ctx context.Context, cfg config, c int, nodes []*node.Node, fl floor.Floor, out io.Writer) error {
-	leader, follower, err := roles(ctx, nodes)
+	leader, follower, err := roles(nodes)
 	if err != nil {
 		return err
 	}
