@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -47,12 +46,13 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 }
 
 // parse parses a command's flags, which may come before, between or after
-// its arguments, and checks the number of arguments.
+// its arguments, and checks the number of arguments. What it refuses is
+// a usage error (errUsage).
 func (c *cli) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, usageError(err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -61,10 +61,10 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]st
 		args = fs.Args()[1:]
 	}
 	if len(pos) < minArgs || len(pos) > maxArgs {
-		return nil, fmt.Errorf("%s: wrong number of arguments (see roostctl -h)", fs.Name())
+		return nil, fmt.Errorf("%w: %s: wrong number of arguments (see roostctl -h)", errUsage, fs.Name())
 	}
 	if c.output != "text" && c.output != "json" {
-		return nil, errors.New("-o must be text or json")
+		return nil, fmt.Errorf("%w: -o must be text or json", errUsage)
 	}
 	return pos, nil
 }

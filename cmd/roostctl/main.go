@@ -53,10 +53,19 @@ func main() {
 	}
 }
 
-// errUsage marks a command line that names no command roostctl has:
-// exit status 2, as for other usage errors, against 1 for a command that
-// failed.
+// errUsage marks a command line roostctl cannot run: no or an unknown
+// command, an unknown flag, the wrong number of arguments. Exit status 2,
+// against 1 for a command that failed.
 var errUsage = errors.New("usage")
+
+// usageError marks a flag parsing error as a usage error; -h stays
+// flag.ErrHelp.
+func usageError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errUsage, err)
+}
 
 // command is one verb: it parses its own flags and runs.
 type command func(ctx context.Context, c *cli, args []string) error
@@ -87,7 +96,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs := c.flagSet("roostctl")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	if err := fs.Parse(args); err != nil {
-		return err
+		return usageError(err)
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {

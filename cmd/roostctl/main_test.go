@@ -10,8 +10,9 @@ import (
 )
 
 // TestUsage: the usage names every command roostctl has, asking for it
-// is not an error, and a command line without a known command is a
-// usage error (exit status 2), not a failed command.
+// is not an error, and a command line roostctl cannot run (no or an
+// unknown command, an unknown flag, wrong arguments) is a usage error
+// (exit status 2), not a failed command.
 func TestUsage(t *testing.T) {
 	for name := range commands() {
 		if !strings.Contains(usage, "\n"+name) {
@@ -21,20 +22,26 @@ func TestUsage(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
 		want error
+		// Else the error itself says what is wrong (main prints it).
+		printsUsage bool
 	}{
-		{[]string{"--help"}, flag.ErrHelp},
-		{[]string{"mailbox", "list", "-h"}, flag.ErrHelp},
-		{nil, errUsage},
-		{[]string{"mailbox"}, errUsage},
-		{[]string{"mailbox", "rename", "a", "b"}, errUsage},
+		{[]string{"--help"}, flag.ErrHelp, true},
+		{[]string{"mailbox", "list", "-h"}, flag.ErrHelp, true},
+		{nil, errUsage, true},
+		{[]string{"mailbox"}, errUsage, true},
+		{[]string{"mailbox", "rename", "a", "b"}, errUsage, true},
+		{[]string{"--bogus", "cluster", "status"}, errUsage, true},
+		{[]string{"mailbox", "get", "--bogus", "user.jane"}, errUsage, true},
+		{[]string{"mailbox", "get"}, errUsage, false},
+		{[]string{"-o", "yaml", "mailbox", "get", "user.jane"}, errUsage, false},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), tt.args, strings.NewReader(""), &bytes.Buffer{}, &stderr)
 		if !errors.Is(err, tt.want) {
 			t.Errorf("roostctl %q: %v, want %v", tt.args, err, tt.want)
 		}
-		if !strings.Contains(stderr.String(), "usage") && !strings.Contains(stderr.String(), "Usage") {
-			t.Errorf("roostctl %q printed no usage: %q", tt.args, stderr.String())
+		if printed := strings.Contains(strings.ToLower(stderr.String()), "usage"); printed != tt.printsUsage {
+			t.Errorf("roostctl %q printed usage %v, want %v: %q", tt.args, printed, tt.printsUsage, stderr.String())
 		}
 	}
 }
