@@ -268,19 +268,7 @@ func (s *Store) ReadIndex(ctx context.Context) (uint64, error) {
 
 // WaitApplied waits until the local state holds the entry at index.
 func (s *Store) WaitApplied(ctx context.Context, index uint64) error {
-	for {
-		cur, next := s.fsm.appliedIndex()
-		if cur >= index {
-			return nil
-		}
-		select {
-		case <-next:
-		case <-s.closing:
-			return ErrClosed
-		case <-ctx.Done():
-			return fmt.Errorf("raftfsm: waiting for index %d (at %d): %w", index, cur, ctx.Err())
-		}
-	}
+	return s.fsm.waitIndex(ctx, index, s.closing)
 }
 
 // RestoreSnapshot replaces the whole database, on every node, with a

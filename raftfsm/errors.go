@@ -37,6 +37,10 @@ var (
 	// may yet be applied. Callers must not blindly retry one that is not
 	// idempotent; read the state instead.
 	ErrUnknownOutcome = errors.New("raftfsm: outcome unknown")
+	// ErrBehind: this node has not applied the revision a read asked for
+	// (a client's own last write) within the wait bound: it lags behind
+	// the leader, or is cut off from it. Retry, or read from another node.
+	ErrBehind = errors.New("raftfsm: node has not caught up to the revision asked for")
 	// ErrClosed: the store is shutting down.
 	ErrClosed = errors.New("raftfsm: store closed")
 	// ErrUnknownMember: no such cluster member.

@@ -284,6 +284,32 @@ func (f *FSM) WaitMember(ctx context.Context, id string) (string, error) {
 	}
 }
 
+// WaitIndex waits until the state holds the log entry at index: the
+// revision of a client's last write, which a follower may not have applied
+// yet when the leader's answer comes back. When ctx ends first it returns
+// ErrBehind, with both indexes.
+func (f *FSM) WaitIndex(ctx context.Context, index uint64) error {
+	return f.waitIndex(ctx, index, nil)
+}
+
+// waitIndex is WaitIndex that also gives up with ErrClosed when closing
+// is closed.
+func (f *FSM) waitIndex(ctx context.Context, index uint64, closing <-chan struct{}) error {
+	for {
+		cur, next := f.appliedIndex()
+		if cur >= index {
+			return nil
+		}
+		select {
+		case <-next:
+		case <-closing:
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("%w: applied %d, asked for %d: %w", ErrBehind, cur, index, ctx.Err())
+		}
+	}
+}
+
 // appliedIndex returns the index of the last entry the FSM has seen and a
 // channel closed when it sees the next one. Raft's own AppliedIndex runs
 // ahead of the FSM, so consistent reads wait on this one.

@@ -78,7 +78,7 @@ func toStatus(err error) error {
 		return status.Error(codes.OutOfRange, err.Error())
 	case errors.Is(err, raftfsm.ErrCannotConfine):
 		return withReason(codes.Unavailable, err.Error(), cannotConfineReason)
-	case errors.Is(err, raftfsm.ErrNoLeader), errors.Is(err, raftfsm.ErrClosed):
+	case errors.Is(err, raftfsm.ErrNoLeader), errors.Is(err, raftfsm.ErrClosed), errors.Is(err, raftfsm.ErrBehind):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()

@@ -17,18 +17,28 @@ const (
 	maxBatchBytes   = 16 << 20
 )
 
-// consistent makes a read linearizable when asked to: the leader confirms
-// it still leads, and this node catches up to its commit index.
-func (s *Server) consistent(ctx context.Context, want bool) error {
-	if !want {
+// readAt waits, before a read, until this node's state is new enough:
+// confirmed with the leader when consistent is set, else at least
+// minRevision (a client's own last write, which a follower may not have
+// applied yet when the leader's answer reached the client). Waiting for
+// minRevision is bounded by the store's LeaderWait as well as the call's
+// deadline: a node cut off from the leader answers Unavailable rather
+// than an older state.
+func (s *Server) readAt(ctx context.Context, consistent bool, minRevision uint64) error {
+	if consistent {
+		return toStatus(s.fwd.ReadIndex(ctx))
+	}
+	if minRevision == 0 {
 		return nil
 	}
-	return toStatus(s.fwd.ReadIndex(ctx))
+	ctx, cancel := context.WithTimeout(ctx, s.store.LeaderWait())
+	defer cancel()
+	return toStatus(s.store.WaitApplied(ctx, minRevision))
 }
 
 // GetMailbox implements roost.v1.MailboxService.
 func (s *Server) GetMailbox(ctx context.Context, req *roostv1.GetMailboxRequest) (*roostv1.GetMailboxResponse, error) {
-	if err := s.consistent(ctx, req.Consistent); err != nil {
+	if err := s.readAt(ctx, req.Consistent, req.MinRevision); err != nil {
 		return nil, err
 	}
 	m, rev := s.store.FSM().Get(string(req.Name))
@@ -40,7 +50,7 @@ func (s *Server) GetMailbox(ctx context.Context, req *roostv1.GetMailboxRequest)
 
 // ListMailboxes implements roost.v1.MailboxService.
 func (s *Server) ListMailboxes(ctx context.Context, req *roostv1.ListMailboxesRequest) (*roostv1.ListMailboxesResponse, error) {
-	if err := s.consistent(ctx, req.Consistent); err != nil {
+	if err := s.readAt(ctx, req.Consistent, req.MinRevision); err != nil {
 		return nil, err
 	}
 	size := int(req.PageSize)

@@ -17,6 +17,9 @@ const listingChunk = 1000
 // revision, then every change after it. The watcher is registered before
 // the listing is sent, so no change falls between the two.
 func (s *Server) Watch(req *roostv1.WatchRequest, stream grpc.ServerStreamingServer[roostv1.WatchResponse]) error {
+	if err := s.readAt(stream.Context(), req.Consistent, req.MinRevision); err != nil {
+		return err
+	}
 	fsm := s.store.FSM()
 	prefix := string(req.Prefix)
 	var w *raftfsm.Watcher

@@ -348,7 +348,12 @@ type GetMailboxRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  []byte                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Confirm with the leader and catch up to its commit index first.
-	Consistent    bool `protobuf:"varint,2,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	Consistent bool `protobuf:"varint,2,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	// Answer only from a state at least this new: the revision of the
+	// client's last write, or of the last state it read. A node that has
+	// not applied that far waits for it, a bounded time, then fails with
+	// UNAVAILABLE. 0: any state.
+	MinRevision   uint64 `protobuf:"varint,3,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -395,6 +400,13 @@ func (x *GetMailboxRequest) GetConsistent() bool {
 		return x.Consistent
 	}
 	return false
+}
+
+func (x *GetMailboxRequest) GetMinRevision() uint64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
 }
 
 type GetMailboxResponse struct {
@@ -463,8 +475,11 @@ type ListMailboxesRequest struct {
 	// At most this many entries (0: 1000; capped at 10000).
 	PageSize uint32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// From a previous response's next_page_token.
-	PageToken     []byte `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
-	Consistent    bool   `protobuf:"varint,7,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	PageToken []byte `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Confirm with the leader and catch up to its commit index first.
+	Consistent bool `protobuf:"varint,7,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	// As GetMailboxRequest.min_revision.
+	MinRevision   uint64 `protobuf:"varint,8,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -546,6 +561,13 @@ func (x *ListMailboxesRequest) GetConsistent() bool {
 		return x.Consistent
 	}
 	return false
+}
+
+func (x *ListMailboxesRequest) GetMinRevision() uint64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
 }
 
 type ListMailboxesResponse struct {
@@ -1544,7 +1566,13 @@ type WatchRequest struct {
 	// Send a full listing first, then the changes after its revision.
 	IncludeListing bool `protobuf:"varint,2,opt,name=include_listing,json=includeListing,proto3" json:"include_listing,omitempty"`
 	// Only names starting with these bytes.
-	Prefix        []byte `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Prefix []byte `protobuf:"bytes,3,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// Start only from a state at least this new (the listing's revision
+	// is then at least this), as GetMailboxRequest.min_revision.
+	MinRevision uint64 `protobuf:"varint,4,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
+	// Confirm with the leader and catch up to its commit index before the
+	// listing, so that it holds every change committed before the call.
+	Consistent    bool `protobuf:"varint,5,opt,name=consistent,proto3" json:"consistent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1598,6 +1626,20 @@ func (x *WatchRequest) GetPrefix() []byte {
 		return x.Prefix
 	}
 	return nil
+}
+
+func (x *WatchRequest) GetMinRevision() uint64 {
+	if x != nil {
+		return x.MinRevision
+	}
+	return 0
+}
+
+func (x *WatchRequest) GetConsistent() bool {
+	if x != nil {
+		return x.Consistent
+	}
+	return false
 }
 
 type Event struct {
@@ -1746,15 +1788,16 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\blocation\x18\x03 \x01(\fR\blocation\x12\x10\n" +
 	"\x03acl\x18\x04 \x01(\fR\x03acl\x12'\n" +
 	"\x0fcreate_revision\x18\x05 \x01(\x04R\x0ecreateRevision\x12'\n" +
-	"\x0fmodify_revision\x18\x06 \x01(\x04R\x0emodifyRevision\"G\n" +
+	"\x0fmodify_revision\x18\x06 \x01(\x04R\x0emodifyRevision\"j\n" +
 	"\x11GetMailboxRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x12\x1e\n" +
 	"\n" +
 	"consistent\x18\x02 \x01(\bR\n" +
-	"consistent\"]\n" +
+	"consistent\x12!\n" +
+	"\fmin_revision\x18\x03 \x01(\x04R\vminRevision\"]\n" +
 	"\x12GetMailboxResponse\x12+\n" +
 	"\amailbox\x18\x01 \x01(\v2\x11.roost.v1.MailboxR\amailbox\x12\x1a\n" +
-	"\brevision\x18\x02 \x01(\x04R\brevision\"\xf8\x01\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\"\x9b\x02\n" +
 	"\x14ListMailboxesRequest\x12\x16\n" +
 	"\x06prefix\x18\x01 \x01(\fR\x06prefix\x12\x18\n" +
 	"\apattern\x18\x02 \x01(\fR\apattern\x12'\n" +
@@ -1765,7 +1808,8 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"page_token\x18\x06 \x01(\fR\tpageToken\x12\x1e\n" +
 	"\n" +
 	"consistent\x18\a \x01(\bR\n" +
-	"consistent\"\x8c\x01\n" +
+	"consistent\x12!\n" +
+	"\fmin_revision\x18\b \x01(\x04R\vminRevision\"\x8c\x01\n" +
 	"\x15ListMailboxesResponse\x12/\n" +
 	"\tmailboxes\x18\x01 \x03(\v2\x11.roost.v1.MailboxR\tmailboxes\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\fR\rnextPageToken\x12\x1a\n" +
@@ -1829,11 +1873,15 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\n" +
 	"WriteError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"v\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb9\x01\n" +
 	"\fWatchRequest\x12%\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x04R\rafterRevision\x12'\n" +
 	"\x0finclude_listing\x18\x02 \x01(\bR\x0eincludeListing\x12\x16\n" +
-	"\x06prefix\x18\x03 \x01(\fR\x06prefix\"y\n" +
+	"\x06prefix\x18\x03 \x01(\fR\x06prefix\x12!\n" +
+	"\fmin_revision\x18\x04 \x01(\x04R\vminRevision\x12\x1e\n" +
+	"\n" +
+	"consistent\x18\x05 \x01(\bR\n" +
+	"consistent\"y\n" +
 	"\x05Event\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.roost.v1.EventTypeR\x04type\x12+\n" +

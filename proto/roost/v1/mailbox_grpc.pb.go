@@ -39,7 +39,9 @@ const (
 //
 // MailboxService reads and writes the mailbox-location database. Writes may
 // be sent to any node: followers forward them to the leader once. Reads are
-// served from the node's local state unless a consistent read is asked for.
+// served from the node's local state unless a consistent read is asked for;
+// every write's response carries its revision, and a read given that
+// revision as min_revision shows the write on any node.
 type MailboxServiceClient interface {
 	// GetMailbox returns one entry, or NOT_FOUND.
 	GetMailbox(ctx context.Context, in *GetMailboxRequest, opts ...grpc.CallOption) (*GetMailboxResponse, error)
@@ -196,7 +198,9 @@ type MailboxService_WatchClient = grpc.ServerStreamingClient[WatchResponse]
 //
 // MailboxService reads and writes the mailbox-location database. Writes may
 // be sent to any node: followers forward them to the leader once. Reads are
-// served from the node's local state unless a consistent read is asked for.
+// served from the node's local state unless a consistent read is asked for;
+// every write's response carries its revision, and a read given that
+// revision as min_revision shows the write on any node.
 type MailboxServiceServer interface {
 	// GetMailbox returns one entry, or NOT_FOUND.
 	GetMailbox(context.Context, *GetMailboxRequest) (*GetMailboxResponse, error)
