@@ -199,6 +199,28 @@ func (c *Client) Find(name string) (*raftfsm.Mailbox, error) {
 	return found, err
 }
 
+// List returns the entries whose location starts with locationPrefix
+// (RFC 3656 §4.6; "" lists every entry), in the server's order.
+func (c *Client) List(locationPrefix string) ([]raftfsm.Mailbox, error) {
+	tag := c.nextTag()
+	var err error
+	if locationPrefix == "" {
+		err = c.send(tag, "LIST")
+	} else {
+		err = c.send(tag, "LIST", locationPrefix)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []raftfsm.Mailbox
+	err = c.done(tag, func(line *wire.Command) error {
+		m, err := mailboxOf(line)
+		out = append(out, m)
+		return err
+	})
+	return out, err
+}
+
 // Reserve, Activate, Deactivate and Delete write one entry (RFC 3656
 // §4.1-4.4) and return the server's refusal, if any.
 func (c *Client) Reserve(name, location string) error { return c.write("RESERVE", name, location) }

@@ -24,6 +24,12 @@ type conn struct {
 
 	id  Identity // authenticated identity; zero Role before AUTHENTICATE
 	tls bool     // the connection is encrypted
+	// seen is the revision of the newest write this connection was
+	// answered for: its reads wait until the local state holds it.
+	seen uint64
+	// unsure is set by a write whose outcome is unknown: the next read
+	// confirms with the leader, so that it shows what became of it.
+	unsure bool
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -187,6 +193,29 @@ func nargs(cmd *wire.Command, lo, hi int) *Error {
 	case len(cmd.Args) > hi:
 		return errExtraArgs
 	}
+	return nil
+}
+
+// catchUp waits until the local state is new enough for a read on this
+// connection: it holds the connection's last write, or, with
+// LinearizableReads, everything the leader had committed. A follower
+// answers a forwarded write once the leader has committed it, which may
+// be before the follower has applied it; the read that follows pays for
+// that, not every write.
+func (c *conn) catchUp() *Error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.ReadWait)
+	defer cancel()
+	var err error
+	if c.s.cfg.LinearizableReads || c.unsure {
+		err = c.s.cfg.Cluster.ReadIndex(ctx)
+	} else {
+		err = c.s.cfg.FSM.WaitIndex(ctx, c.seen)
+	}
+	if err != nil {
+		c.logger.Warn("read refused: this node has not caught up", "index", c.seen, "err", err)
+		return errBehind
+	}
+	c.unsure = false
 	return nil
 }
 

@@ -26,6 +26,7 @@ var (
 	errReadOnly     = no("permission denied: this identity may only read")
 	errNotYourMbox  = no("permission denied: the mailbox is located on another server")
 	errAlreadyAuthd = bad("already authenticated")
+	errBehind       = no("this node has not caught up with the cluster; try again")
 )
 
 // writeError turns a store error into the reply Cyrus clients expect; the

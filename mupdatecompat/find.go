@@ -5,10 +5,14 @@ import (
 	"github.com/roost-mail/roost/raftfsm"
 )
 
-// handleFind answers FIND name (RFC 3656 §4.5) from the local state: at
-// most one MAILBOX or RESERVE line tagged like the command, then OK.
+// handleFind answers FIND name (RFC 3656 §4.5) from the local state, once
+// it holds the connection's own writes (catchUp): at most one MAILBOX or
+// RESERVE line tagged like the command, then OK.
 func (c *conn) handleFind(cmd *wire.Command) *Error {
 	if err := nargs(cmd, 1, 1); err != nil {
+		return err
+	}
+	if err := c.catchUp(); err != nil {
 		return err
 	}
 	if m, _ := c.s.cfg.FSM.Get(cmd.Args[0]); m != nil {

@@ -13,6 +13,9 @@ func (c *conn) handleList(cmd *wire.Command) *Error {
 	if err := nargs(cmd, 0, 1); err != nil {
 		return err
 	}
+	if err := c.catchUp(); err != nil {
+		return err
+	}
 	opts := raftfsm.ListOptions{}
 	if len(cmd.Args) == 1 {
 		opts.LocationPrefix = cmd.Args[0]

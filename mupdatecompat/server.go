@@ -47,6 +47,17 @@ type Config struct {
 	// WriteTimeout bounds a write: without a quorum the client hears NO
 	// within it, since Cyrus clients never time out (10s).
 	WriteTimeout time.Duration
+	// LinearizableReads confirms every FIND, LIST and UPDATE with the
+	// leader first, so that a read shows every write committed before it
+	// from any client, as Cyrus's single master does. Off, a read shows
+	// at least every write its own connection was answered OK for
+	// (read-your-writes), and never an older state than an earlier read
+	// on it: enough for a backend, which reads what it wrote itself.
+	LinearizableReads bool
+	// ReadWait bounds how long a read waits for this node to catch up
+	// (to the connection's last write, or to the leader's commit index);
+	// then the client hears NO (5s).
+	ReadWait time.Duration
 	// FailedAuthDelay slows password guessing (1s).
 	FailedAuthDelay time.Duration
 	// StreamWriteTimeout disconnects a client that stops reading its
@@ -83,6 +94,7 @@ func New(cfg Config) *Server {
 	}
 	def(&cfg.IdleTimeout, 30*time.Minute)
 	def(&cfg.WriteTimeout, 10*time.Second)
+	def(&cfg.ReadWait, 5*time.Second)
 	def(&cfg.FailedAuthDelay, time.Second)
 	def(&cfg.StreamWriteTimeout, time.Minute)
 	if cfg.MaxConns == 0 {

@@ -30,6 +30,12 @@ func (c *conn) handleWrite(cmd *wire.Command) *Error {
 		op.OnlyOn = nil
 		resp, aerr = c.s.cfg.Cluster.Apply(ctx, []raftfsm.Op{op}, false)
 	}
+	if resp != nil {
+		// Refused or not, the answer reflects the state at this
+		// revision, which the connection's reads must not predate.
+		c.seen = max(c.seen, resp.Revision)
+	}
+	c.unsure = c.unsure || errors.Is(aerr, raftfsm.ErrUnknownOutcome)
 	if aerr == nil {
 		aerr = resp.Results[0].Err
 	}

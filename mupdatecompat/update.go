@@ -34,6 +34,9 @@ func (c *conn) handleUpdate(cmd *wire.Command) *Error {
 		}
 		hosts[h] = true
 	}
+	if err := c.catchUp(); err != nil {
+		return err
+	}
 	fsm := c.s.cfg.FSM
 	v := fsm.View()
 	w := fsm.WatchView(v, "")

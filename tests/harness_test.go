@@ -34,6 +34,8 @@ type testNode struct {
 	production bool
 	// tls, if set, gives the node's MUPDATE a certificate.
 	tls *mupdateTLS
+	// linearizable confirms every MUPDATE read with the leader.
+	linearizable bool
 	// logger, if set, receives the node's logs.
 	logger *slog.Logger
 }
@@ -91,7 +93,7 @@ func startNode(t testing.TB, tn *testNode, join []string, nonvoter bool) {
 	}
 	cfg := node.Config{
 		NodeID: tn.id, DataDir: filepath.Join(tn.dir, "data"), RaftAddr: raftAddr, GRPCAddr: grpcAddr,
-		MupdateAddr: tn.mupdateAddr, UsersFile: users,
+		MupdateAddr: tn.mupdateAddr, UsersFile: users, MupdateLinearizableReads: tn.linearizable,
 		Bootstrap: len(join) == 0, Join: join, JoinAsNonvoter: nonvoter,
 		Store: storeConfig(tn.production), Logger: testLogger(t),
 	}
@@ -231,10 +233,17 @@ func sortedKeys[V any](m map[string]V) []string {
 // registered members.
 func startThree(t testing.TB, prefix string, production bool) []*testNode {
 	t.Helper()
+	return startThreeWith(t, prefix, func(tn *testNode) { tn.production = production })
+}
+
+// startThreeWith is startThree with each node set up by setup first.
+func startThreeWith(t testing.TB, prefix string, setup func(*testNode)) []*testNode {
+	t.Helper()
 	var nodes []*testNode
 	want := map[string]bool{}
 	for i := 1; i <= 3; i++ {
-		tn := &testNode{id: fmt.Sprintf("%s%d", prefix, i), production: production}
+		tn := &testNode{id: fmt.Sprintf("%s%d", prefix, i)}
+		setup(tn)
 		var join []string
 		if i > 1 {
 			join = []string{nodes[0].grpcAddr}

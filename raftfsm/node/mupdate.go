@@ -43,6 +43,7 @@ func (n *Node) startMUPDATE() error {
 	n.mupdate = mupdatecompat.New(mupdatecompat.Config{
 		FSM: n.store.FSM(), Cluster: n.fwd, Users: users, ServerName: n.cfg.NodeID, Logger: n.cfg.Logger,
 		TLS: tlsConf, RequireTLS: n.cfg.MupdateRequireTLS, MaxConns: n.cfg.MupdateMaxConns,
+		LinearizableReads: n.cfg.MupdateLinearizableReads,
 	})
 	n.serveMUPDATE(n.mupdate.Serve, n.mupdateLis)
 	if n.cfg.MupdateTLSAddr != "" {

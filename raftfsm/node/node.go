@@ -54,6 +54,10 @@ type Config struct {
 	// MupdateMaxConns caps MUPDATE connections (0: 128, Cyrus's
 	// mupdate_connections_max default).
 	MupdateMaxConns int
+	// MupdateLinearizableReads confirms every MUPDATE read with the
+	// leader first (mupdatecompat.Config.LinearizableReads); off, a
+	// connection sees at least its own writes.
+	MupdateLinearizableReads bool
 	// Bootstrap starts a new cluster with this node as its only voter
 	// (ignored if the data directory already holds state).
 	Bootstrap bool
