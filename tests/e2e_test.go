@@ -254,6 +254,25 @@ func TestRoostctlEndToEnd(t *testing.T) {
 		t.Errorf("mailbox list = %v", list.Mailboxes)
 	}
 
+	// A write through one node, then at once a read with no flags through
+	// another, each in a process of its own: the read shows the write.
+	for i := range 10 {
+		w, r := procs[i%3], procs[(i+1)%3]
+		name := fmt.Sprintf("user.ryw%02d", i)
+		mustCtl(t, roostctl, "--endpoints", w.grpc, "mailbox", "activate", name, "be3!default")
+		out := mustCtl(t, roostctl, "--endpoints", r.grpc, "-o", "json", "mailbox", "get", name)
+		if err := json.Unmarshal([]byte(out), &got); err != nil || got.Mailbox.State != "ACTIVE" {
+			t.Errorf("mailbox get %s through %s right after activate through %s = %s, %v; want ACTIVE", name, r.id, w.id, out, err)
+		}
+		mustCtl(t, roostctl, "--endpoints", w.grpc, "mailbox", "delete", name)
+		if out, err := ctl(t, roostctl, "--endpoints", r.grpc, "mailbox", "get", name); err == nil {
+			t.Errorf("mailbox get %s through %s right after delete through %s = %s, want not found", name, r.id, w.id, out)
+		}
+	}
+	if out, err := ctl(t, roostctl, "--endpoints", p3.grpc, "mailbox", "get", "--local", "user.via-e1"); err != nil || !strings.Contains(out, "ACTIVE") {
+		t.Errorf("mailbox get --local = %q, %v; want the entry", out, err)
+	}
+
 	// Kill the leader outright while writes go on through the others.
 	st, err := nodeStatus(t, roostctl, p1.grpc)
 	if err != nil {

@@ -2,19 +2,48 @@ package main
 
 import (
 	"context"
+	"flag"
+	"fmt"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 )
 
+// readFlags are the flags of the commands that read: reads are
+// linearizable unless --local is given, as etcdctl's are, so that a read
+// through any node shows every write acknowledged before it (a
+// follower's own copy may lag the leader by moments).
+type readFlags struct {
+	local, consistent *bool
+}
+
+func addReadFlags(fs *flag.FlagSet) readFlags {
+	return readFlags{
+		local:      fs.Bool("local", false, "read the node's own copy, without asking the leader: quicker, possibly stale"),
+		consistent: fs.Bool("consistent", false, "confirm with the leader first (the default)"),
+	}
+}
+
+// linearizable reports whether to confirm with the leader.
+func (r readFlags) linearizable() (bool, error) {
+	if *r.local && *r.consistent {
+		return false, fmt.Errorf("%w: --local and --consistent contradict each other", errUsage)
+	}
+	return !*r.local, nil
+}
+
 func mailboxGet(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("mailbox get")
-	consistent := fs.Bool("consistent", false, "confirm with the leader first")
+	rf := addReadFlags(fs)
 	pos, err := c.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
+	consistent, err := rf.linearizable()
+	if err != nil {
+		return err
+	}
 	return c.mailboxes(ctx, func(ctx context.Context, mc roostv1.MailboxServiceClient) error {
-		resp, err := mc.GetMailbox(ctx, &roostv1.GetMailboxRequest{Name: []byte(pos[0]), Consistent: *consistent})
+		resp, err := mc.GetMailbox(ctx, &roostv1.GetMailboxRequest{Name: []byte(pos[0]), Consistent: consistent})
 		if err != nil {
 			return err
 		}
@@ -27,13 +56,17 @@ func mailboxList(ctx context.Context, c *cli, args []string) error {
 	prefix := fs.String("prefix", "", "only names starting with this")
 	loc := fs.String("location-prefix", "", "only locations starting with this, e.g. be1!")
 	bytesOrder := fs.Bool("byte-order", false, "byte order instead of Cyrus mailboxes.db order")
-	consistent := fs.Bool("consistent", false, "confirm with the leader first")
+	rf := addReadFlags(fs)
 	pos, err := c.parse(fs, args, 0, 1)
 	if err != nil {
 		return err
 	}
+	consistent, err := rf.linearizable()
+	if err != nil {
+		return err
+	}
 	req := &roostv1.ListMailboxesRequest{Prefix: []byte(*prefix), LocationPrefix: []byte(*loc),
-		Consistent: *consistent, PageSize: 10000}
+		Consistent: consistent, PageSize: 10000}
 	if len(pos) == 1 {
 		req.Pattern = []byte(pos[0])
 	}

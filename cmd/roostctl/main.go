@@ -20,19 +20,21 @@ cluster status
 cluster join ID RAFTADDR [--nonvoter]
 cluster remove ID
 cluster transfer-leader [ID]
-mailbox get NAME [--consistent]
-mailbox list [PATTERN] [--prefix P] [--location-prefix L] [--byte-order] [--consistent]
+mailbox get NAME [--local]
+mailbox list [PATTERN] [--prefix P] [--location-prefix L] [--byte-order] [--local]
 mailbox reserve NAME LOCATION
 mailbox activate NAME LOCATION [ACL]
 mailbox deactivate NAME LOCATION
 mailbox delete NAME
-mailbox watch [--from REV] [--prefix P] [--listing]
+mailbox watch [--from REV] [--prefix P] [--listing] [--local]
 snapshot save FILE
 snapshot restore FILE
 passwd < FILE
 import --from HOST:PORT --user U --password-file F
 
 --endpoints defaults to $ROOST_ENDPOINTS, else 127.0.0.1:3906.
+Reads confirm with the leader first, so they show every acknowledged
+write through any node; --local reads a node's own, possibly stale, copy.
 Names, locations and ACLs are Cyrus's own bytes: an ACL is
 "id<TAB>rights<TAB>..." (in bash: $'anyone\tlrs\t').
 `

@@ -34,6 +34,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"mailbox", "get", "--bogus", "user.jane"}, errUsage, true},
 		{[]string{"mailbox", "get"}, errUsage, false},
 		{[]string{"-o", "yaml", "mailbox", "get", "user.jane"}, errUsage, false},
+		{[]string{"mailbox", "list", "--local", "--consistent"}, errUsage, false},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), tt.args, strings.NewReader(""), &bytes.Buffer{}, &stderr)

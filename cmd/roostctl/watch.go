@@ -21,10 +21,16 @@ func mailboxWatch(ctx context.Context, c *cli, args []string) error {
 	from := fs.Uint64("from", 0, "print changes after this revision")
 	prefix := fs.String("prefix", "", "only names starting with this")
 	listing := fs.Bool("listing", false, "print the full listing first, then changes after it")
+	rf := addReadFlags(fs)
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
-	req := &roostv1.WatchRequest{AfterRevision: *from, Prefix: []byte(*prefix), IncludeListing: *listing}
+	consistent, err := rf.linearizable()
+	if err != nil {
+		return err
+	}
+	req := &roostv1.WatchRequest{AfterRevision: *from, Prefix: []byte(*prefix), IncludeListing: *listing,
+		Consistent: consistent && *listing}
 	endpoints := strings.Split(c.endpoints, ",")
 	failures, compacted := 0, 0
 	backoff := 100 * time.Millisecond
@@ -96,7 +102,11 @@ func (c *cli) watchOnce(ctx context.Context, addr string, req *roostv1.WatchRequ
 			}
 		}
 		if msg.ListingComplete || len(msg.Events) > 0 || msg.Revision > req.AfterRevision {
-			req.AfterRevision, req.IncludeListing = msg.Revision, false
+			// The node the stream resumes on first waits until it
+			// holds what was printed: the watch never goes back in
+			// time, like every other read.
+			req.AfterRevision, req.IncludeListing, req.Consistent = msg.Revision, false, false
+			req.MinRevision = msg.Revision
 		}
 	}
 }
