@@ -53,6 +53,19 @@ func startCluster(dir string, inflight int) ([]*node.Node, error) {
 	return nodes, fmt.Errorf("cluster did not form")
 }
 
+// maxTerm returns the highest Raft term any node is in: a row during
+// which it grows saw an election (a leader lost, or a follower that timed
+// out under the load).
+func maxTerm(nodes []*node.Node) uint64 {
+	var term uint64
+	for _, n := range nodes {
+		if st, err := n.Store().Status(); err == nil {
+			term = max(term, st.Term)
+		}
+	}
+	return term
+}
+
 // roles returns the leader and one follower.
 func roles(nodes []*node.Node) (leader, follower *node.Node, err error) {
 	for _, n := range nodes {

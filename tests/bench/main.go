@@ -99,8 +99,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	fmt.Fprintf(out, "a new cluster for each client count, holding %d mailboxes before its rows; floor: the commit floor\n", cfg.prefill)
 	fmt.Fprintf(out, "(4 fsyncs + 1 loopback round trip), measured on the same disk just before each client count's cluster starts\n\n")
-	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write |")
-	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write | new terms |")
+	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	// With no rows to measure, no cluster is worth starting for them.
 	counts := cfg.clients
 	if cfg.via == "none" && !cfg.store {
@@ -194,6 +194,7 @@ func clientRows(ctx context.Context, cfg config, c int, nodes []*node.Node, fl f
 		if err != nil {
 			return err
 		}
+		term := maxTerm(nodes)
 		r, err := load()
 		if err != nil {
 			return err
@@ -202,8 +203,8 @@ func clientRows(ctx context.Context, cfg config, c int, nodes []*node.Node, fl f
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %v | %.2f | %.1f | %v |\n", c, via, r.rate, r.p50, r.p99,
-			fl.Total().Round(time.Microsecond), float64(r.p50)/float64(fl.Total()), after.since(before), r.cpu)
+		fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %v | %.2f | %.1f | %v | %d |\n", c, via, r.rate, r.p50, r.p99,
+			fl.Total().Round(time.Microsecond), float64(r.p50)/float64(fl.Total()), after.since(before), r.cpu, maxTerm(nodes)-term)
 		return nil
 	}
 	for _, target := range []struct {

@@ -34,8 +34,8 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(out.String(), "a new cluster for each client count, holding 1500 mailboxes before its rows") {
 		t.Errorf("no prefill line")
 	}
-	// | clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write |
-	rowRE := regexp.MustCompile(`(?m)^\| (\d+) \| ([^|]+) \| (\d+) \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| ([\d.]+) \| [^|]+ \|$`)
+	// | clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write | new terms |
+	rowRE := regexp.MustCompile(`(?m)^\| (\d+) \| ([^|]+) \| (\d+) \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| ([\d.]+) \| [^|]+ \| \d+ \|$`)
 	seen := map[string]bool{}
 	for _, m := range rowRE.FindAllStringSubmatch(out.String(), -1) {
 		key := m[1] + " " + strings.TrimSpace(m[2])
