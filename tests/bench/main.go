@@ -127,12 +127,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		term := maxTerm(nodes)
 		r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "\nBatch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC, CPU %v per operation)\n",
-			cfg.batchSize, cfg.batchConc, r.rate, r.p50, r.cpu)
+		fmt.Fprintf(out, "\nBatch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC, CPU %v per operation, %d new terms)\n",
+			cfg.batchSize, cfg.batchConc, r.rate, r.p50, r.cpu, maxTerm(nodes)-term)
 		return nil
 	})
 }
