@@ -13,10 +13,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/roost-mail/roost/raftfsm/internal/coalesce"
 	"github.com/roost-mail/roost/raftfsm/internal/hclogslog"
-	"go.etcd.io/bbolt"
 )
 
 // Config configures a Store. Zero durations and sizes mean the defaults
@@ -24,8 +22,14 @@ import (
 type Config struct {
 	// NodeID names this node in the cluster; required and permanent.
 	NodeID string
-	// Dir holds raft.db (log and stable store) and snapshots/; required.
+	// Dir holds the Raft log and stable store (wal/ or raft.db) and
+	// snapshots/; required.
 	Dir string
+	// RaftStore chooses the log and stable store of a new directory. A
+	// directory that holds one keeps it, and naming another is refused
+	// (ErrStoreMismatch; ConvertStore converts). The zero value,
+	// RaftStoreAuto, means the store the directory holds, else raft-wal.
+	RaftStore RaftStore
 	// RaftAddr is the address the Raft transport listens on; required.
 	RaftAddr string
 	// RaftAdvertise is the address other nodes dial; empty means the
@@ -154,8 +158,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Store is one node's replica: raft over the FSM, a BoltDB log and stable
-// store, file snapshots and a TCP transport.
+// Store is one node's replica: raft over the FSM, a raft-wal or BoltDB log
+// and stable store, file snapshots and a TCP transport.
 type Store struct {
 	cfg    Config       // immutable
 	logger *slog.Logger // immutable
@@ -163,9 +167,11 @@ type Store struct {
 
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
-	bolt      *raftboltdb.BoltStore
-	observer  *raft.Observer
-	existing  bool // the directory held Raft state at Open
+	// bolt is the log and stable store, raft-wal or BoltDB (the field is
+	// named for the only store there once was, and tests read it).
+	bolt     *raftStore
+	observer *raft.Observer
+	existing bool // the directory held Raft state at Open
 
 	batcher   *coalesce.Coalescer[Op, *ApplyResponse]
 	closing   chan struct{} // closed by Close
@@ -212,17 +218,10 @@ func Open(cfg Config) (*Store, error) {
 
 func (s *Store) openRaft() error {
 	hl := hclogslog.New(s.cfg.Logger.With("component", "raft"), hclog.Info)
-	var err error
-	s.bolt, err = raftboltdb.New(raftboltdb.Options{
-		Path: filepath.Join(s.cfg.Dir, "raft.db"),
-		// The freelist is rebuilt at open instead of written at every
-		// commit: fewer pages per fsync on the write path.
-		BoltOptions: &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
-	})
+	logs, err := s.openLogStore(hl)
 	if err != nil {
-		return fmt.Errorf("raftfsm: open log store: %w", err)
+		return err
 	}
-	logs := newLogCache(s.bolt, logCacheEntries, logCacheBytes)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(s.cfg.Dir, s.cfg.RetainSnapshots, hl)
 	if err != nil {
 		return fmt.Errorf("raftfsm: open snapshot store: %w", err)
@@ -260,6 +259,25 @@ func (s *Store) openRaft() error {
 		s.logger.Info("existing state found; not bootstrapping again", "node", s.cfg.NodeID)
 	}
 	return nil
+}
+
+// openLogStore opens the log and stable store the directory holds or the
+// configuration asks for, with the log cache in front.
+func (s *Store) openLogStore(hl hclog.Logger) (*logCache, error) {
+	kind, err := chooseStore(s.cfg.Dir, s.cfg.RaftStore)
+	if err != nil {
+		return nil, err
+	}
+	if kind == RaftStoreBoltDB && exists(filepath.Join(s.cfg.Dir, walDir)) {
+		s.logger.Warn("ignoring a wal directory beside raft.db, left by an interrupted conversion",
+			"path", filepath.Join(s.cfg.Dir, walDir))
+	}
+	if s.bolt, err = openRaftStore(kind, storePath(s.cfg.Dir, kind), hl); err != nil {
+		return nil, err
+	}
+	s.logger.Info("opened the Raft log store", "store", string(kind), "path", s.bolt.path)
+	// The store itself, not the wrapper: logCache.IsMonotonic asks it.
+	return newLogCache(s.bolt.LogStore, logCacheEntries, logCacheBytes), nil
 }
 
 func (s *Store) raftConfig(hl hclog.Logger) *raft.Config {

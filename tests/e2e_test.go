@@ -446,7 +446,7 @@ func TestRoostdDefaults(t *testing.T) {
 	if !strings.Contains(out, "ACTIVE") {
 		t.Errorf("mailbox get printed %q", out)
 	}
-	for _, f := range []string{"raft.db", "mupdate-users", "mupdate-admin-password"} {
+	for _, f := range []string{"wal", "mupdate-users", "mupdate-admin-password"} {
 		if _, err := os.Stat(filepath.Join(dir, "roost-data", f)); err != nil {
 			t.Errorf("no ./roost-data/%s: %v", f, err)
 		}
