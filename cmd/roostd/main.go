@@ -45,8 +45,12 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
-// run parses flags, starts the node and stops it when ctx ends.
+// run parses flags, starts the node and stops it when ctx ends; or, with
+// convert-store first, converts a stopped node's Raft store.
 func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "convert-store" {
+		return runConvert(ctx, args[1:], stderr)
+	}
 	cfg, logLevel, logJSON, err := parseFlags(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,12 +58,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		return usageError{err}
 	}
-	opts := &slog.HandlerOptions{Level: logLevel}
-	var h slog.Handler = slog.NewTextHandler(stderr, opts)
-	if logJSON {
-		h = slog.NewJSONHandler(stderr, opts)
-	}
-	cfg.Logger = slog.New(h)
+	cfg.Logger = newLogger(stderr, logLevel, logJSON)
 	n, err := node.Start(cfg)
 	if err != nil {
 		return err
@@ -69,13 +68,22 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	return n.Close()
 }
 
+func newLogger(w io.Writer, level slog.Level, json bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if json {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
 func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool, error) {
 	var cfg node.Config
-	var join, level, format string
+	var join, level, format, store string
 	fs := flag.NewFlagSet("roostd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.NodeID, "node-id", "node1", "this node's permanent, cluster-unique ID")
 	fs.StringVar(&cfg.DataDir, "data-dir", "roost-data", "directory for the Raft log, stable store and snapshots")
+	fs.StringVar(&store, "raft-store", "auto", "Raft log store of a new data directory: wal or boltdb; auto: what the directory holds, else wal")
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "127.0.0.1:3907", "Raft transport listen address")
 	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "Raft address other nodes dial (default: --raft-addr)")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:3906", "gRPC API listen address")
@@ -104,6 +112,10 @@ func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool,
 	}
 	if fs.NArg() > 0 {
 		return cfg, 0, false, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	var err error
+	if cfg.Store.RaftStore, err = raftfsm.ParseRaftStore(store); err != nil {
+		return cfg, 0, false, fmt.Errorf("--raft-store: %w", err)
 	}
 	if join != "" {
 		cfg.Join = strings.Split(join, ",")
