@@ -36,6 +36,9 @@ type testNode struct {
 	tls *mupdateTLS
 	// linearizable confirms every MUPDATE read with the leader.
 	linearizable bool
+	// store is the Raft log store of a new data directory (default:
+	// the store's own default).
+	store raftfsm.RaftStore
 	// logger, if set, receives the node's logs.
 	logger *slog.Logger
 }
@@ -97,6 +100,7 @@ func startNode(t testing.TB, tn *testNode, join []string, nonvoter bool) {
 		Bootstrap: len(join) == 0, Join: join, JoinAsNonvoter: nonvoter,
 		Store: storeConfig(tn.production), Logger: testLogger(t),
 	}
+	cfg.Store.RaftStore = tn.store
 	if tn.logger != nil {
 		cfg.Logger = tn.logger
 	}

@@ -15,15 +15,21 @@ import (
 
 // BenchmarkMupdateVsCyrus measures RESERVE+ACTIVATE pairs per second
 // through MUPDATE, against Cyrus's own mupdate master and against a
-// follower of a three-node Roost cluster (replicated, fsync'd), in the
-// same run, with the same Go load generator:
+// follower of a three-node Roost cluster for each Raft log store
+// (replicated, fsync'd), in the same run, with the same Go load
+// generator:
 //
 //	go test -run XXX -bench MupdateVsCyrus -benchtime 1x ./tests/
 func BenchmarkMupdateVsCyrus(b *testing.B) {
 	needCyrus(b)
 	master := startCyrus(b, "mupdate-master", "master", "")
-	follower := followersOf(startThree(b, "b", true))[0]
-	targets := []struct{ name, addr string }{{"cyrus", master.imapAddr}, {"roost", follower.mupdateAddr}}
+	targets := []struct{ name, store, addr string }{{name: "Cyrus", addr: master.imapAddr}}
+	for _, store := range raftStores {
+		nodes := startThreeWith(b, "b"+store, func(tn *testNode) {
+			tn.production, tn.store = true, raftfsm.RaftStore(store)
+		})
+		targets = append(targets, struct{ name, store, addr string }{"Roost " + store, store, followersOf(nodes)[0].mupdateAddr})
+	}
 	scenarios := []struct {
 		name      string
 		conns     int
@@ -34,33 +40,40 @@ func BenchmarkMupdateVsCyrus(b *testing.B) {
 		{"new connection per pair", 1, true},
 	}
 	const d = 5 * time.Second
-	fl, err := floor.Measure(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
 	// A pair is two writes one after the other: Roost's each at least
-	// four fsyncs on this disk and a round trip, Cyrus's three fsyncs.
-	roostFloor, cyrusFloor := 2*fl.Total(), 6*fl.Fsync
-	b.Logf("floor: fsync p50 %v, RTT p50 %v; a pair at least %v in Roost (%.0f pairs/s), %v in Cyrus (%.0f pairs/s): one connection can reach at most %.2fx",
-		fl.Fsync, fl.RTT, roostFloor, float64(time.Second)/float64(roostFloor), cyrusFloor, float64(time.Second)/float64(cyrusFloor),
-		float64(cyrusFloor)/float64(roostFloor))
+	// its store's fsyncs in a row and a round trip, Cyrus's three fsyncs.
+	floors := map[string]time.Duration{}
+	for _, tg := range targets[1:] {
+		fl, err := floor.Measure(b.TempDir(), tg.store)
+		if err != nil {
+			b.Fatal(err)
+		}
+		floors[tg.store] = 2 * fl.Total()
+		cyrusFloor := 6 * fl.Fsync
+		b.Logf("floor, %s: fsync p50 %v, RTT p50 %v; a pair at least %v in Roost (%.0f pairs/s), %v in Cyrus (%.0f pairs/s): one connection can reach at most %.2fx",
+			tg.store, fl.Fsync, fl.RTT, floors[tg.store], float64(time.Second)/float64(floors[tg.store]), cyrusFloor,
+			float64(time.Second)/float64(cyrusFloor), float64(cyrusFloor)/float64(floors[tg.store]))
+	}
 	for iter := range b.N {
 		for _, sc := range scenarios {
-			var rates [2]float64
+			rates := make([]float64, len(targets))
 			for i, tg := range targets {
-				r, err := pairLoad(tg.addr, fmt.Sprintf("%s%d.%d", tg.name, len(sc.name)+sc.conns, iter), sc.conns, sc.reconnect, d)
+				r, err := pairLoad(tg.addr, fmt.Sprintf("%s%d.%d.%d", tg.store, len(sc.name)+sc.conns, i, iter), sc.conns, sc.reconnect, d)
 				if err != nil {
 					b.Fatalf("%s, %s: %v", tg.name, sc.name, err)
 				}
 				rates[i] = r
 			}
-			ceiling := ""
-			if sc.conns == 1 {
-				// One pair at a time: Roost cannot beat its floor,
-				// whatever a connection costs.
-				ceiling = fmt.Sprintf("   (the floor allows at most %.2fx)", float64(time.Second)/float64(roostFloor)/rates[0])
+			line := fmt.Sprintf("%-24s Cyrus %7.0f pairs/s", sc.name, rates[0])
+			for i, tg := range targets[1:] {
+				line += fmt.Sprintf("   %s %7.0f pairs/s %.2fx", tg.name, rates[i+1], rates[i+1]/rates[0])
+				if sc.conns == 1 {
+					// One pair at a time: Roost cannot beat its floor,
+					// whatever a connection costs.
+					line += fmt.Sprintf(" (floor: at most %.2fx)", float64(time.Second)/float64(floors[tg.store])/rates[0])
+				}
 			}
-			b.Logf("%-24s Cyrus %7.0f pairs/s   Roost %7.0f pairs/s   Roost/Cyrus %.2fx%s", sc.name, rates[0], rates[1], rates[1]/rates[0], ceiling)
+			b.Log(line)
 		}
 	}
 }
@@ -264,30 +277,45 @@ func BenchmarkMupdateDump(b *testing.B) {
 
 // BenchmarkMupdatePush times `ctl_mboxlist -m` of a real Cyrus backend
 // holding 100,000 mailboxes into an empty Cyrus master and into an empty
-// three-node Roost cluster (through a follower), in one run:
+// three-node Roost cluster for each Raft log store (through a follower),
+// in one run:
 //
 //	go test -run XXX -bench MupdatePush -benchtime 1x -timeout 60m -v ./tests/
 func BenchmarkMupdatePush(b *testing.B) {
 	needCyrus(b)
 	const entries = 100_000
 	master := startCyrus(b, "mupdate-master", "master", "")
-	follower := followersOf(startThree(b, "p", true))[0]
 	toCyrus := startCyrus(b, "be-cyrus", "backend", master.imapAddr)
-	toRoost := startCyrus(b, "be-roost", "backend", follower.mupdateAddr)
-	for _, be := range []*cyrus{toCyrus, toRoost} {
+	toCyrus.undump(b, entries)
+	type target struct {
+		store    string
+		follower *testNode
+		backend  *cyrus
+	}
+	var targets []target
+	for _, store := range raftStores {
+		nodes := startThreeWith(b, "p"+store, func(tn *testNode) {
+			tn.production, tn.store = true, raftfsm.RaftStore(store)
+		})
+		f := followersOf(nodes)[0]
+		be := startCyrus(b, "be-roost-"+store, "backend", f.mupdateAddr)
 		be.undump(b, entries)
+		targets = append(targets, target{store, f, be})
 	}
 	for range b.N {
 		t0 := time.Now()
 		toCyrus.tool(b, "ctl_mboxlist", "-m")
 		cd := time.Since(t0)
-		t0 = time.Now()
-		toRoost.tool(b, "ctl_mboxlist", "-m")
-		rd := time.Since(t0)
-		if got := follower.n.Store().FSM().Len(); got < entries {
-			b.Fatalf("Roost holds %d entries after the push, want %d", got, entries)
+		line := fmt.Sprintf("ctl_mboxlist -m of %d mailboxes into an empty master: Cyrus %v", entries, cd.Round(time.Millisecond))
+		for _, tg := range targets {
+			t0 = time.Now()
+			tg.backend.tool(b, "ctl_mboxlist", "-m")
+			rd := time.Since(t0)
+			if got := tg.follower.n.Store().FSM().Len(); got < entries {
+				b.Fatalf("Roost (%s) holds %d entries after the push, want %d", tg.store, got, entries)
+			}
+			line += fmt.Sprintf(", Roost %s %v (Roost/Cyrus time %.2f)", tg.store, rd.Round(time.Millisecond), rd.Seconds()/cd.Seconds())
 		}
-		b.Logf("ctl_mboxlist -m of %d mailboxes into an empty master: Cyrus %v, Roost %v (Roost/Cyrus time %.2f)",
-			entries, cd.Round(time.Millisecond), rd.Round(time.Millisecond), rd.Seconds()/cd.Seconds())
+		b.Log(line)
 	}
 }

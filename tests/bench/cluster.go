@@ -14,15 +14,15 @@ import (
 )
 
 // startCluster starts three nodes with default (production) Raft
-// settings and fsync on, and waits until all three are members.
-func startCluster(dir string, inflight int) ([]*node.Node, error) {
+// settings, the given log store and fsync on, and waits until all three are members.
+func startCluster(dir string, inflight int, store raftfsm.RaftStore) ([]*node.Node, error) {
 	var nodes []*node.Node
 	start := func(id string, join []string) error {
 		n, err := node.Start(node.Config{
 			NodeID: id, DataDir: filepath.Join(dir, id),
 			RaftAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 			Bootstrap: len(join) == 0, Join: join,
-			Store: raftfsm.Config{MaxInflight: inflight},
+			Store: raftfsm.Config{MaxInflight: inflight, RaftStore: store},
 		})
 		if err != nil {
 			return err

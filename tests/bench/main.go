@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/node"
 	"github.com/roost-mail/roost/tests/internal/floor"
 )
@@ -54,6 +55,7 @@ type config struct {
 	stream     bool
 	unary      bool
 	prefill    int
+	raftStores []string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -73,8 +75,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.BoolVar(&cfg.stream, "stream", true, "send writes on Write streams, one stream per client")
 	fs.IntVar(&cfg.prefill, "prefill", 0, "mailboxes to load (in Batch RPCs) into each new cluster before measuring")
 	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to: leader, follower, all (spread over the three); none for no gRPC rows")
+	stores := fs.String("raft-store", "wal,boltdb", "comma-separated Raft log stores to measure, each on clusters of its own: wal, boltdb")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	for _, st := range strings.Split(*stores, ",") {
+		if _, err := raftfsm.ParseRaftStore(st); err != nil || st == "" || st == "auto" {
+			return fmt.Errorf("bad -raft-store %q: wal or boltdb", st)
+		}
+		cfg.raftStores = append(cfg.raftStores, st)
 	}
 	for _, v := range strings.Split(cfg.via, ",") {
 		if !slices.Contains([]string{"leader", "follower", "all", "none"}, v) {
@@ -97,59 +106,72 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		cfg.dir = d
 	}
 
-	fmt.Fprintf(out, "a new cluster for each client count, holding %d mailboxes before its rows; floor: the commit floor\n", cfg.prefill)
-	fmt.Fprintf(out, "(4 fsyncs + 1 loopback round trip), measured on the same disk just before each client count's cluster starts\n\n")
-	fmt.Fprintln(out, "| clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write | new terms |")
-	fmt.Fprintln(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(out, "a new cluster for each Raft log store and client count, holding %d mailboxes before its rows; floor: the commit floor\n", cfg.prefill)
+	fmt.Fprintf(out, "(the fsyncs in a row of one replicated write, 2 with wal, 4 with boltdb, + 1 loopback round trip), measured on the same disk just before each cluster starts\n\n")
+	fmt.Fprintln(out, "| store | clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write | new terms |")
+	fmt.Fprintln(out, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	// With no rows to measure, no cluster is worth starting for them.
 	counts := cfg.clients
 	if cfg.via == "none" && !cfg.store {
 		counts = nil
 	}
-	for _, c := range counts {
-		// Measured for each client count: the disk's latency drifts
-		// over a run.
-		fl, err := floor.Measure(cfg.dir)
-		if err != nil {
-			return err
-		}
-		if err := withCluster(ctx, cfg, fmt.Sprintf("c%d", c), func(nodes []*node.Node) error {
-			return clientRows(ctx, cfg, c, nodes, fl, out)
-		}); err != nil {
-			return err
+	for _, store := range cfg.raftStores {
+		for _, c := range counts {
+			// Measured for each cluster: the disk's latency drifts
+			// over a run.
+			fl, err := floor.Measure(cfg.dir, store)
+			if err != nil {
+				return err
+			}
+			if err := withCluster(ctx, cfg, store, fmt.Sprintf("%s-c%d", store, c), func(nodes []*node.Node) error {
+				return clientRows(ctx, cfg, store, c, nodes, fl, out)
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	if cfg.batchConc == 0 {
 		return ctx.Err()
 	}
-	return withCluster(ctx, cfg, "batch", func(nodes []*node.Node) error {
-		leader, _, err := roles(nodes)
-		if err != nil {
+	fmt.Fprintln(out)
+	for _, store := range cfg.raftStores {
+		if err := withCluster(ctx, cfg, store, store+"-batch", func(nodes []*node.Node) error {
+			return batchRow(ctx, cfg, store, nodes, out)
+		}); err != nil {
 			return err
 		}
-		term := maxTerm(nodes)
-		r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "\nBatch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC, CPU %v per operation, %d new terms)\n",
-			cfg.batchSize, cfg.batchConc, r.rate, r.p50, r.cpu, maxTerm(nodes)-term)
-		return nil
-	})
+	}
+	return nil
+}
+
+// batchRow measures Batch RPCs through the leader and prints one line.
+func batchRow(ctx context.Context, cfg config, store string, nodes []*node.Node, out io.Writer) error {
+	leader, _, err := roles(nodes)
+	if err != nil {
+		return err
+	}
+	term := maxTerm(nodes)
+	r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: Batch RPCs of %d operations, %d clients, via the leader: %.0f operations/s (p50 %v per RPC, CPU %v per operation, %d new terms)\n",
+		store, cfg.batchSize, cfg.batchConc, r.rate, r.p50, r.cpu, maxTerm(nodes)-term)
+	return nil
 }
 
 // withCluster runs measure against a cluster of its own, prefilled as
 // configured, so that every client count starts from the same table
 // whatever ran before it; the cluster's data goes when it is done. A CPU
 // profile covers measure alone.
-func withCluster(ctx context.Context, cfg config, name string, measure func([]*node.Node) error) error {
+func withCluster(ctx context.Context, cfg config, store, name string, measure func([]*node.Node) error) error {
 	dir := filepath.Join(cfg.dir, name)
 	// What an interrupted run left would be a cluster that is not new.
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	nodes, err := startCluster(dir, cfg.inflight)
+	nodes, err := startCluster(dir, cfg.inflight, raftfsm.RaftStore(store))
 	defer func() {
 		for _, n := range nodes {
 			n.Close()
@@ -183,7 +205,7 @@ func withCluster(ctx context.Context, cfg config, name string, measure func([]*n
 
 // clientRows measures c clients through each configured path, one row
 // each, all against the same cluster.
-func clientRows(ctx context.Context, cfg config, c int, nodes []*node.Node, fl floor.Floor, out io.Writer) error {
+func clientRows(ctx context.Context, cfg config, store string, c int, nodes []*node.Node, fl floor.Floor, out io.Writer) error {
 	leader, follower, err := roles(nodes)
 	if err != nil {
 		return err
@@ -204,7 +226,7 @@ func clientRows(ctx context.Context, cfg config, c int, nodes []*node.Node, fl f
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "| %d | %s | %.0f | %v | %v | %v | %.2f | %.1f | %v | %d |\n", c, via, r.rate, r.p50, r.p99,
+		fmt.Fprintf(out, "| %s | %d | %s | %.0f | %v | %v | %v | %.2f | %.1f | %v | %d |\n", store, c, via, r.rate, r.p50, r.p99,
 			fl.Total().Round(time.Microsecond), float64(r.p50)/float64(fl.Total()), after.since(before), r.cpu, maxTerm(nodes)-term)
 		return nil
 	}

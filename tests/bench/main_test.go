@@ -31,37 +31,39 @@ func TestRun(t *testing.T) {
 		t.Errorf("the run left %v in its -dir (%v)", left, err)
 	}
 
-	if !strings.Contains(out.String(), "a new cluster for each client count, holding 1500 mailboxes before its rows") {
+	if !strings.Contains(out.String(), "a new cluster for each Raft log store and client count, holding 1500 mailboxes before its rows") {
 		t.Errorf("no prefill line")
 	}
-	// | clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write | new terms |
-	rowRE := regexp.MustCompile(`(?m)^\| (\d+) \| ([^|]+) \| (\d+) \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| ([\d.]+) \| [^|]+ \| \d+ \|$`)
+	// | store | clients | via | writes/s | p50 | p99 | floor | p50 / floor | ops per log entry | CPU per write | new terms |
+	rowRE := regexp.MustCompile(`(?m)^\| (\w+) \| (\d+) \| ([^|]+) \| (\d+) \| [^|]+ \| [^|]+ \| [^|]+ \| [^|]+ \| ([\d.]+) \| [^|]+ \| \d+ \|$`)
 	seen := map[string]bool{}
 	for _, m := range rowRE.FindAllStringSubmatch(out.String(), -1) {
-		key := m[1] + " " + strings.TrimSpace(m[2])
+		key := m[1] + " " + m[2] + " " + strings.TrimSpace(m[3])
 		seen[key] = true
-		if rate, _ := strconv.Atoi(m[3]); rate == 0 {
+		if rate, _ := strconv.Atoi(m[4]); rate == 0 {
 			t.Errorf("row %q: no writes", key)
 		}
 		// Writes through the leader go into its entries, one at least
 		// each; followers' forwarded ones too.
-		if ops, _ := strconv.ParseFloat(m[4], 64); ops < 1 {
+		if ops, _ := strconv.ParseFloat(m[5], 64); ops < 1 {
 			t.Errorf("row %q: %v operations per log entry", key, ops)
 		}
 	}
-	for _, c := range []string{"1", "4"} {
-		for _, via := range []string{"leader", "leader, Write stream", "follower", "follower, Write stream",
-			"all", "all, Write stream", "leader's store, no gRPC"} {
-			if !seen[c+" "+via] {
-				t.Errorf("no row for %s clients via %s", c, via)
+	for _, store := range []string{"wal", "boltdb"} {
+		for _, c := range []string{"1", "4"} {
+			for _, via := range []string{"leader", "leader, Write stream", "follower", "follower, Write stream",
+				"all", "all, Write stream", "leader's store, no gRPC"} {
+				if !seen[store+" "+c+" "+via] {
+					t.Errorf("no row for %s, %s clients via %s", store, c, via)
+				}
 			}
 		}
-	}
-	batch := regexp.MustCompile(`Batch RPCs of 20 operations, 2 clients, via the leader: (\d+) operations/s`).FindStringSubmatch(out.String())
-	if batch == nil {
-		t.Fatalf("no Batch line")
-	}
-	if rate, _ := strconv.Atoi(batch[1]); rate == 0 {
-		t.Errorf("Batch row: no operations")
+		batch := regexp.MustCompile(store + `: Batch RPCs of 20 operations, 2 clients, via the leader: (\d+) operations/s`).FindStringSubmatch(out.String())
+		if batch == nil {
+			t.Fatalf("no Batch line for %s", store)
+		}
+		if rate, _ := strconv.Atoi(batch[1]); rate == 0 {
+			t.Errorf("Batch row, %s: no operations", store)
+		}
 	}
 }

@@ -12,23 +12,38 @@ import (
 )
 
 // Floor is the least a replicated, durable write can cost here: the
-// leader's log append (BoltDB syncs twice per commit), then the
-// followers' in parallel (twice more), plus one loopback round trip.
+// leader's log append, then the followers' in parallel, plus one loopback
+// round trip. How many syncs an append makes depends on the log store
+// (Syncs).
 type Floor struct {
 	Fsync, RTT time.Duration
+	// Syncs is the fsyncs in a row of one replicated write.
+	Syncs int
 }
 
-// Total is the floor of one write: four fsyncs and a round trip.
-func (f Floor) Total() time.Duration { return 4*f.Fsync + f.RTT }
+// Syncs returns the fsyncs in a row of one write replicated to a quorum
+// with the named Raft log store: raft-wal syncs once per append, BoltDB
+// twice (its pages, then its meta page), and the leader appends before
+// the followers do.
+func Syncs(store string) int {
+	if store == "boltdb" {
+		return 4
+	}
+	return 2
+}
+
+// Total is the floor of one write: Syncs fsyncs and a round trip.
+func (f Floor) Total() time.Duration { return time.Duration(f.Syncs)*f.Fsync + f.RTT }
 
 func median(d []time.Duration) time.Duration {
 	slices.Sort(d)
 	return d[len(d)/2]
 }
 
-// Measure measures the floor with the disk that holds dir.
-func Measure(dir string) (Floor, error) {
-	var f Floor
+// Measure measures the floor with the disk that holds dir, for writes
+// to the named Raft log store ("wal" or "boltdb").
+func Measure(dir, store string) (Floor, error) {
+	f := Floor{Syncs: Syncs(store)}
 	var err error
 	if f.Fsync, err = measureFsync(dir); err != nil {
 		return f, err
