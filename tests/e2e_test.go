@@ -27,7 +27,7 @@ var bins struct {
 	err              error
 }
 
-func buildBinaries(t *testing.T) (roostd, roostctl string) {
+func buildBinaries(t testing.TB) (roostd, roostctl string) {
 	t.Helper()
 	bins.once.Do(func() {
 		dir, err := os.MkdirTemp("", "roost-e2e-bin-")
@@ -72,14 +72,20 @@ type proc struct {
 	id, dir, raft, grpc, http, mupdate string
 	cmd                                *exec.Cmd
 	log                                *bytes.Buffer
+	// defaults runs the node on roostd's default Raft timings and
+	// snapshot settings instead of the quick ones of tests.
+	defaults bool
 }
 
-func (p *proc) start(t *testing.T, roostd string, extra ...string) {
+func (p *proc) start(t testing.TB, roostd string, extra ...string) {
 	t.Helper()
-	args := append([]string{"--node-id", p.id, "--data-dir", p.dir, "--raft-addr", p.raft,
-		"--grpc-addr", p.grpc, "--http-addr", p.http, "--mupdate-addr", p.mupdate,
-		"--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-lease-timeout", "300ms",
-		"--snapshot-threshold", "50", "--snapshot-interval", "200ms"}, extra...)
+	args := []string{"--node-id", p.id, "--data-dir", p.dir, "--raft-addr", p.raft,
+		"--grpc-addr", p.grpc, "--http-addr", p.http, "--mupdate-addr", p.mupdate}
+	if !p.defaults {
+		args = append(args, "--raft-heartbeat-timeout", "300ms", "--raft-election-timeout", "300ms", "--raft-lease-timeout", "300ms",
+			"--snapshot-threshold", "50", "--snapshot-interval", "200ms")
+	}
+	args = append(args, extra...)
 	p.cmd = exec.Command(roostd, args...)
 	p.log = &bytes.Buffer{}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -105,7 +111,7 @@ func (p *proc) term(t *testing.T) {
 	}
 }
 
-func newProc(t *testing.T, id string) *proc {
+func newProc(t testing.TB, id string) *proc {
 	dir := t.TempDir()
 	return &proc{id: id, dir: filepath.Join(dir, "data"), raft: freePort(t), grpc: freePort(t), http: freePort(t), mupdate: freePort(t)}
 }
