@@ -17,6 +17,13 @@ import (
 	"github.com/roost-mail/roost/raftfsm/internal/hclogslog"
 )
 
+// Raft's timing defaults (see Config.HeartbeatTimeout).
+const (
+	DefaultHeartbeatTimeout   = 400 * time.Millisecond
+	DefaultElectionTimeout    = 400 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 200 * time.Millisecond
+)
+
 // Config configures a Store. Zero durations and sizes mean the defaults
 // given per field.
 type Config struct {
@@ -44,9 +51,19 @@ type Config struct {
 	// directory holds no Raft state yet; otherwise it is ignored.
 	Bootstrap bool
 
-	// Raft timing: defaults 1s, 1s, 500ms, and 5ms for CommitTimeout
-	// (how long a follower may wait to learn a commit index with no new
-	// entries; short because followers serve reads).
+	// Raft timing: defaults 400ms, 400ms, 200ms, and 5ms for
+	// CommitTimeout (how long a follower may wait to learn a commit index
+	// with no new entries; short because followers serve reads).
+	//
+	// A follower starts an election once it has heard nothing from the
+	// leader for HeartbeatTimeout, checked at random intervals of one to
+	// two timeouts, so a dead leader is replaced within one to three
+	// timeouts: 400ms keeps that under 1.5s. Heartbeats go every tenth of
+	// it on a path of their own that no disk sync or busy log delays, so
+	// the heaviest load does not make followers time out. ElectionTimeout
+	// only bounds a candidate's wait for votes; LeaderLeaseTimeout is how
+	// long a leader cut off from a quorum keeps taking writes before it
+	// steps down.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
 	LeaderLeaseTimeout time.Duration
@@ -104,9 +121,9 @@ func (c *Config) setDefaults() {
 			*d = v
 		}
 	}
-	def(&c.HeartbeatTimeout, time.Second)
-	def(&c.ElectionTimeout, time.Second)
-	def(&c.LeaderLeaseTimeout, 500*time.Millisecond)
+	def(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	def(&c.ElectionTimeout, DefaultElectionTimeout)
+	def(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
 	def(&c.CommitTimeout, 5*time.Millisecond)
 	def(&c.SnapshotInterval, 30*time.Second)
 	def(&c.ApplyTimeout, 10*time.Second)
