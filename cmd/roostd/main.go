@@ -95,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool,
 	fs.StringVar(&cfg.MupdateTLSAddr, "mupdate-tls-addr", "", "MUPDATE listener that starts TLS at once (Cyrus: mupdate_server host:port/tls)")
 	fs.BoolVar(&cfg.MupdateRequireTLS, "mupdate-require-tls", false, "offer no SASL mechanism before STARTTLS (makes Cyrus clients encrypt)")
 	fs.IntVar(&cfg.MupdateMaxConns, "mupdate-max-conns", 128, "MUPDATE connections at once; more are refused as Cyrus refuses them (its mupdate_connections_max)")
+	fs.BoolVar(&cfg.MupdateLinearizableReads, "mupdate-linearizable-reads", false, "confirm every MUPDATE read with the leader first, so that it shows every write any client was answered OK for (off: each connection sees its own)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3908", "HTTP address for /metrics, /healthz, /readyz and pprof (empty: none)")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first voter (default: true when --join is not given)")
 	fs.StringVar(&join, "join", "", "comma-separated gRPC addresses of cluster members to ask to add this node")

@@ -33,6 +33,12 @@ func TestDefaults(t *testing.T) {
 	if !cfg.Bootstrap || len(cfg.Join) > 0 {
 		t.Errorf("default bootstrap %v, join %q: want a cluster of its own", cfg.Bootstrap, cfg.Join)
 	}
+	if cfg.MupdateLinearizableReads {
+		t.Error("MUPDATE reads are linearizable by default, want read-your-writes only")
+	}
+	if cfg, _, _, err := parseFlags([]string{"--mupdate-linearizable-reads"}, io.Discard); err != nil || !cfg.MupdateLinearizableReads {
+		t.Errorf("--mupdate-linearizable-reads: %v, %v; want it on", cfg.MupdateLinearizableReads, err)
+	}
 	cfg, _, _, err = parseFlags([]string{"--join", "10.0.0.1:3906,10.0.0.2:3906"}, io.Discard)
 	if err != nil || cfg.Bootstrap || !slices.Equal(cfg.Join, []string{"10.0.0.1:3906", "10.0.0.2:3906"}) {
 		t.Errorf("--join: bootstrap %v, join %q, %v: want no bootstrap and both addresses", cfg.Bootstrap, cfg.Join, err)
