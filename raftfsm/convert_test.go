@@ -118,8 +118,8 @@ func TestConvertStore(t *testing.T) {
 		}
 
 		s := openTestStore(t, dir, RaftStoreAuto)
-		if s.bolt.kind != step.to {
-			t.Fatalf("a converted node opened %s, want %s", s.bolt.kind, step.to)
+		if s.logStore.kind != step.to {
+			t.Fatalf("a converted node opened %s, want %s", s.logStore.kind, step.to)
 		}
 		if got := storeListing(s); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("a node converted to %s lists %q, want %q", step.to, got, want)
@@ -188,8 +188,8 @@ func TestConvertStoreInterrupted(t *testing.T) {
 		w.Close()
 	}
 	s = openTestStore(t, dir, RaftStoreAuto)
-	if s.bolt.kind != RaftStoreBoltDB {
-		t.Fatalf("after an interrupted conversion the node opened %s, want boltdb", s.bolt.kind)
+	if s.logStore.kind != RaftStoreBoltDB {
+		t.Fatalf("after an interrupted conversion the node opened %s, want boltdb", s.logStore.kind)
 	}
 	closeStore(t, s)
 	before := readStoreState(t, dir)
@@ -200,8 +200,8 @@ func TestConvertStoreInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openTestStore(t, dir, RaftStoreAuto)
-	if got := storeListing(s); s.bolt.kind != RaftStoreWAL || fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("converted again: %s listing %q, want wal listing %q", s.bolt.kind, got, want)
+	if got := storeListing(s); s.logStore.kind != RaftStoreWAL || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("converted again: %s listing %q, want wal listing %q", s.logStore.kind, got, want)
 	}
 	if _, err := os.Stat(filepath.Join(dir, boltFile+convertedSuffix)); err != nil {
 		t.Error(err)

@@ -45,6 +45,15 @@ var (
 	ErrClosed = errors.New("raftfsm: store closed")
 	// ErrUnknownMember: no such cluster member.
 	ErrUnknownMember = errors.New("raftfsm: unknown member")
+	// ErrStoreMismatch: the data directory holds a store other than the
+	// one asked for.
+	ErrStoreMismatch = errors.New("raftfsm: the data directory holds another Raft store")
+	// ErrStoreInUse: another process, most likely a running node, has the
+	// store open.
+	ErrStoreInUse = errors.New("raftfsm: the Raft store is in use by another process")
+	// ErrNothingToConvert: the directory already uses the store asked for,
+	// or holds no Raft store at all.
+	ErrNothingToConvert = errors.New("raftfsm: nothing to convert")
 )
 
 // NotLeaderError is ErrNotLeader with the leader this node knows of.

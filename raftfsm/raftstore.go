@@ -46,18 +46,6 @@ const (
 // BoltDB file: the process is running, and waiting longer will not help.
 const storeLockTimeout = time.Second
 
-var (
-	// ErrStoreMismatch: the data directory holds a store other than the
-	// one asked for.
-	ErrStoreMismatch = errors.New("raftfsm: the data directory holds another Raft store")
-	// ErrStoreInUse: another process, most likely a running node, has the
-	// store open.
-	ErrStoreInUse = errors.New("raftfsm: the Raft store is in use by another process")
-	// ErrNothingToConvert: the directory already uses the store asked for,
-	// or holds no Raft store at all.
-	ErrNothingToConvert = errors.New("raftfsm: nothing to convert")
-)
-
 // ParseRaftStore reads a store's name as roostd's --raft-store takes it:
 // "wal", "boltdb", or "auto" or "" for RaftStoreAuto.
 func ParseRaftStore(s string) (RaftStore, error) {

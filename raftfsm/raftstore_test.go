@@ -73,8 +73,8 @@ func TestRaftStoreChoice(t *testing.T) {
 		t.Run(fmt.Sprintf("new dir, %q", tc.ask), func(t *testing.T) {
 			dir := t.TempDir()
 			s := openTestStore(t, dir, tc.ask)
-			if s.bolt.kind != tc.want {
-				t.Fatalf("Open(new dir, %q) opened %s, want %s", tc.ask, s.bolt.kind, tc.want)
+			if s.logStore.kind != tc.want {
+				t.Fatalf("Open(new dir, %q) opened %s, want %s", tc.ask, s.logStore.kind, tc.want)
 			}
 			writeMailboxes(t, s, "a", 3)
 			before := storeListing(s)
@@ -98,8 +98,8 @@ func TestRaftStoreChoice(t *testing.T) {
 
 			for _, ask := range []RaftStore{RaftStoreAuto, tc.want} {
 				s := openTestStore(t, dir, ask)
-				if s.bolt.kind != tc.want || !s.HadState() {
-					t.Errorf("restart with %q opened %s (had state %v), want %s with state", ask, s.bolt.kind, s.HadState(), tc.want)
+				if s.logStore.kind != tc.want || !s.HadState() {
+					t.Errorf("restart with %q opened %s (had state %v), want %s with state", ask, s.logStore.kind, s.HadState(), tc.want)
 				}
 				if got := storeListing(s); fmt.Sprint(got) != fmt.Sprint(before) {
 					t.Errorf("restart with %q lists %q, want %q", ask, got, before)

@@ -184,9 +184,8 @@ type Store struct {
 
 	raft      *raft.Raft
 	transport *raft.NetworkTransport
-	// bolt is the log and stable store, raft-wal or BoltDB (the field is
-	// named for the only store there once was, and tests read it).
-	bolt     *raftStore
+	// logStore is the log and stable store, raft-wal or BoltDB.
+	logStore *raftStore
 	observer *raft.Observer
 	existing bool // the directory held Raft state at Open
 
@@ -254,12 +253,12 @@ func (s *Store) openRaft() error {
 		return fmt.Errorf("raftfsm: raft transport: %w", err)
 	}
 	rc := s.raftConfig(hl)
-	existing, err := raft.HasExistingState(logs, s.bolt, snaps)
+	existing, err := raft.HasExistingState(logs, s.logStore, snaps)
 	if err != nil {
 		return fmt.Errorf("raftfsm: %w", err)
 	}
 	s.existing = existing
-	s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.bolt, snaps, s.transport)
+	s.raft, err = raft.NewRaft(rc, s.fsm, logs, s.logStore, snaps, s.transport)
 	if err != nil {
 		return fmt.Errorf("raftfsm: start raft: %w", err)
 	}
@@ -289,12 +288,12 @@ func (s *Store) openLogStore(hl hclog.Logger) (*logCache, error) {
 		s.logger.Warn("ignoring a wal directory beside raft.db, left by an interrupted conversion",
 			"path", filepath.Join(s.cfg.Dir, walDir))
 	}
-	if s.bolt, err = openRaftStore(kind, storePath(s.cfg.Dir, kind), hl); err != nil {
+	if s.logStore, err = openRaftStore(kind, storePath(s.cfg.Dir, kind), hl); err != nil {
 		return nil, err
 	}
-	s.logger.Info("opened the Raft log store", "store", string(kind), "path", s.bolt.path)
+	s.logger.Info("opened the Raft log store", "store", string(kind), "path", s.logStore.path)
 	// The store itself, not the wrapper: logCache.IsMonotonic asks it.
-	return newLogCache(s.bolt.LogStore, logCacheEntries, logCacheBytes), nil
+	return newLogCache(s.logStore.LogStore, logCacheEntries, logCacheBytes), nil
 }
 
 func (s *Store) raftConfig(hl hclog.Logger) *raft.Config {
@@ -449,8 +448,8 @@ func (s *Store) closeResources() error {
 	if s.transport != nil {
 		errs = append(errs, s.transport.Close())
 	}
-	if s.bolt != nil {
-		errs = append(errs, s.bolt.Close())
+	if s.logStore != nil {
+		errs = append(errs, s.logStore.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -36,7 +36,7 @@ func TestLogFormatFollowsMembers(t *testing.T) {
 			return "", err
 		}
 		var l raft.Log
-		if err := s.bolt.GetLog(resp.Revision, &l); err != nil {
+		if err := s.logStore.GetLog(resp.Revision, &l); err != nil {
 			t.Fatal(err)
 		}
 		var cmd raftlogv1.Command

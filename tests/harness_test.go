@@ -183,21 +183,28 @@ func waitMembers(t testing.TB, nodes []*testNode, want map[string]bool) {
 		if err != nil {
 			return err
 		}
-		got := map[string]bool{}
-		for _, m := range st.Members {
-			if m.GrpcAddress == "" {
-				return fmt.Errorf("%s has no gRPC address yet", m.Id)
-			}
-			if m.LogFormat != raftfsm.LogFormat {
-				return fmt.Errorf("%s has declared log format %d, want %d", m.Id, m.LogFormat, raftfsm.LogFormat)
-			}
-			got[m.Id] = m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			return fmt.Errorf("members %v", got)
-		}
-		return nil
+		return membersMatch(st, want)
 	})
+}
+
+// membersMatch checks a leader's status for exactly these members (id →
+// voter), each registered with its gRPC address and this build's log
+// format.
+func membersMatch(st *roostv1.GetStatusResponse, want map[string]bool) error {
+	got := map[string]bool{}
+	for _, m := range st.Members {
+		if m.GrpcAddress == "" {
+			return fmt.Errorf("%s has no gRPC address yet", m.Id)
+		}
+		if m.LogFormat != raftfsm.LogFormat {
+			return fmt.Errorf("%s has declared log format %d, want %d", m.Id, m.LogFormat, raftfsm.LogFormat)
+		}
+		got[m.Id] = m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		return fmt.Errorf("members %v", got)
+	}
+	return nil
 }
 
 // names returns the mailbox names of a node's local database, in Cyrus
