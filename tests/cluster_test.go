@@ -183,7 +183,7 @@ func watchAll(ctx context.Context, tn *testNode, events *collector, done chan<- 
 }
 
 // catchUp waits until tn has applied everything the leader has.
-func catchUp(t *testing.T, nodes []*testNode, tn *testNode) {
+func catchUp(t testing.TB, nodes []*testNode, tn *testNode) {
 	t.Helper()
 	waitFor(t, tn.id+" to catch up", 20*time.Second, func() error {
 		l := leaderOf(nodes)
@@ -200,13 +200,20 @@ func catchUp(t *testing.T, nodes []*testNode, tn *testNode) {
 	})
 }
 
-// TestCluster runs three real nodes on loopback (TCP transport, BoltDB
-// log, file snapshots) through writes on every node, a leader stop and
-// restart, a non-voter join and promotion and a removal, while one
-// watcher follows it all.
+// TestCluster runs three real nodes on loopback (TCP transport, each Raft
+// log store in turn, file snapshots) through writes on every node, a
+// leader stop and restart, a non-voter join and promotion and a removal,
+// while one watcher follows it all.
 func TestCluster(t *testing.T) {
+	for _, store := range raftStores {
+		t.Run(store, func(t *testing.T) { clusterLifecycle(t, raftfsm.RaftStore(store)) })
+	}
+}
+
+// clusterLifecycle is TestCluster on one Raft log store.
+func clusterLifecycle(t *testing.T, store raftfsm.RaftStore) {
 	ctx := context.Background()
-	n1, n2, n3 := &testNode{id: "n1"}, &testNode{id: "n2"}, &testNode{id: "n3"}
+	n1, n2, n3 := &testNode{id: "n1", store: store}, &testNode{id: "n2", store: store}, &testNode{id: "n3", store: store}
 	startNode(t, n1, nil, false)
 	startNode(t, n2, []string{n1.grpcAddr}, false)
 	startNode(t, n3, []string{n2.grpcAddr, n1.grpcAddr}, false)
@@ -332,7 +339,7 @@ func TestCluster(t *testing.T) {
 	}
 
 	// A fourth node joins as a non-voter, is promoted, and one node leaves.
-	n4 := &testNode{id: "n4"}
+	n4 := &testNode{id: "n4", store: store}
 	startNode(t, n4, []string{watched.grpcAddr}, true)
 	nodes = append(nodes, n4)
 	waitMembers(t, nodes, map[string]bool{"n1": true, "n2": true, "n3": true, "n4": false})

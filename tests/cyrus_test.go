@@ -151,13 +151,20 @@ func dumpNames(t *testing.T, c *cyrus) []string {
 	return names
 }
 
-// TestCyrusLeaderKill: the leader stops while a Cyrus backend (pointed at
-// a follower) keeps creating mailboxes. Creates go on after the election;
+// TestCyrusLeaderKill: on each Raft log store, the leader stops while a
+// Cyrus backend (pointed at a follower) keeps creating mailboxes. Creates go on after the election;
 // only one in flight may fail, with NO; Roost holds every mailbox the
 // backend has, and the frontend ends up holding exactly what Roost holds.
 func TestCyrusLeaderKill(t *testing.T) {
 	needCyrus(t)
-	nodes := startThree(t, "k", false)
+	for _, store := range raftStores {
+		t.Run(store, func(t *testing.T) { cyrusLeaderKill(t, store) })
+	}
+}
+
+// cyrusLeaderKill is TestCyrusLeaderKill on one Raft log store.
+func cyrusLeaderKill(t *testing.T, store string) {
+	nodes := startThreeWith(t, "k"+store[:1], func(tn *testNode) { tn.store = raftfsm.RaftStore(store) })
 	leader, followers := leaderOf(nodes), followersOf(nodes)
 	be := startCyrus(t, "backend1", "backend", followers[0].mupdateAddr)
 	fe := startCyrus(t, "frontend1", "frontend", followers[1].mupdateAddr)

@@ -289,6 +289,7 @@ func BenchmarkMupdatePush(b *testing.B) {
 	toCyrus.undump(b, entries)
 	type target struct {
 		store    string
+		nodes    []*testNode
 		follower *testNode
 		backend  *cyrus
 	}
@@ -300,7 +301,7 @@ func BenchmarkMupdatePush(b *testing.B) {
 		f := followersOf(nodes)[0]
 		be := startCyrus(b, "be-roost-"+store, "backend", f.mupdateAddr)
 		be.undump(b, entries)
-		targets = append(targets, target{store, f, be})
+		targets = append(targets, target{store, nodes, f, be})
 	}
 	for range b.N {
 		t0 := time.Now()
@@ -311,6 +312,9 @@ func BenchmarkMupdatePush(b *testing.B) {
 			t0 = time.Now()
 			tg.backend.tool(b, "ctl_mboxlist", "-m")
 			rd := time.Since(t0)
+			// The follower answered the last write once the leader had
+			// committed it; its own copy may still be applying it.
+			catchUp(b, tg.nodes, tg.follower)
 			if got := tg.follower.n.Store().FSM().Len(); got < entries {
 				b.Fatalf("Roost (%s) holds %d entries after the push, want %d", tg.store, got, entries)
 			}
