@@ -54,7 +54,10 @@ bench:
 	$(GO) test -run XXX -bench 'ApplySingle|ApplyBatch' -benchmem ./raftfsm/
 	$(GO) test -run XXX -bench ApplyInto1M -benchtime 400x ./raftfsm/
 	$(GO) test -run XXX -bench Transport -benchtime 200000x ./raftfsm/grpcserver/
+	$(GO) test -run XXX -bench OneWriter -benchtime 2000x ./raftfsm/grpcserver/
+	$(GO) test -run XXX -bench StoreOpen -benchtime 10x ./raftfsm/
 	$(GO) run ./tests/bench -store
+	$(GO) test -run XXX -bench Failover -benchtime 15x -v ./tests/
 
 # The MUPDATE benchmarks against Cyrus's own master (needs Cyrus, as make
 # test installs it; MupdatePush alone takes about ten minutes).

@@ -26,7 +26,7 @@ func (s *silentLeader) Batch(ctx context.Context, _ *roostv1.BatchRequest) (*roo
 	return nil, ctx.Err()
 }
 
-func openStore(t *testing.T, id string, bootstrap bool) *raftfsm.Store {
+func openStore(t testing.TB, id string, bootstrap bool) *raftfsm.Store {
 	t.Helper()
 	st, err := raftfsm.Open(raftfsm.Config{NodeID: id, Dir: t.TempDir(), RaftAddr: "127.0.0.1:0", Bootstrap: bootstrap,
 		HeartbeatTimeout: 50 * time.Millisecond, ElectionTimeout: 50 * time.Millisecond, LeaderLeaseTimeout: 50 * time.Millisecond})

@@ -33,7 +33,7 @@ type testNode struct {
 	cl    roostv1.ClusterServiceClient
 }
 
-func startTestNode(t *testing.T) *testNode {
+func startTestNode(t testing.TB) *testNode {
 	t.Helper()
 	store := openStore(t, "n1", true)
 	fwd := NewForwarder(store, nil)
@@ -65,7 +65,7 @@ func startTestNode(t *testing.T) *testNode {
 }
 
 // waitFor polls cond until it holds, failing the test after waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	tick := time.NewTicker(5 * time.Millisecond)
