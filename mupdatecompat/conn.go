@@ -25,8 +25,12 @@ type conn struct {
 	id  Identity // authenticated identity; zero Role before AUTHENTICATE
 	tls bool     // the connection is encrypted
 	// seen is the revision of the newest write this connection was
-	// answered for: its reads wait until the local state holds it.
-	seen uint64
+	// answered for: its LIST and UPDATE wait until the local state holds
+	// it. pending holds, by name, the revision of each write the local
+	// state may not hold yet, so that a FIND waits only for writes to the
+	// name it asks about.
+	seen    uint64
+	pending map[string]uint64
 	// unsure is set by a write whose outcome is unknown: the next read
 	// confirms with the leader, so that it shows what became of it.
 	unsure bool
@@ -202,21 +206,48 @@ func nargs(cmd *wire.Command, lo, hi int) *Error {
 // answers a forwarded write once the leader has committed it, which may
 // be before the follower has applied it; the read that follows pays for
 // that, not every write.
-func (c *conn) catchUp() *Error {
+func (c *conn) catchUp() *Error { return c.catchUpTo(c.seen) }
+
+// catchUpFor is catchUp for a FIND of name, whose answer depends only on
+// the connection's writes to that name: ctl_mboxlist -m sends a FIND of a
+// new name after every ACTIVATE, and must not wait for each ACTIVATE to
+// reach the follower.
+func (c *conn) catchUpFor(name string) *Error { return c.catchUpTo(c.pending[name]) }
+
+func (c *conn) catchUpTo(index uint64) *Error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.ReadWait)
 	defer cancel()
 	var err error
 	if c.s.cfg.LinearizableReads || c.unsure {
 		err = c.s.cfg.Cluster.ReadIndex(ctx)
 	} else {
-		err = c.s.cfg.FSM.WaitIndex(ctx, c.seen)
+		err = c.s.cfg.FSM.WaitIndex(ctx, index)
 	}
 	if err != nil {
-		c.logger.Warn("read refused: this node has not caught up", "index", c.seen, "err", err)
+		c.logger.Warn("read refused: this node has not caught up", "index", index, "err", err)
 		return errBehind
 	}
 	c.unsure = false
 	return nil
+}
+
+// wrote records that a write to name was answered at revision rev.
+// Entries the local state holds are dropped as more come, so the map
+// stays as small as the follower's lag.
+func (c *conn) wrote(name string, rev uint64) {
+	c.seen = max(c.seen, rev)
+	if c.pending == nil {
+		c.pending = map[string]uint64{}
+	}
+	if len(c.pending) >= 64 {
+		applied := c.s.cfg.FSM.AppliedIndex()
+		for n, r := range c.pending {
+			if r <= applied {
+				delete(c.pending, n)
+			}
+		}
+	}
+	c.pending[name] = max(c.pending[name], rev)
 }
 
 // writeContext bounds a write: Cyrus clients wait for the answer forever.

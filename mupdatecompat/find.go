@@ -6,13 +6,13 @@ import (
 )
 
 // handleFind answers FIND name (RFC 3656 §4.5) from the local state, once
-// it holds the connection's own writes (catchUp): at most one MAILBOX or
-// RESERVE line tagged like the command, then OK.
+// it holds the connection's own writes to name (catchUpFor): at most one
+// MAILBOX or RESERVE line tagged like the command, then OK.
 func (c *conn) handleFind(cmd *wire.Command) *Error {
 	if err := nargs(cmd, 1, 1); err != nil {
 		return err
 	}
-	if err := c.catchUp(); err != nil {
+	if err := c.catchUpFor(cmd.Args[0]); err != nil {
 		return err
 	}
 	if m, _ := c.s.cfg.FSM.Get(cmd.Args[0]); m != nil {

@@ -33,7 +33,7 @@ func (c *conn) handleWrite(cmd *wire.Command) *Error {
 	if resp != nil {
 		// Refused or not, the answer reflects the state at this
 		// revision, which the connection's reads must not predate.
-		c.seen = max(c.seen, resp.Revision)
+		c.wrote(op.Name, resp.Revision)
 	}
 	c.unsure = c.unsure || errors.Is(aerr, raftfsm.ErrUnknownOutcome)
 	if aerr == nil {
