@@ -3,7 +3,6 @@ package grpcserver
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"testing"
 	"time"
@@ -67,14 +66,7 @@ func BenchmarkOneWriter(b *testing.B) {
 
 // echoConn returns a client of an echo server (one connection).
 func echoConn(b *testing.B) roostv1.MailboxServiceClient {
-	g := grpc.NewServer()
-	roostv1.RegisterMailboxServiceServer(g, echoServer{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go g.Serve(lis)
-	b.Cleanup(g.Stop)
+	lis := startEcho(b)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		b.Fatal(err)

@@ -41,10 +41,9 @@ const (
 	benchPerConn = 32
 )
 
-// echoClients starts an echo server and returns one client per
-// benchClients, sharing connections benchPerConn at a time.
-func echoClients(b *testing.B) []roostv1.MailboxServiceClient {
-	g := grpc.NewServer(grpc.NumStreamWorkers(benchClients))
+// startEcho serves an echoServer on loopback until the benchmark ends.
+func startEcho(b *testing.B, opts ...grpc.ServerOption) net.Listener {
+	g := grpc.NewServer(opts...)
 	roostv1.RegisterMailboxServiceServer(g, echoServer{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,6 +51,13 @@ func echoClients(b *testing.B) []roostv1.MailboxServiceClient {
 	}
 	go g.Serve(lis)
 	b.Cleanup(g.Stop)
+	return lis
+}
+
+// echoClients starts an echo server and returns one client per
+// benchClients, sharing connections benchPerConn at a time.
+func echoClients(b *testing.B) []roostv1.MailboxServiceClient {
+	lis := startEcho(b, grpc.NumStreamWorkers(benchClients))
 	clients := make([]roostv1.MailboxServiceClient, benchClients)
 	for i := range clients {
 		if i%benchPerConn == 0 {
