@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/mupdatecompat/internal/wire"
+	"github.com/roost-mail/roost/raftfsm/auth"
 )
 
 // handleAuthenticate runs AUTHENTICATE mech [initial-response] (RFC 3656
@@ -37,7 +38,7 @@ func (c *conn) handleAuthenticate(cmd *wire.Command) *Error {
 	if err != nil {
 		return err
 	}
-	var id Identity
+	var id auth.Identity
 	ok := false
 	if c.s.cfg.Users != nil {
 		id, ok = c.s.cfg.Users.Verify(user, pass)

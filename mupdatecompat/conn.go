@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/mupdatecompat/internal/wire"
+	"github.com/roost-mail/roost/raftfsm/auth"
 )
 
 // conn is one client connection. Its goroutine owns everything in it.
@@ -22,8 +23,8 @@ type conn struct {
 	w      *wire.Writer
 	logger *slog.Logger
 
-	id  Identity // authenticated identity; zero Role before AUTHENTICATE
-	tls bool     // the connection is encrypted
+	id  auth.Identity // authenticated identity; zero Role before AUTHENTICATE
+	tls bool          // the connection is encrypted
 	// seen is the revision of the newest write this connection was
 	// answered for: its LIST and UPDATE wait until the local state holds
 	// it. pending holds, by name, the revision of each write the local

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/auth"
 )
 
 // Error is a protocol failure: the reply's keyword (NO or BAD) and text.
@@ -23,8 +24,8 @@ var (
 	errExtraArgs    = bad("Extra arguments")
 	errUnknown      = bad("Unrecognized command")
 	errStreaming    = bad("not legal when streaming")
-	errReadOnly     = no("permission denied: this identity may only read")
-	errNotYourMbox  = no("permission denied: the mailbox is located on another server")
+	errReadOnly     = no(auth.ErrReadOnly.Error())
+	errNotYourMbox  = no(auth.ErrAnotherServer.Error())
 	errAlreadyAuthd = bad("already authenticated")
 	errBehind       = no("this node has not caught up with the cluster; try again")
 )

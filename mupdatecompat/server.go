@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/auth"
 )
 
 // Cluster is how the server reaches the leader; the node's
@@ -28,8 +29,9 @@ type Config struct {
 	FSM *raftfsm.FSM
 	// Cluster carries writes to the leader and answers read barriers.
 	Cluster Cluster
-	// Users authenticates clients; nil lets no one in.
-	Users *Users
+	// Users authenticates clients (an *auth.UsersFile reads its file
+	// again when it changes); nil lets no one in.
+	Users auth.Verifier
 	// TLS enables STARTTLS and ServeTLS; nil means plaintext only.
 	TLS *tls.Config
 	// RequireTLS offers no mechanism before STARTTLS. Cyrus clients

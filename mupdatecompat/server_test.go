@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/roost-mail/roost/raftfsm/auth"
 	"io"
 	"net"
 	"strings"
@@ -24,7 +25,7 @@ func testServer(t *testing.T, users string) (string, *raftfsm.Store) {
 func testServerNamed(t *testing.T, users, name string, opts ...func(*Config)) (string, *raftfsm.Store) {
 	t.Helper()
 	st := testStore(t)
-	u, err := ParseUsers(strings.NewReader(users))
+	u, err := auth.ParseUsers(strings.NewReader(users))
 	if err != nil {
 		t.Fatal(err)
 	}

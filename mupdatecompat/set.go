@@ -2,10 +2,10 @@ package mupdatecompat
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/roost-mail/roost/mupdatecompat/internal/wire"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/auth"
 )
 
 // handleWrite runs RESERVE, ACTIVATE, DEACTIVATE and DELETE (RFC 3656
@@ -75,43 +75,25 @@ func writeOp(cmd *wire.Command) (raftfsm.Op, *Error) {
 	return op, nil
 }
 
-// authorize lets admins write anything, backends only entries located on
-// their servers (Identity.MayWrite), and frontends nothing. A backend may
-// also change or delete an existing entry only if it is on one of its
-// servers now, so it cannot move another server's mailbox to itself.
-// RESERVE of a name held elsewhere is left to the state machine, which
-// refuses it as Cyrus's master does.
-//
-// The entry's server is checked twice. Here, against this node's copy,
-// for a quick answer; then the operation goes out confined to the
-// backend's servers (Op.OnlyOn), so that the state machine checks again as
-// it applies it: the copy may lag, and a move may commit between the two.
+// authorize checks the identity's right to op and confines a backend's
+// op to its servers (auth.Identity.Authorize), against this node's copy.
 // While the cluster cannot take confined operations (a member that
 // predates them, during a rolling upgrade, or one that has just joined),
 // it refuses them before proposing anything, and handleWrite sends the
-// write again unconfined: the first check is then the only one, rather
+// write again unconfined: the check here is then the only one, rather
 // than every backend write failing meanwhile.
 func (c *conn) authorize(op *raftfsm.Op) *Error {
-	switch c.id.Role {
-	case RoleAdmin:
+	err := c.id.Authorize(op, func(name string) (string, bool) {
+		if m, _ := c.s.cfg.FSM.Get(name); m != nil {
+			return m.Location, true
+		}
+		return "", false
+	})
+	switch {
+	case err == nil:
 		return nil
-	case RoleFrontend:
+	case errors.Is(err, auth.ErrReadOnly):
 		return errReadOnly
 	}
-	mayWrite := func(loc string) bool {
-		server, _, _ := strings.Cut(loc, "!")
-		return c.id.MayWrite(server)
-	}
-	if op.Kind != raftfsm.OpDelete && !mayWrite(op.Location) {
-		return errNotYourMbox
-	}
-	if op.Kind != raftfsm.OpReserve {
-		if m, _ := c.s.cfg.FSM.Get(op.Name); m != nil && !mayWrite(m.Location) {
-			return errNotYourMbox
-		}
-	}
-	if !c.id.anyServer {
-		op.OnlyOn = c.id.servers
-	}
-	return nil
+	return errNotYourMbox
 }

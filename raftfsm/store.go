@@ -94,6 +94,9 @@ type Config struct {
 	// MaxBatchOps caps the operations coalesced into one entry (4096).
 	MaxBatchOps int
 
+	// RaftTLS, if not nil, makes the Raft transport speak TLS, with
+	// both sides verifying the other. Nil means plain TCP.
+	RaftTLS *RaftTLS
 	// Logger receives the store's and raft's logs; nil discards.
 	Logger *slog.Logger
 	// Metrics, if not nil, is told about every write.
@@ -248,7 +251,7 @@ func (s *Store) openRaft() error {
 			return fmt.Errorf("raftfsm: raft advertise address: %w", err)
 		}
 	}
-	s.transport, err = raft.NewTCPTransportWithLogger(s.cfg.RaftAddr, adv, 5, 10*time.Second, hl)
+	s.transport, err = newTransport(s.cfg.RaftAddr, adv, s.cfg.RaftTLS, hl)
 	if err != nil {
 		return fmt.Errorf("raftfsm: raft transport: %w", err)
 	}

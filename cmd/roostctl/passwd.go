@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/roost-mail/roost/mupdatecompat"
+	"github.com/roost-mail/roost/raftfsm/auth"
 )
 
 // passwd prints a users-file secret ({BLF-CRYPT}bcrypt) for a password
@@ -25,7 +25,7 @@ func passwd(_ context.Context, c *cli, args []string) error {
 	if pw == "" {
 		return errors.New("passwd: empty password")
 	}
-	hash, err := mupdatecompat.HashPassword(pw)
+	hash, err := auth.HashPassword(pw)
 	if err != nil {
 		return err
 	}

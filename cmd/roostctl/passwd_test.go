@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/roost-mail/roost/mupdatecompat"
+	"github.com/roost-mail/roost/raftfsm/auth"
 )
 
 // TestPasswd: the printed secret goes into a users file as it is and
@@ -16,11 +16,11 @@ func TestPasswd(t *testing.T) {
 		t.Fatalf("roostctl passwd: %v (%s)", err, errOut.String())
 	}
 	secret := strings.TrimSpace(out.String())
-	u, err := mupdatecompat.ParseUsers(strings.NewReader("be1:" + secret + ":backend\n"))
+	u, err := auth.ParseUsers(strings.NewReader("be1:" + secret + ":backend\n"))
 	if err != nil {
 		t.Fatalf("ParseUsers(passwd output %q): %v", secret, err)
 	}
-	if id, ok := u.Verify("be1", "s3cret"); !ok || id.Role != mupdatecompat.RoleBackend {
+	if id, ok := u.Verify("be1", "s3cret"); !ok || id.Role != auth.RoleBackend {
 		t.Errorf("Verify(be1, s3cret) = %v, %v, want backend, true", id.Role, ok)
 	}
 	if err := run(context.Background(), []string{"passwd"}, strings.NewReader(""), &out, &errOut); err == nil {

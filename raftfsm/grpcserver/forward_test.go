@@ -46,7 +46,7 @@ func openStore(t testing.TB, id string, bootstrap bool) *raftfsm.Store {
 // log format format.
 func standInLeader(t *testing.T, srv roostv1.MailboxServiceServer, format uint32) (a, b *raftfsm.Store) {
 	t.Helper()
-	g := grpc.NewServer()
+	g := grpc.NewServer((&Authenticator{}).ServerOptions()...)
 	roostv1.RegisterMailboxServiceServer(g, srv)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -2,10 +2,12 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/auth"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -100,15 +102,38 @@ func (s *Server) apply(ctx context.Context, op raftfsm.Op) (*raftfsm.Result, uin
 	return &r, resp.Revision, nil
 }
 
-// applyOps applies locally for a call another node forwarded (never
-// forwarding twice), else through the Forwarder.
+// applyOps checks the caller's right to ops, then applies them locally
+// for a call another node forwarded (never forwarding twice), else
+// through the Forwarder. A backend's ops go out confined to its servers
+// (auth.Identity.Authorize); while the cluster cannot take confined
+// operations, which it says before proposing anything, they go again
+// unconfined, checked against this node's copy only, as on MUPDATE.
 func (s *Server) applyOps(ctx context.Context, ops []raftfsm.Op, atomic bool) (*raftfsm.ApplyResponse, error) {
-	var resp *raftfsm.ApplyResponse
-	var err error
+	id, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.PermissionDenied, "permission denied: the call carries no identity")
+	}
+	location := func(name string) (string, bool) {
+		if m, _ := s.store.FSM().Get(name); m != nil {
+			return m.Location, true
+		}
+		return "", false
+	}
+	for i := range ops {
+		if err := id.Authorize(&ops[i], location); err != nil {
+			return nil, status.Errorf(codes.PermissionDenied, "operation %d (%s %q): %v", i, ops[i].Kind, ops[i].Name, err)
+		}
+	}
+	apply := s.fwd.Apply
 	if isForwarded(ctx) {
-		resp, err = s.store.Apply(ctx, ops, atomic)
-	} else {
-		resp, err = s.fwd.Apply(ctx, ops, atomic)
+		apply = s.store.Apply
+	}
+	resp, err := apply(ctx, ops, atomic)
+	if errors.Is(err, raftfsm.ErrCannotConfine) && id.Role == auth.RoleBackend {
+		for i := range ops {
+			ops[i].OnlyOn = nil
+		}
+		resp, err = apply(ctx, ops, atomic)
 	}
 	return resp, toStatus(err)
 }

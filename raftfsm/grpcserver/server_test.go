@@ -39,7 +39,7 @@ func startTestNode(t testing.TB) *testNode {
 	fwd := NewForwarder(store, nil)
 	t.Cleanup(func() { fwd.Close() })
 	srv := New(store, fwd, nil)
-	g := grpc.NewServer()
+	g := grpc.NewServer((&Authenticator{}).ServerOptions()...)
 	srv.Register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
@@ -44,7 +43,7 @@ func (n *Node) join(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for {
 		for _, addr := range n.cfg.Join {
-			err := askJoin(ctx, addr, req)
+			err := n.askJoin(ctx, addr, req)
 			if err == nil {
 				n.logger.Info("joined the cluster", "peer", addr)
 				return
@@ -60,8 +59,8 @@ func (n *Node) join(ctx context.Context) {
 	}
 }
 
-func askJoin(ctx context.Context, addr string, req *roostv1.JoinRequest) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func (n *Node) askJoin(ctx context.Context, addr string, req *roostv1.JoinRequest) error {
+	conn, err := grpc.NewClient(addr, n.dialOptions()...)
 	if err != nil {
 		return err
 	}

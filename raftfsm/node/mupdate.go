@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/roost-mail/roost/mupdatecompat"
+	"github.com/roost-mail/roost/raftfsm/auth"
+	"github.com/roost-mail/roost/raftfsm/certs"
 )
 
 // Files a node writes in its data directory when it is given no users
@@ -22,26 +24,29 @@ const (
 
 // startMUPDATE serves MUPDATE on cfg.MupdateAddr.
 func (n *Node) startMUPDATE() error {
-	users, err := n.loadUsers()
-	if err != nil {
-		return err
-	}
 	var tlsConf *tls.Config
-	if n.cfg.MupdateTLSCert != "" || n.cfg.MupdateTLSKey != "" {
-		cert, err := tls.LoadX509KeyPair(n.cfg.MupdateTLSCert, n.cfg.MupdateTLSKey)
+	switch {
+	case n.cfg.MupdateTLSCert != "" || n.cfg.MupdateTLSKey != "":
+		m, err := certs.Load(certs.Files{Cert: n.cfg.MupdateTLSCert, Key: n.cfg.MupdateTLSKey})
 		if err != nil {
 			return fmt.Errorf("node: MUPDATE TLS: %w", err)
 		}
-		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		n.mupdateTLS = m
+	case n.tls != nil:
+		n.mupdateTLS = n.tls
+	}
+	if n.mupdateTLS != nil {
+		tlsConf = n.mupdateTLS.ServerConfig(tls.NoClientCert)
 	}
 	if (n.cfg.MupdateTLSAddr != "" || n.cfg.MupdateRequireTLS) && tlsConf == nil {
-		return errors.New("node: MUPDATE TLS needs a certificate and a key")
+		return errors.New("node: MUPDATE TLS needs a certificate and a key (--mupdate-tls-cert and --mupdate-tls-key, or --tls-cert and --tls-key)")
 	}
+	var err error
 	if n.mupdateLis, err = net.Listen("tcp", n.cfg.MupdateAddr); err != nil {
 		return fmt.Errorf("node: MUPDATE listener: %w", err)
 	}
 	n.mupdate = mupdatecompat.New(mupdatecompat.Config{
-		FSM: n.store.FSM(), Cluster: n.fwd, Users: users, ServerName: n.cfg.NodeID, Logger: n.cfg.Logger,
+		FSM: n.store.FSM(), Cluster: n.fwd, Users: n.users, ServerName: n.cfg.NodeID, Logger: n.cfg.Logger,
 		TLS: tlsConf, RequireTLS: n.cfg.MupdateRequireTLS, MaxConns: n.cfg.MupdateMaxConns,
 		LinearizableReads: n.cfg.MupdateLinearizableReads,
 	})
@@ -66,26 +71,23 @@ func (n *Node) serveMUPDATE(serve func(net.Listener) error, l net.Listener) {
 	}()
 }
 
-// loadUsers reads the users file, or the one in the data directory,
-// creating it with a random admin password on first start.
-func (n *Node) loadUsers() (*mupdatecompat.Users, error) {
-	if n.cfg.UsersFile != "" {
-		return mupdatecompat.LoadUsers(n.cfg.UsersFile)
+// ensureUsers creates the data directory's users file with a random
+// admin password on first start.
+func (n *Node) ensureUsers(path string) error {
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	path := filepath.Join(n.cfg.DataDir, defaultUsersFile)
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		if err := n.createAdmin(path); err != nil {
-			return nil, err
-		}
+	if err := os.MkdirAll(n.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("node: %w", err)
 	}
-	return mupdatecompat.LoadUsers(path)
+	return n.createAdmin(path)
 }
 
 func (n *Node) createAdmin(usersPath string) error {
 	raw := make([]byte, 18)
 	rand.Read(raw)
 	password := base64.RawURLEncoding.EncodeToString(raw)
-	hash, err := mupdatecompat.HashPassword(password)
+	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package mupdatecompat
+package auth
 
 import (
 	"strings"

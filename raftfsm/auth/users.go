@@ -1,4 +1,4 @@
-package mupdatecompat
+package auth
 
 import (
 	"bufio"
@@ -9,109 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/internal/filestamp"
 )
-
-// Role is what an authenticated MUPDATE identity may do.
-type Role uint8
-
-const (
-	// RoleFrontend reads: FIND, LIST, UPDATE, NOOP.
-	RoleFrontend Role = iota + 1
-	// RoleBackend also writes entries located on its own server.
-	RoleBackend
-	// RoleAdmin reads and writes everything.
-	RoleAdmin
-)
-
-func (r Role) String() string {
-	switch r {
-	case RoleFrontend:
-		return "frontend"
-	case RoleBackend:
-		return "backend"
-	case RoleAdmin:
-		return "admin"
-	}
-	return "none"
-}
-
-func parseRole(s string) (Role, bool) {
-	for _, r := range []Role{RoleFrontend, RoleBackend, RoleAdmin} {
-		if s == r.String() {
-			return r, true
-		}
-	}
-	return 0, false
-}
-
-// Identity is what an authenticated MUPDATE user is allowed.
-type Identity struct {
-	Name string
-	Role Role
-	// servers a backend identity may write entries for: its own name
-	// unless the users file lists them.
-	servers []string
-	// anyServer lets a backend identity write entries for every server.
-	anyServer bool
-}
-
-// MayWrite reports whether the identity may write an entry located on
-// server. Admins write everywhere, frontends nowhere. A backend writes
-// for its own server, which is its name unless the users file lists its
-// servers: Cyrus backends often share one mupdate_authname, and a
-// server's name need not be its login.
-func (id Identity) MayWrite(server string) bool {
-	switch id.Role {
-	case RoleAdmin:
-		return true
-	case RoleBackend:
-		return id.anyServer || slices.Contains(id.servers, server)
-	}
-	return false
-}
-
-// parseIdentity parses the role field: admin, frontend, backend, or
-// backend=SERVER[,SERVER...] or backend=* to widen what a backend may
-// write.
-func parseIdentity(name, field string) (Identity, error) {
-	roleName, servers, widened := strings.Cut(field, "=")
-	role, ok := parseRole(roleName)
-	if !ok {
-		return Identity{}, fmt.Errorf("role %q is not admin, backend or frontend", roleName)
-	}
-	id := Identity{Name: name, Role: role}
-	if !widened {
-		if role == RoleBackend {
-			id.servers = []string{name}
-		}
-		return id, nil
-	}
-	if role != RoleBackend {
-		return Identity{}, fmt.Errorf("role %q takes no server list; only backend does", roleName)
-	}
-	if servers == "*" {
-		id.anyServer = true
-		return id, nil
-	}
-	for srv := range strings.SplitSeq(servers, ",") {
-		if srv == "" || strings.ContainsAny(srv, "!* \t") {
-			return Identity{}, fmt.Errorf("backend server list %q: want SERVER[,SERVER...] or *", servers)
-		}
-		id.servers = append(id.servers, srv)
-	}
-	// Writes go out confined to these servers (raftfsm.Op.OnlyOn).
-	if len(id.servers) > raftfsm.MaxOnlyOn {
-		return Identity{}, fmt.Errorf("backend server list names %d servers, more than %d: use backend=*", len(id.servers), raftfsm.MaxOnlyOn)
-	}
-	return id, nil
-}
 
 // Password schemes of the users file, as Dovecot and Cyrus operators
 // write them.
@@ -129,7 +34,7 @@ type user struct {
 // maxCached bounds the verified-credential cache.
 const maxCached = 10_000
 
-// Users is a set of MUPDATE identities read from a users file, one per
+// Users is a set of identities read from a users file, one per
 // line: `name:{SCHEME}secret:role`, where SCHEME is PLAIN or BLF-CRYPT
 // and role is admin, backend or frontend. A backend writes only entries
 // located on the server of its own name unless the role lists the
@@ -183,6 +88,52 @@ func LoadUsers(path string) (*Users, error) {
 	}
 	defer f.Close()
 	return ParseUsers(f)
+}
+
+// Verifier checks a name and a password: a Users or a UsersFile.
+type Verifier interface {
+	Verify(name, password string) (Identity, bool)
+}
+
+// UsersFile is a users file that is read again, while in use, when it
+// changes: changing one password needs no restart. Safe for concurrent
+// use.
+type UsersFile struct {
+	path     string              // immutable
+	versions *filestamp.Versions // immutable
+	users    atomic.Pointer[Users]
+}
+
+// OpenUsersFile reads the users file at path.
+func OpenUsersFile(path string) (*UsersFile, error) {
+	f := &UsersFile{path: path, versions: filestamp.NewVersions(path)}
+	if _, err := f.Reload(true); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Path returns the file's path.
+func (f *UsersFile) Path() string { return f.path }
+
+// Verify checks name and password against the file as last read.
+func (f *UsersFile) Verify(name, password string) (Identity, bool) {
+	return f.users.Load().Verify(name, password)
+}
+
+// Reload reads the file again if it has changed since it was last read,
+// or always with force, and reports whether it took a new version. A
+// file that cannot be read or parsed is refused with an error, and the
+// one read before stays in use.
+func (f *UsersFile) Reload(force bool) (bool, error) {
+	return f.versions.Reload(force, func() error {
+		u, err := LoadUsers(f.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.path, err)
+		}
+		f.users.Store(u)
+		return nil
+	})
 }
 
 // parseUser parses `name:{SCHEME}secret:role`; the secret may hold ':'.

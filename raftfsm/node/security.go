@@ -1,0 +1,179 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/auth"
+	"github.com/roost-mail/roost/raftfsm/certs"
+	"github.com/roost-mail/roost/raftfsm/grpcserver"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// DefaultReloadInterval is how often a node looks at its certificate,
+// key, CA and users files for changes, between SIGHUPs.
+const DefaultReloadInterval = 10 * time.Second
+
+// secure loads the node's TLS material and users file, and refuses a
+// plaintext listener beyond loopback unless the operator allowed it.
+func (n *Node) secure() error {
+	c := n.cfg
+	switch given := btoi(c.TLSCert != "") + btoi(c.TLSKey != "") + btoi(c.TLSCA != ""); given {
+	case 3:
+		m, err := certs.Load(certs.Files{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA, Role: auth.RoleNode})
+		if err != nil {
+			return fmt.Errorf("node: %w", err)
+		}
+		n.tls = m
+	case 0:
+		if err := plaintextAllowed(c); err != nil {
+			return err
+		}
+		if c.Insecure && (!isLoopback(c.GRPCAddr) || !isLoopback(c.RaftAddr)) {
+			n.logger.Warn("--insecure: gRPC and Raft accept anyone who reaches them, in plaintext, as an admin",
+				"grpc_addr", c.GRPCAddr, "raft_addr", c.RaftAddr)
+		}
+	default:
+		return errors.New("node: TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	}
+	path := c.UsersFile
+	if path == "" {
+		path = filepath.Join(c.DataDir, defaultUsersFile)
+		if err := n.ensureUsers(path); err != nil {
+			return err
+		}
+	}
+	u, err := auth.OpenUsersFile(path)
+	if err != nil {
+		return fmt.Errorf("node: users file: %w", err)
+	}
+	n.users = u
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// plaintextAllowed refuses gRPC and Raft listeners beyond loopback without
+// TLS, unless Insecure.
+func plaintextAllowed(c Config) error {
+	if c.Insecure {
+		return nil
+	}
+	for _, l := range []struct{ flag, addr string }{{"--grpc-addr", c.GRPCAddr}, {"--raft-addr", c.RaftAddr}} {
+		if !isLoopback(l.addr) {
+			return fmt.Errorf("node: %s %s is beyond loopback, and without TLS anyone who reaches it could rewrite the cluster: "+
+				"give --tls-cert, --tls-key and --tls-ca, or --insecure to serve it in plaintext anyway", l.flag, l.addr)
+		}
+	}
+	return nil
+}
+
+// isLoopback reports whether a listen address binds loopback only: an IP
+// in 127.0.0.0/8 or ::1, or localhost. An empty host binds every
+// interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// grpcServerOptions are the gRPC server's TLS and the interceptors that
+// authenticate and authorize every call.
+func (n *Node) grpcServerOptions() []grpc.ServerOption {
+	a := &grpcserver.Authenticator{TLS: n.tls != nil, Users: n.users}
+	opts := a.ServerOptions()
+	if n.tls != nil {
+		// A client certificate is optional: a caller may give a user
+		// name and password instead.
+		opts = append(opts, grpc.Creds(n.tls.ServerCredentials(tls.VerifyClientCertIfGiven)))
+	}
+	return opts
+}
+
+// dialOptions are how this node dials another: with its own certificate
+// over TLS, or in plaintext.
+func (n *Node) dialOptions() []grpc.DialOption {
+	if n.tls != nil {
+		return []grpc.DialOption{grpc.WithTransportCredentials(n.tls.ClientCredentials())}
+	}
+	return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+}
+
+// raftTLS is the Raft transport's TLS, or nil in plaintext.
+func (n *Node) raftTLS() *raftfsm.RaftTLS {
+	if n.tls == nil {
+		return nil
+	}
+	server, dial := n.tls.PeerConfigs()
+	return &raftfsm.RaftTLS{Server: server, Dial: dial}
+}
+
+// Reload reads the node's certificate, key, CA, MUPDATE certificate and
+// users file again (roostd does on SIGHUP). New connections use what it
+// read; established ones carry on. A file that does not load is refused
+// with an error, in the log as well, and the old one stays in use.
+func (n *Node) Reload() error { return n.reload(true) }
+
+// reload reloads what has changed, or everything with force.
+func (n *Node) reload(force bool) error {
+	var errs []error
+	if n.tls != nil {
+		if changed, err := n.tls.Reload(force); err != nil {
+			n.logger.Error("TLS certificate refused; keeping the one in use", "serial", n.tls.Serial(), "err", err)
+			errs = append(errs, err)
+		} else if changed {
+			n.logger.Info("TLS certificate loaded", "serial", n.tls.Serial())
+		}
+	}
+	if n.mupdateTLS != nil && n.mupdateTLS != n.tls {
+		if changed, err := n.mupdateTLS.Reload(force); err != nil {
+			n.logger.Error("MUPDATE TLS certificate refused; keeping the one in use", "serial", n.mupdateTLS.Serial(), "err", err)
+			errs = append(errs, err)
+		} else if changed {
+			n.logger.Info("MUPDATE TLS certificate loaded", "serial", n.mupdateTLS.Serial())
+		}
+	}
+	if n.users != nil {
+		if changed, err := n.users.Reload(force); err != nil {
+			n.logger.Error("users file refused; keeping the one in use", "err", err)
+			errs = append(errs, err)
+		} else if changed {
+			n.logger.Info("users file loaded", "users_file", n.users.Path())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// watchFiles reloads what has changed every interval.
+func (n *Node) watchFiles(ctx context.Context, interval time.Duration) {
+	defer n.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			n.reload(false)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
