@@ -248,7 +248,7 @@ func TestImportFromCyrusMaster(t *testing.T) {
 	pw := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(pw, []byte(cyrusPassword+"\n"), 0o600)
 	out := mustCtl(t, roostctl, "--endpoints", n.grpcAddr, "import", "--from", master.imapAddr,
-		"--user", cyrusAdmin, "--password-file", pw)
+		"--from-user", cyrusAdmin, "--from-password-file", pw)
 	if !strings.Contains(out, fmt.Sprintf("imported %d of %d", len(want), len(want))) {
 		t.Errorf("roostctl import printed %q, want %d entries", out, len(want))
 	}

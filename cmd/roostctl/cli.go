@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +16,7 @@ import (
 	"github.com/roost-mail/roost/raftfsm/grpcserver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -25,7 +29,16 @@ type cli struct {
 	endpoints      string
 	output         string
 	timeout        time.Duration
+	sec            security
+	dial           []grpc.DialOption // made from sec at the first connection
 	conns          map[string]*grpc.ClientConn
+}
+
+// security is how roostctl proves who it is: etcdctl's flag names, each
+// also from an environment variable.
+type security struct {
+	cacert, cert, key  string
+	user, passwordFile string
 }
 
 // flagSet returns a flag set with the global flags, so they may also be
@@ -34,12 +47,16 @@ func (c *cli) flagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	if c.endpoints == "" {
-		c.endpoints, c.output, c.timeout = "127.0.0.1:3906", "text", 30*time.Second
-		if env := os.Getenv("ROOST_ENDPOINTS"); env != "" {
-			c.endpoints = env
-		}
+		c.endpoints, c.output, c.timeout = cmp.Or(os.Getenv("ROOST_ENDPOINTS"), "127.0.0.1:3906"), "text", 30*time.Second
+		c.sec = security{cacert: os.Getenv("ROOST_CACERT"), cert: os.Getenv("ROOST_CERT"), key: os.Getenv("ROOST_KEY"),
+			user: os.Getenv("ROOST_USER"), passwordFile: os.Getenv("ROOST_PASSWORD_FILE")}
 	}
 	fs.StringVar(&c.endpoints, "endpoints", c.endpoints, "comma-separated gRPC addresses of cluster nodes, tried in turn (default $ROOST_ENDPOINTS or 127.0.0.1:3906)")
+	fs.StringVar(&c.sec.cacert, "cacert", c.sec.cacert, "PEM CA certificate to verify nodes with; turns TLS on ($ROOST_CACERT)")
+	fs.StringVar(&c.sec.cert, "cert", c.sec.cert, "PEM client certificate, whose CN and OU name the identity and role ($ROOST_CERT)")
+	fs.StringVar(&c.sec.key, "key", c.sec.key, "PEM key for --cert ($ROOST_KEY)")
+	fs.StringVar(&c.sec.user, "user", c.sec.user, "user name from the nodes' users file, instead of a certificate ($ROOST_USER)")
+	fs.StringVar(&c.sec.passwordFile, "password-file", c.sec.passwordFile, "file holding --user's password ($ROOST_PASSWORD_FILE)")
 	fs.StringVar(&c.output, "o", c.output, "output: text or json")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "deadline for one request")
 	return fs
@@ -73,8 +90,14 @@ func (c *cli) conn(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[addr]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcserver.MaxMsgSize)))
+	if c.dial == nil {
+		opts, err := c.sec.dialOptions()
+		if err != nil {
+			return nil, err
+		}
+		c.dial = append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcserver.MaxMsgSize)))
+	}
+	cc, err := grpc.NewClient(addr, c.dial...)
 	if err != nil {
 		return nil, err
 	}
@@ -83,6 +106,49 @@ func (c *cli) conn(addr string) (*grpc.ClientConn, error) {
 	}
 	c.conns[addr] = cc
 	return cc, nil
+}
+
+// dialOptions are the transport and credentials the flags ask for:
+// plaintext with none, TLS with --cacert, plus a client certificate or a
+// user name and password.
+func (s security) dialOptions() ([]grpc.DialOption, error) {
+	if s.cacert == "" {
+		if s.cert != "" || s.key != "" || s.user != "" {
+			return nil, fmt.Errorf("%w: --cert, --key and --user need TLS: give --cacert too", errUsage)
+		}
+		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+	}
+	if (s.cert == "") != (s.key == "") {
+		return nil, fmt.Errorf("%w: --cert and --key go together", errUsage)
+	}
+	if (s.user == "") != (s.passwordFile == "") {
+		return nil, fmt.Errorf("%w: --user and --password-file go together", errUsage)
+	}
+	pem, err := os.ReadFile(s.cacert)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--cacert %s holds no PEM certificate", s.cacert)
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	if s.cert != "" {
+		pair, err := tls.LoadX509KeyPair(s.cert, s.key)
+		if err != nil {
+			return nil, err
+		}
+		conf.Certificates = []tls.Certificate{pair}
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(conf))}
+	if s.user != "" {
+		pw, err := readPassword(s.passwordFile)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, grpc.WithPerRPCCredentials(grpcserver.NewBasicAuth(s.user, pw)))
+	}
+	return opts, nil
 }
 
 func (c *cli) close() {

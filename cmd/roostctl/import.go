@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/roost-mail/roost/mupdatecompat"
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
@@ -23,15 +21,15 @@ const importBatch = 1000
 func importMaster(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("import")
 	from := fs.String("from", "", "the master's MUPDATE address, HOST:PORT")
-	user := fs.String("user", "", "MUPDATE user name on the master")
-	pwFile := fs.String("password-file", "", "file holding that user's password")
+	user := fs.String("from-user", "", "MUPDATE user name on the master")
+	pwFile := fs.String("from-password-file", "", "file holding that user's password")
 	if _, err := c.parse(fs, args, 0, 0); err != nil {
 		return err
 	}
 	if *from == "" || *user == "" || *pwFile == "" {
-		return fmt.Errorf("import needs --from, --user and --password-file")
+		return fmt.Errorf("import needs --from, --from-user and --from-password-file")
 	}
-	pw, err := os.ReadFile(*pwFile)
+	pw, err := readPassword(*pwFile)
 	if err != nil {
 		return err
 	}
@@ -40,7 +38,7 @@ func importMaster(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer mc.Close()
-	if err := mc.Authenticate(*user, strings.TrimRight(string(pw), "\r\n")); err != nil {
+	if err := mc.Authenticate(*user, pw); err != nil {
 		return fmt.Errorf("authenticate to %s: %w", *from, err)
 	}
 	var total, refused int

@@ -66,7 +66,7 @@ func TestImport(t *testing.T) {
 	os.WriteFile(pw, []byte("pw\n"), 0o600)
 	var out, errOut strings.Builder
 	err := run(context.Background(), []string{"--endpoints", dst.GRPCAddr(), "import", "--from", src.MupdateAddr(),
-		"--user", "admin", "--password-file", pw}, strings.NewReader(""), &out, &errOut)
+		"--from-user", "admin", "--from-password-file", pw}, strings.NewReader(""), &out, &errOut)
 	if err != nil {
 		t.Fatalf("roostctl import: %v\n%s", err, errOut.String())
 	}
@@ -80,7 +80,7 @@ func TestImport(t *testing.T) {
 	// A wrong password is refused.
 	os.WriteFile(pw, []byte("nope\n"), 0o600)
 	err = run(context.Background(), []string{"--endpoints", dst.GRPCAddr(), "import", "--from", src.MupdateAddr(),
-		"--user", "admin", "--password-file", pw}, strings.NewReader(""), &out, &errOut)
+		"--from-user", "admin", "--from-password-file", pw}, strings.NewReader(""), &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "authenticate") {
 		t.Errorf("import with a wrong password: %v, want an authentication error", err)
 	}

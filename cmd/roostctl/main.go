@@ -14,7 +14,8 @@ import (
 	"syscall"
 )
 
-const usage = `usage: roostctl [--endpoints HOST:PORT[,...]] [-o text|json] COMMAND
+const usage = `usage: roostctl [--endpoints HOST:PORT[,...]] [-o text|json]
+                [--cacert F [--cert F --key F | --user U --password-file F]] COMMAND
 
 cluster status
 cluster join ID RAFTADDR [--nonvoter]
@@ -30,9 +31,14 @@ mailbox watch [--from REV] [--prefix P] [--listing] [--local]
 snapshot save FILE
 snapshot restore FILE
 passwd < FILE
-import --from HOST:PORT --user U --password-file F
+cert ca --dir D
+cert issue --dir D --name N --role node|admin|backend|frontend [--host H[,H...]]
+import --from HOST:PORT --from-user U --from-password-file F
 
---endpoints defaults to $ROOST_ENDPOINTS, else 127.0.0.1:3906.
+--endpoints defaults to $ROOST_ENDPOINTS, else 127.0.0.1:3906; --cacert,
+--cert, --key, --user and --password-file to $ROOST_CACERT, $ROOST_CERT,
+$ROOST_KEY, $ROOST_USER and $ROOST_PASSWORD_FILE. With --cacert roostctl
+speaks TLS and proves who it is with a certificate or a password.
 Reads confirm with the leader first, so they show every acknowledged
 write through any node; --local reads a node's own, possibly stale, copy.
 Names, locations and ACLs are Cyrus's own bytes: an ACL is
@@ -89,6 +95,8 @@ func commands() map[string]command {
 		"snapshot save":           snapshotSave,
 		"snapshot restore":        snapshotRestore,
 		"passwd":                  passwd,
+		"cert ca":                 certCA,
+		"cert issue":              certIssue,
 		"import":                  importMaster,
 	}
 }

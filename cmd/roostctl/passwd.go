@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/roost-mail/roost/raftfsm/auth"
@@ -31,4 +32,19 @@ func passwd(_ context.Context, c *cli, args []string) error {
 	}
 	_, err = fmt.Fprintln(c.stdout, hash)
 	return err
+}
+
+// readPassword reads a password file: its first line, without the line
+// break editors add.
+func readPassword(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	pw = strings.TrimSuffix(pw, "\r")
+	if pw == "" {
+		return "", fmt.Errorf("%s: empty password", path)
+	}
+	return pw, nil
 }

@@ -59,13 +59,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{err}
 	}
 	cfg.Logger = newLogger(stderr, logLevel, logJSON)
+	// Registered before the node starts, so that an early SIGHUP never
+	// kills it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	n, err := node.Start(cfg)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	cfg.Logger.Info("shutting down")
-	return n.Close()
+	for {
+		select {
+		case <-hup:
+			cfg.Logger.Info("SIGHUP: reloading certificates and users")
+			n.Reload() // errors are logged; the old files stay in use
+		case <-ctx.Done():
+			cfg.Logger.Info("shutting down")
+			return n.Close()
+		}
+	}
 }
 
 func newLogger(w io.Writer, level slog.Level, json bool) *slog.Logger {
@@ -89,9 +101,14 @@ func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool,
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:3906", "gRPC API listen address")
 	fs.StringVar(&cfg.GRPCAdvertise, "grpc-advertise", "", "gRPC address other nodes dial (default: --grpc-addr)")
 	fs.StringVar(&cfg.MupdateAddr, "mupdate-addr", "127.0.0.1:3905", "MUPDATE (RFC 3656) listen address for Cyrus backends and frontends (empty: none)")
-	fs.StringVar(&cfg.UsersFile, "users-file", "", "MUPDATE users, one name:{SCHEME}secret:role per line (default: <data-dir>/mupdate-users, created with a random admin password)")
-	fs.StringVar(&cfg.MupdateTLSCert, "mupdate-tls-cert", "", "PEM certificate for MUPDATE STARTTLS and --mupdate-tls-addr")
-	fs.StringVar(&cfg.MupdateTLSKey, "mupdate-tls-key", "", "PEM key for --mupdate-tls-cert")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate of this node (OU=node), for gRPC, Raft and, without --mupdate-tls-cert, MUPDATE")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM key for --tls-cert")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "PEM certificate of the cluster's CA, which every node and client certificate must be signed by")
+	fs.BoolVar(&cfg.Insecure, "insecure", false, "without TLS, serve gRPC and Raft beyond loopback anyway, to anyone, as an admin")
+	fs.DurationVar(&cfg.ReloadInterval, "reload-interval", node.DefaultReloadInterval, "how often to look for changed certificates and users file (SIGHUP reloads at once; negative: only then)")
+	fs.StringVar(&cfg.UsersFile, "users-file", "", "users of MUPDATE and of gRPC over TLS, one name:{SCHEME}secret:role per line (default: <data-dir>/mupdate-users, created with a random admin password)")
+	fs.StringVar(&cfg.MupdateTLSCert, "mupdate-tls-cert", "", "PEM certificate for MUPDATE STARTTLS and --mupdate-tls-addr (default: --tls-cert)")
+	fs.StringVar(&cfg.MupdateTLSKey, "mupdate-tls-key", "", "PEM key for --mupdate-tls-cert (default: --tls-key)")
 	fs.StringVar(&cfg.MupdateTLSAddr, "mupdate-tls-addr", "", "MUPDATE listener that starts TLS at once (Cyrus: mupdate_server host:port/tls)")
 	fs.BoolVar(&cfg.MupdateRequireTLS, "mupdate-require-tls", false, "offer no SASL mechanism before STARTTLS (makes Cyrus clients encrypt)")
 	fs.IntVar(&cfg.MupdateMaxConns, "mupdate-max-conns", 128, "MUPDATE connections at once; more are refused as Cyrus refuses them (its mupdate_connections_max)")
