@@ -200,8 +200,8 @@ func catchUp(t testing.TB, nodes []*testNode, tn *testNode) {
 	})
 }
 
-// TestCluster runs three real nodes on loopback (TCP transport, each Raft
-// log store in turn, file snapshots) through writes on every node, a
+// TestCluster runs three real nodes on loopback (mutual TLS on gRPC and
+// Raft, each Raft log store in turn, file snapshots) through writes on every node, a
 // leader stop and restart, a non-voter join and promotion and a removal,
 // while one watcher follows it all.
 func TestCluster(t *testing.T) {
@@ -213,7 +213,8 @@ func TestCluster(t *testing.T) {
 // clusterLifecycle is TestCluster on one Raft log store.
 func clusterLifecycle(t *testing.T, store raftfsm.RaftStore) {
 	ctx := context.Background()
-	n1, n2, n3 := &testNode{id: "n1", store: store}, &testNode{id: "n2", store: store}, &testNode{id: "n3", store: store}
+	pki := newPKI(t)
+	n1, n2, n3 := &testNode{id: "n1", store: store, pki: pki}, &testNode{id: "n2", store: store, pki: pki}, &testNode{id: "n3", store: store, pki: pki}
 	startNode(t, n1, nil, false)
 	startNode(t, n2, []string{n1.grpcAddr}, false)
 	startNode(t, n3, []string{n2.grpcAddr, n1.grpcAddr}, false)
@@ -339,7 +340,7 @@ func clusterLifecycle(t *testing.T, store raftfsm.RaftStore) {
 	}
 
 	// A fourth node joins as a non-voter, is promoted, and one node leaves.
-	n4 := &testNode{id: "n4", store: store}
+	n4 := &testNode{id: "n4", store: store, pki: pki}
 	startNode(t, n4, []string{watched.grpcAddr}, true)
 	nodes = append(nodes, n4)
 	waitMembers(t, nodes, map[string]bool{"n1": true, "n2": true, "n3": true, "n4": false})

@@ -22,7 +22,10 @@ import (
 // follows another node and receives the whole database, then live changes.
 func TestCyrusMurderOnRoost(t *testing.T) {
 	needCyrus(t)
-	nodes := startThree(t, "c", false)
+	// Cyrus speaks MUPDATE with a password; the nodes speak gRPC and Raft
+	// to each other over mutual TLS.
+	pki := newPKI(t)
+	nodes := startThreeWith(t, "c", func(tn *testNode) { tn.pki = pki })
 	fs := followersOf(nodes)
 	follower, other := fs[0], fs[1]
 

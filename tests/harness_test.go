@@ -12,8 +12,10 @@ import (
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/auth"
 	"github.com/roost-mail/roost/raftfsm/node"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -41,6 +43,13 @@ type testNode struct {
 	store raftfsm.RaftStore
 	// logger, if set, receives the node's logs.
 	logger *slog.Logger
+	// pki, if set, runs gRPC and Raft over mutual TLS with a node
+	// certificate from it; the test's own connection is an admin's.
+	pki *testPKI
+	// users are more lines of the node's users file.
+	users string
+	// reload is the node's ReloadInterval (0: the default).
+	reload time.Duration
 }
 
 // mupdateTLS is a node's MUPDATE TLS setup.
@@ -91,7 +100,7 @@ func startNode(t testing.TB, tn *testNode, join []string, nonvoter bool) {
 	}
 	raftAddr, grpcAddr := tn.raftAddr, tn.grpcAddr
 	users := filepath.Join(tn.dir, "users")
-	if err := os.WriteFile(users, []byte(cyrusAdmin+":{PLAIN}"+cyrusPassword+":admin\n"), 0o600); err != nil {
+	if err := os.WriteFile(users, []byte(cyrusAdmin+":{PLAIN}"+cyrusPassword+":admin\n"+tn.users), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg := node.Config{
@@ -104,6 +113,13 @@ func startNode(t testing.TB, tn *testNode, join []string, nonvoter bool) {
 	if tn.logger != nil {
 		cfg.Logger = tn.logger
 	}
+	cfg.ReloadInterval = tn.reload
+	dial := grpc.WithTransportCredentials(insecure.NewCredentials())
+	if tn.pki != nil {
+		cfg.TLSCert, cfg.TLSKey = tn.pki.issue(t, tn.id, auth.RoleNode)
+		cfg.TLSCA = tn.pki.caFile()
+		dial = grpc.WithTransportCredentials(credentials.NewTLS(tn.pki.tlsConfig(t, "admin-"+tn.id, auth.RoleAdmin)))
+	}
 	if tn.tls != nil {
 		cfg.MupdateTLSCert, cfg.MupdateTLSKey = tn.tls.cert, tn.tls.key
 		cfg.MupdateTLSAddr, cfg.MupdateRequireTLS = tn.tls.addr, tn.tls.require
@@ -114,7 +130,7 @@ func startNode(t testing.TB, tn *testNode, join []string, nonvoter bool) {
 	}
 	tn.n, tn.raftAddr, tn.grpcAddr = n, n.RaftAddr(), n.GRPCAddr()
 	if tn.conn == nil {
-		tn.conn, err = grpc.NewClient(tn.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		tn.conn, err = grpc.NewClient(tn.grpcAddr, dial)
 		if err != nil {
 			t.Fatal(err)
 		}

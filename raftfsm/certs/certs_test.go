@@ -27,14 +27,11 @@ func issue(t *testing.T, ca *CA, dir, name string, role auth.Role) Files {
 	return f
 }
 
+// write overwrites path in place: a change Reload must notice as well
+// as a rename over it.
 func write(t *testing.T, path string, b []byte) {
 	t.Helper()
-	// Through a rename, as operators and secret managers replace files.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
