@@ -14,16 +14,20 @@ import (
 )
 
 // startCluster starts three nodes with default (production) Raft
-// settings, the given log store and fsync on, and waits until all three are members.
-func startCluster(dir string, inflight int, store raftfsm.RaftStore) ([]*node.Node, error) {
+// settings, the given log store and security and fsync on, and waits until all three are members.
+func startCluster(dir string, inflight int, store raftfsm.RaftStore, sec *security) ([]*node.Node, error) {
 	var nodes []*node.Node
 	start := func(id string, join []string) error {
-		n, err := node.Start(node.Config{
+		c := node.Config{
 			NodeID: id, DataDir: filepath.Join(dir, id),
 			RaftAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 			Bootstrap: len(join) == 0, Join: join,
 			Store: raftfsm.Config{MaxInflight: inflight, RaftStore: store},
-		})
+		}
+		if err := sec.configure(&c); err != nil {
+			return err
+		}
+		n, err := node.Start(c)
 		if err != nil {
 			return err
 		}

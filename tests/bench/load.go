@@ -12,7 +12,6 @@ import (
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/grpcserver"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 type result struct {
@@ -42,7 +41,7 @@ func summarize(lat []time.Duration, ops int, elapsed, cpu time.Duration) result 
 // dial returns one MailboxService client per client, sharing connections
 // perConn at a time, to addrs in turn and at least one to each address
 // while there are clients for it, and a function that closes them.
-func dial(addrs []string, clients, perConn int) ([]roostv1.MailboxServiceClient, func(), error) {
+func dial(opt grpc.DialOption, addrs []string, clients, perConn int) ([]roostv1.MailboxServiceClient, func(), error) {
 	var conns []*grpc.ClientConn
 	closeAll := func() {
 		for _, c := range conns {
@@ -50,7 +49,7 @@ func dial(addrs []string, clients, perConn int) ([]roostv1.MailboxServiceClient,
 		}
 	}
 	for k := range max((clients+perConn-1)/perConn, min(clients, len(addrs))) {
-		c, err := grpc.NewClient(addrs[k%len(addrs)], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(addrs[k%len(addrs)], opt)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -73,8 +72,8 @@ func activation(tag string, i, j int) raftfsm.Op {
 
 // writeLoad runs clients that each send one ACTIVATE at a time for d, and
 // measures acknowledged writes.
-func writeLoad(ctx context.Context, addrs []string, clients, perConn int, d time.Duration, tag string) (result, error) {
-	mcs, closeAll, err := dial(addrs, clients, perConn)
+func writeLoad(ctx context.Context, opt grpc.DialOption, addrs []string, clients, perConn int, d time.Duration, tag string) (result, error) {
+	mcs, closeAll, err := dial(opt, addrs, clients, perConn)
 	if err != nil {
 		return result{}, err
 	}
@@ -87,8 +86,8 @@ func writeLoad(ctx context.Context, addrs []string, clients, perConn int, d time
 
 // streamLoad runs clients that each open a Write stream and send one
 // ACTIVATE at a time on it, waiting for each answer.
-func streamLoad(ctx context.Context, addrs []string, clients, perConn int, d time.Duration, tag string) (result, error) {
-	mcs, closeAll, err := dial(addrs, clients, perConn)
+func streamLoad(ctx context.Context, opt grpc.DialOption, addrs []string, clients, perConn int, d time.Duration, tag string) (result, error) {
+	mcs, closeAll, err := dial(opt, addrs, clients, perConn)
 	if err != nil {
 		return result{}, err
 	}
@@ -121,9 +120,9 @@ func streamLoad(ctx context.Context, addrs []string, clients, perConn int, d tim
 
 // prefill loads n mailboxes, one user's ACL each over 20 backends, in
 // Batch RPCs of 1000 from 8 clients.
-func prefill(ctx context.Context, addr string, n int) error {
+func prefill(ctx context.Context, opt grpc.DialOption, addr string, n int) error {
 	const size, clients = 1000, 8
-	mcs, closeAll, err := dial([]string{addr}, clients, clients)
+	mcs, closeAll, err := dial(opt, []string{addr}, clients, clients)
 	if err != nil {
 		return err
 	}
@@ -149,8 +148,8 @@ func prefill(ctx context.Context, addr string, n int) error {
 
 // batchLoad sends Batch RPCs of size operations from clients at once, each
 // on its own connection.
-func batchLoad(ctx context.Context, addr string, clients, size int, d time.Duration) (result, error) {
-	mcs, closeAll, err := dial([]string{addr}, clients, 1)
+func batchLoad(ctx context.Context, opt grpc.DialOption, addr string, clients, size int, d time.Duration) (result, error) {
+	mcs, closeAll, err := dial(opt, []string{addr}, clients, 1)
 	if err != nil {
 		return result{}, err
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/node"
 	"github.com/roost-mail/roost/tests/internal/floor"
+	"google.golang.org/grpc"
 )
 
 func main() {
@@ -56,6 +57,7 @@ type config struct {
 	unary      bool
 	prefill    int
 	raftStores []string
+	security   []string
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -76,6 +78,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&cfg.prefill, "prefill", 0, "mailboxes to load (in Batch RPCs) into each new cluster before measuring")
 	fs.StringVar(&cfg.via, "via", "leader,follower", "comma-separated nodes the gRPC clients talk to: leader, follower, all (spread over the three); none for no gRPC rows")
 	stores := fs.String("raft-store", "wal,boltdb", "comma-separated Raft log stores to measure, each on clusters of its own: wal, boltdb")
+	sec := fs.String("tls", "plain", "comma-separated ways the clusters and clients connect, each on clusters of its own: plain, or mtls (mutual TLS on gRPC and Raft)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,6 +87,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 			return fmt.Errorf("bad -raft-store %q: wal or boltdb", st)
 		}
 		cfg.raftStores = append(cfg.raftStores, st)
+	}
+	for _, m := range strings.Split(*sec, ",") {
+		if m != "plain" && m != "mtls" {
+			return fmt.Errorf("bad -tls %q: plain or mtls", m)
+		}
+		cfg.security = append(cfg.security, m)
 	}
 	for _, v := range strings.Split(cfg.via, ",") {
 		if !slices.Contains([]string{"leader", "follower", "all", "none"}, v) {
@@ -115,18 +124,30 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if cfg.via == "none" && !cfg.store {
 		counts = nil
 	}
+	secs := make([]*security, len(cfg.security))
+	for i, m := range cfg.security {
+		var err error
+		if secs[i], err = newSecurity(m, filepath.Join(cfg.dir, "pki-"+m)); err != nil {
+			return err
+		}
+		defer os.RemoveAll(secs[i].dir)
+	}
 	for _, store := range cfg.raftStores {
 		for _, c := range counts {
-			// Measured for each cluster: the disk's latency drifts
-			// over a run.
-			fl, err := floor.Measure(cfg.dir, store)
-			if err != nil {
-				return err
-			}
-			if err := withCluster(ctx, cfg, store, fmt.Sprintf("%s-c%d", store, c), func(nodes []*node.Node) error {
-				return clientRows(ctx, cfg, store, c, nodes, fl, out)
-			}); err != nil {
-				return err
+			// Each way of connecting in turn at one client count, so
+			// that their rows are minutes apart at most.
+			for _, sec := range secs {
+				// Measured for each cluster: the disk's latency drifts
+				// over a run.
+				fl, err := floor.Measure(cfg.dir, store)
+				if err != nil {
+					return err
+				}
+				if err := withCluster(ctx, cfg, sec, store, fmt.Sprintf("%s-%s-c%d", store, sec.mode, c), func(nodes []*node.Node, opt grpc.DialOption) error {
+					return clientRows(ctx, cfg, sec.label(store), c, nodes, opt, fl, out)
+				}); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -135,23 +156,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintln(out)
 	for _, store := range cfg.raftStores {
-		if err := withCluster(ctx, cfg, store, store+"-batch", func(nodes []*node.Node) error {
-			return batchRow(ctx, cfg, store, nodes, out)
-		}); err != nil {
-			return err
+		for _, sec := range secs {
+			if err := withCluster(ctx, cfg, sec, store, store+"-"+sec.mode+"-batch", func(nodes []*node.Node, opt grpc.DialOption) error {
+				return batchRow(ctx, cfg, sec.label(store), nodes, opt, out)
+			}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
 // batchRow measures Batch RPCs through the leader and prints one line.
-func batchRow(ctx context.Context, cfg config, store string, nodes []*node.Node, out io.Writer) error {
+func batchRow(ctx context.Context, cfg config, store string, nodes []*node.Node, opt grpc.DialOption, out io.Writer) error {
 	leader, _, err := roles(nodes)
 	if err != nil {
 		return err
 	}
 	term := maxTerm(nodes)
-	r, err := batchLoad(ctx, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
+	r, err := batchLoad(ctx, opt, leader.GRPCAddr(), cfg.batchConc, cfg.batchSize, cfg.duration)
 	if err != nil {
 		return err
 	}
@@ -164,14 +187,14 @@ func batchRow(ctx context.Context, cfg config, store string, nodes []*node.Node,
 // configured, so that every client count starts from the same table
 // whatever ran before it; the cluster's data goes when it is done. A CPU
 // profile covers measure alone.
-func withCluster(ctx context.Context, cfg config, store, name string, measure func([]*node.Node) error) error {
+func withCluster(ctx context.Context, cfg config, sec *security, store, name string, measure func([]*node.Node, grpc.DialOption) error) error {
 	dir := filepath.Join(cfg.dir, name)
 	// What an interrupted run left would be a cluster that is not new.
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	nodes, err := startCluster(dir, cfg.inflight, raftfsm.RaftStore(store))
+	nodes, err := startCluster(dir, cfg.inflight, raftfsm.RaftStore(store), sec)
 	defer func() {
 		for _, n := range nodes {
 			n.Close()
@@ -180,12 +203,16 @@ func withCluster(ctx context.Context, cfg config, store, name string, measure fu
 	if err != nil {
 		return err
 	}
+	opt, err := sec.dialOption()
+	if err != nil {
+		return err
+	}
 	if cfg.prefill > 0 {
 		leader, _, err := roles(nodes)
 		if err != nil {
 			return err
 		}
-		if err := prefill(ctx, leader.GRPCAddr(), cfg.prefill); err != nil {
+		if err := prefill(ctx, opt, leader.GRPCAddr(), cfg.prefill); err != nil {
 			return err
 		}
 	}
@@ -200,12 +227,12 @@ func withCluster(ctx context.Context, cfg config, store, name string, measure fu
 		}
 		defer pprof.StopCPUProfile()
 	}
-	return measure(nodes)
+	return measure(nodes, opt)
 }
 
 // clientRows measures c clients through each configured path, one row
 // each, all against the same cluster.
-func clientRows(ctx context.Context, cfg config, store string, c int, nodes []*node.Node, fl floor.Floor, out io.Writer) error {
+func clientRows(ctx context.Context, cfg config, store string, c int, nodes []*node.Node, opt grpc.DialOption, fl floor.Floor, out io.Writer) error {
 	leader, follower, err := roles(nodes)
 	if err != nil {
 		return err
@@ -243,14 +270,14 @@ func clientRows(ctx context.Context, cfg config, store string, c int, nodes []*n
 		}
 		if cfg.unary {
 			if err := row(target.via, func() (result, error) {
-				return writeLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
+				return writeLoad(ctx, opt, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.c%d", target.via, c))
 			}); err != nil {
 				return err
 			}
 		}
 		if cfg.stream {
 			if err := row(target.via+", Write stream", func() (result, error) {
-				return streamLoad(ctx, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
+				return streamLoad(ctx, opt, target.addrs, c, cfg.perConn, cfg.duration, fmt.Sprintf("%s.stream.c%d", target.via, c))
 			}); err != nil {
 				return err
 			}

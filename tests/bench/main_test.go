@@ -67,3 +67,33 @@ func TestRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRunTLS runs the command's mutual-TLS rows: the clients, the nodes'
+// forwarding and Raft all go over TLS, and writes get through.
+func TestRunTLS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	dir := t.TempDir()
+	err := run(ctx, []string{"-raft-store", "wal", "-tls", "plain,mtls", "-clients", "2", "-duration", "300ms", "-via", "follower",
+		"-stream=false", "-batch-clients", "0", "-dir", dir}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	t.Log("\n" + out.String())
+	for _, store := range []string{"wal", "wal, mTLS"} {
+		row := regexp.MustCompile(`(?m)^\| ` + store + ` \| 2 \| follower \| (\d+) \|`).FindStringSubmatch(out.String())
+		if row == nil {
+			t.Fatalf("no row for %s", store)
+		}
+		if rate, _ := strconv.Atoi(row[1]); rate == 0 {
+			t.Errorf("row %s: no writes", store)
+		}
+	}
+	if left, err := os.ReadDir(dir); err != nil || len(left) > 0 {
+		t.Errorf("the run left %v in its -dir (%v)", left, err)
+	}
+	if err := run(ctx, []string{"-tls", "mtls,tls"}, &out); err == nil {
+		t.Error("-tls tls was taken")
+	}
+}
