@@ -118,7 +118,7 @@ func (a *Authenticator) admit(ctx context.Context, method string) (context.Conte
 		allowed = id.Role == auth.RoleAdmin || id.Role == auth.RoleNode
 	}
 	if !allowed {
-		return nil, status.Errorf(codes.PermissionDenied, "permission denied: %s %q may not call %s", id.Role, id.Name, method)
+		return nil, status.Errorf(codes.PermissionDenied, "%s %q may not call %s", id.Role, id.Name, method)
 	}
 	return auth.NewContext(ctx, id), nil
 }

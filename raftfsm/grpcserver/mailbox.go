@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
@@ -121,7 +122,8 @@ func (s *Server) applyOps(ctx context.Context, ops []raftfsm.Op, atomic bool) (*
 	}
 	for i := range ops {
 		if err := id.Authorize(&ops[i], location); err != nil {
-			return nil, status.Errorf(codes.PermissionDenied, "operation %d (%s %q): %v", i, ops[i].Kind, ops[i].Name, err)
+			return nil, status.Errorf(codes.PermissionDenied, "operation %d (%s %q): %s", i, ops[i].Kind, ops[i].Name,
+				strings.TrimPrefix(err.Error(), "permission denied: "))
 		}
 	}
 	apply := s.fwd.Apply
