@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -47,7 +48,7 @@ func newTransport(bind string, adv net.Addr, tc *RaftTLS, logger hclog.Logger) (
 		l.Close()
 		return nil, fmt.Errorf("raftfsm: %v is not an address other nodes can dial", adv)
 	}
-	layer := &tlsLayer{Listener: tls.NewListener(l, tc.Server), adv: adv, dial: tc.Dial}
+	layer := &tlsLayer{Listener: l, server: tc.Server, adv: adv, dial: tc.Dial}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream: layer, MaxPool: transportPool, Timeout: transportTimeout, Logger: logger,
 	}), nil
@@ -55,9 +56,52 @@ func newTransport(bind string, adv net.Addr, tc *RaftTLS, logger hclog.Logger) (
 
 // tlsLayer is a raft.StreamLayer over TLS.
 type tlsLayer struct {
-	net.Listener // a tls.Listener: the handshake happens on the first read
+	net.Listener // TCP
+	server       *tls.Config
 	adv          net.Addr
 	dial         func(serverName string) *tls.Config
+}
+
+// Accept returns the next connection, whose handshake runs at its first
+// read or write, on Raft's goroutine for it, so that a slow or silent
+// client never holds up the accept loop; the handshake must end within
+// transportTimeout.
+func (l *tlsLayer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &serverConn{Conn: tls.Server(c, l.server)}, nil
+}
+
+// serverConn bounds a TLS server connection's handshake in time.
+type serverConn struct {
+	*tls.Conn
+	once sync.Once
+	err  error
+}
+
+func (c *serverConn) handshake() error {
+	c.once.Do(func() {
+		c.Conn.SetDeadline(time.Now().Add(transportTimeout))
+		c.err = c.Conn.Handshake()
+		c.Conn.SetDeadline(time.Time{})
+	})
+	return c.err
+}
+
+func (c *serverConn) Read(b []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *serverConn) Write(b []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 func (l *tlsLayer) Addr() net.Addr { return l.adv }

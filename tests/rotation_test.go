@@ -234,6 +234,9 @@ func TestRoostdSecure(t *testing.T) {
 	if _, err := ctl(t, roostctl, "cert", "issue", "--dir", pkiDir, "--name", "node2", "--role", "node"); err == nil {
 		t.Error("cert issue made a node certificate without a host")
 	}
+	if _, err := ctl(t, roostctl, "cert", "issue", "--dir", pkiDir, "--name", "ca", "--role", "admin"); err == nil {
+		t.Error("cert issue wrote over the CA's own files")
+	}
 	pw := filepath.Join(dir, "pw")
 	users := filepath.Join(dir, "users")
 	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {

@@ -68,8 +68,8 @@ func certIssue(_ context.Context, c *cli, args []string) error {
 	if *dir == "" || *name == "" || !ok || *days < 1 {
 		return fmt.Errorf("%w: cert issue needs --dir, --name, --role node|admin|backend|frontend, and --days of at least 1", errUsage)
 	}
-	if strings.ContainsAny(*name, "/\\") {
-		return fmt.Errorf("%w: --name %q: no slashes (it names the files too)", errUsage, *name)
+	if strings.ContainsAny(*name, "/\\") || *name == "ca" || strings.HasPrefix(*name, ".") {
+		return fmt.Errorf("%w: --name %q: it names the files too: no slashes, no leading dot, and not ca (the CA's own)", errUsage, *name)
 	}
 	var hostList []string
 	for h := range strings.SplitSeq(*hosts, ",") {

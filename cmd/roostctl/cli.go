@@ -13,6 +13,7 @@ import (
 	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"github.com/roost-mail/roost/raftfsm/certs"
 	"github.com/roost-mail/roost/raftfsm/grpcserver"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -132,7 +133,9 @@ func (s security) dialOptions() ([]grpc.DialOption, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("--cacert %s holds no PEM certificate", s.cacert)
 	}
-	conf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}
+	// A node's certificate names the node role: no other holder of a
+	// certificate from the CA gets roostctl's password or requests.
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, VerifyConnection: certs.RequireNode}
 	if s.cert != "" {
 		pair, err := tls.LoadX509KeyPair(s.cert, s.key)
 		if err != nil {

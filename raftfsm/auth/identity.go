@@ -137,7 +137,7 @@ func parseIdentity(name, field string) (Identity, error) {
 	roleName, servers, widened := strings.Cut(field, "=")
 	role, ok := ParseRole(roleName)
 	if !ok || role == RoleNode {
-		return Identity{}, fmt.Errorf("role %q is not admin, backend or frontend", roleName)
+		return Identity{}, fmt.Errorf("user %q: the last field is not a role: want admin, frontend, backend, backend=SERVER[,SERVER...] or backend=*", name)
 	}
 	id := Identity{Name: name, Role: role}
 	if !widened {
@@ -147,7 +147,7 @@ func parseIdentity(name, field string) (Identity, error) {
 		return id, nil
 	}
 	if role != RoleBackend {
-		return Identity{}, fmt.Errorf("role %q takes no server list; only backend does", roleName)
+		return Identity{}, fmt.Errorf("user %q: role %s takes no server list; only backend does", name, role)
 	}
 	if servers == "*" {
 		id.anyServer = true
@@ -155,13 +155,13 @@ func parseIdentity(name, field string) (Identity, error) {
 	}
 	for srv := range strings.SplitSeq(servers, ",") {
 		if srv == "" || strings.ContainsAny(srv, "!* \t") {
-			return Identity{}, fmt.Errorf("backend server list %q: want SERVER[,SERVER...] or *", servers)
+			return Identity{}, fmt.Errorf("user %q: the backend server list is not SERVER[,SERVER...] or *", name)
 		}
 		id.servers = append(id.servers, srv)
 	}
 	// Writes go out confined to these servers (raftfsm.Op.OnlyOn).
 	if len(id.servers) > raftfsm.MaxOnlyOn {
-		return Identity{}, fmt.Errorf("backend server list names %d servers, more than %d: use backend=*", len(id.servers), raftfsm.MaxOnlyOn)
+		return Identity{}, fmt.Errorf("user %q: the backend server list names %d servers, more than %d: use backend=*", name, len(id.servers), raftfsm.MaxOnlyOn)
 	}
 	return id, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,6 +138,8 @@ func (f *UsersFile) Reload(force bool) (bool, error) {
 }
 
 // parseUser parses `name:{SCHEME}secret:role`; the secret may hold ':'.
+// Its errors name the user and never quote the other fields: on a line
+// whose role is missing, the last field is the end of the password.
 func parseUser(line string) (string, user, error) {
 	first, last := strings.IndexByte(line, ':'), strings.LastIndexByte(line, ':')
 	if first <= 0 || first == last {
@@ -156,7 +159,8 @@ func parseUser(line string) (string, user, error) {
 	case SchemePlain:
 	case SchemeBlfCrypt:
 		if _, err := bcrypt.Cost([]byte(secret)); err != nil {
-			return "", user{}, fmt.Errorf("secret of %q is not a bcrypt hash: %v", name, err)
+			// Not the error's text: it quotes the secret.
+			return "", user{}, fmt.Errorf("secret of %q is not a bcrypt hash", name)
 		}
 	default:
 		return "", user{}, fmt.Errorf("scheme %q of %q is not PLAIN or BLF-CRYPT", scheme, name)
@@ -170,7 +174,7 @@ func (u *Users) Verify(name, password string) (Identity, bool) {
 	if !ok {
 		// Spend about as long as a real check, so names cannot be
 		// probed by timing.
-		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
+		compareHash(dummyHash(), password)
 		return Identity{}, false
 	}
 	if us.scheme == SchemePlain {
@@ -191,7 +195,7 @@ func (u *Users) Verify(name, password string) (Identity, bool) {
 	if hit {
 		return us.id, true
 	}
-	if bcrypt.CompareHashAndPassword(us.secret, []byte(password)) != nil {
+	if compareHash(us.secret, password) != nil {
 		return Identity{}, false
 	}
 	u.mu.Lock()
@@ -201,6 +205,18 @@ func (u *Users) Verify(name, password string) (Identity, bool) {
 	u.verified[k] = struct{}{}
 	u.mu.Unlock()
 	return us.id, true
+}
+
+// bcryptSlots bounds the bcrypt checks under way, which only wrong or new
+// passwords reach (the cache answers the rest): a caller sending wrong
+// passwords as fast as it can then holds at most half the CPUs, and the
+// node's Raft loop keeps the rest.
+var bcryptSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+
+func compareHash(hash []byte, password string) error {
+	bcryptSlots <- struct{}{}
+	defer func() { <-bcryptSlots }()
+	return bcrypt.CompareHashAndPassword(hash, []byte(password))
 }
 
 // dummyHash is verified against for unknown names.

@@ -94,3 +94,21 @@ func TestMayWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestParseUsersKeepsSecrets checks that a malformed line's error never
+// quotes what may be part of a password.
+func TestParseUsersKeepsSecrets(t *testing.T) {
+	for _, line := range []string{
+		"alice:{PLAIN}pa:ssw0rdtail",          // no role: the password's end is the last field
+		"alice:{PLAIN}pa:backend=ssw0rdtail!", // a "server list" out of the password
+		"alice:{BLF-CRYPT}ssw0rdtail:admin",   // a password where a hash belongs
+	} {
+		_, err := ParseUsers(strings.NewReader(line))
+		if err == nil {
+			t.Fatalf("ParseUsers(%q) succeeded", line)
+		}
+		if strings.Contains(err.Error(), "ssw0rd") || strings.Contains(err.Error(), "'s'") {
+			t.Errorf("ParseUsers(%q) = %q, which quotes the secret", line, err)
+		}
+	}
+}

@@ -157,12 +157,15 @@ func (m *Material) serverConfig(clientAuth tls.ClientAuthType) *tls.Config {
 }
 
 // ClientConfig is the configuration of one connection a node dials to
-// serverName: it presents the node's certificate and verifies the
-// server's against the CA and the name. Each connection takes a new one,
-// which holds the material in use when it was made.
+// serverName, another node: it presents the node's certificate and
+// verifies the server's against the CA and the name, and that it names
+// the node role, so that no other holder of a certificate from the CA
+// can pose as a node. Each connection takes a new one, which holds the
+// material in use when it was made.
 func (m *Material) ClientConfig(serverName string) *tls.Config {
 	return &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName,
-		GetClientCertificate: m.getClientCertificate, RootCAs: m.cur.Load().pool}
+		GetClientCertificate: m.getClientCertificate, RootCAs: m.cur.Load().pool,
+		VerifyConnection: RequireNode}
 }
 
 // PeerConfigs are the two sides of the Raft transport: both present the
@@ -176,18 +179,15 @@ func (m *Material) PeerConfigs() (server *tls.Config, dial func(serverName strin
 		if err != nil {
 			return nil, err
 		}
-		c.VerifyConnection = requireNode
+		c.VerifyConnection = RequireNode
 		return c, nil
 	}
-	dial = func(serverName string) *tls.Config {
-		c := m.ClientConfig(serverName)
-		c.VerifyConnection = requireNode
-		return c
-	}
-	return server, dial
+	return server, m.ClientConfig
 }
 
-func requireNode(cs tls.ConnectionState) error {
+// RequireNode is a tls.Config.VerifyConnection that accepts only a peer
+// whose verified certificate names the node role.
+func RequireNode(cs tls.ConnectionState) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("certs: the peer presented no certificate")
 	}

@@ -82,18 +82,27 @@ func plaintextAllowed(c Config) error {
 }
 
 // isLoopback reports whether a listen address binds loopback only: an IP
-// in 127.0.0.0/8 or ::1, or localhost. An empty host binds every
-// interface.
+// in 127.0.0.0/8 or ::1, or a name (localhost) all of whose addresses are
+// loopback ones, since a listener binds what the name resolves to. An
+// empty host binds every interface.
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
+	if err != nil || host == "" {
 		return false
 	}
-	if host == "localhost" {
-		return true
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.IsLoopback()
 	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }
 
 // grpcServerOptions are the gRPC server's TLS and the interceptors that
