@@ -209,10 +209,10 @@ func TestRoostdPlaintextBeyondLoopback(t *testing.T) {
 			_, err := ctl(t, roostctl, "--endpoints", p.grpc, "mailbox", "activate", "user.insecure", "be1!default")
 			return err
 		})
+		p.term(t) // the log is read once the process has ended
 		if !strings.Contains(p.log.String(), "--insecure") {
 			t.Errorf("no warning about --insecure in the log:\n%s", p.log)
 		}
-		p.term(t)
 	})
 }
 
