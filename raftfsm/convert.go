@@ -52,6 +52,13 @@ func ConvertStore(ctx context.Context, dir string, to RaftStore, logger *slog.Lo
 	case from == to:
 		return fmt.Errorf("%w: %s already uses %s (%s)", ErrNothingToConvert, dir, to, storePath(dir, to))
 	}
+	// Taken once the directory is known to hold a store, so that a
+	// mistyped path gets no lock file.
+	lock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.unlock()
 	oldPath, newPath := storePath(dir, from), storePath(dir, to)
 	aside := oldPath + convertedSuffix
 	if exists(aside) {

@@ -111,16 +111,19 @@ func TestRaftStoreChoice(t *testing.T) {
 }
 
 // TestRaftStoreInUse: a second Open of a running node's directory is
-// refused after a short wait instead of hanging on the store's lock.
+// refused at once, naming the process that holds it, instead of hanging
+// on the store's lock; once the first closes, the directory opens again.
 func TestRaftStoreInUse(t *testing.T) {
 	for _, kind := range []RaftStore{RaftStoreWAL, RaftStoreBoltDB} {
 		t.Run(string(kind), func(t *testing.T) {
 			dir := t.TempDir()
-			openTestStore(t, dir, kind)
+			s := openTestStore(t, dir, kind)
 			_, err := Open(Config{NodeID: "n1", Dir: dir, RaftAddr: "127.0.0.1:0"})
-			if !errors.Is(err, ErrStoreInUse) {
-				t.Errorf("Open(a running %s node's dir) = %v, want ErrStoreInUse", kind, err)
+			if !errors.Is(err, ErrStoreInUse) || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
+				t.Errorf("Open(a running %s node's dir) = %v, want ErrStoreInUse naming process %d", kind, err, os.Getpid())
 			}
+			closeStore(t, s)
+			closeStore(t, openTestStore(t, dir, kind))
 		})
 	}
 }

@@ -189,6 +189,7 @@ type Store struct {
 	transport *raft.NetworkTransport
 	// logStore is the log and stable store, raft-wal or BoltDB.
 	logStore *raftStore
+	lock     *dirLock // the data directory's; released last
 	observer *raft.Observer
 	existing bool // the directory held Raft state at Open
 
@@ -211,7 +212,12 @@ func Open(cfg Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("raftfsm: %w", err)
 	}
+	lock, err := lockDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
 	s := &Store{
+		lock:          lock,
 		cfg:           cfg,
 		logger:        cfg.Logger.With("component", "raftfsm"),
 		fsm:           NewFSM(cfg.HistorySize, cfg.Logger.With("component", "fsm")),
@@ -454,6 +460,7 @@ func (s *Store) closeResources() error {
 	if s.logStore != nil {
 		errs = append(errs, s.logStore.Close())
 	}
+	errs = append(errs, s.lock.unlock())
 	return errors.Join(errs...)
 }
 

@@ -74,9 +74,33 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			cfg.Logger.Info("SIGHUP: reloading certificates and users")
 			n.Reload() // errors are logged; the old files stay in use
 		case <-ctx.Done():
-			cfg.Logger.Info("shutting down")
-			return n.Close()
+			return shutdown(n, cfg.Logger, stopTimeout)
 		}
+	}
+}
+
+// stopTimeout bounds a clean stop: a leader that cannot hand over, a
+// store that cannot sync or a client that never reads must not keep a
+// node from stopping.
+const stopTimeout = 15 * time.Second
+
+// shutdown closes n, giving up after timeout or at a second SIGTERM or
+// SIGINT: the process then exits with what has not been closed, which
+// loses no acknowledged write (each was synced before it was answered).
+func shutdown(n *node.Node, logger *slog.Logger, timeout time.Duration) error {
+	logger.Info("shutting down")
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	done := make(chan error, 1)
+	go func() { done <- n.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("did not stop within %v; exiting anyway", timeout)
+	case sig := <-again:
+		return fmt.Errorf("%v during shutdown; exiting at once", sig)
 	}
 }
 

@@ -22,8 +22,8 @@ import (
 // key, CA and users files for changes, between SIGHUPs.
 const DefaultReloadInterval = 10 * time.Second
 
-// secure loads the node's TLS material and users file, and refuses a
-// plaintext listener beyond loopback unless the operator allowed it.
+// secure loads the node's TLS material, and refuses a plaintext listener
+// beyond loopback unless the operator allowed it.
 func (n *Node) secure() error {
 	c := n.cfg
 	switch given := btoi(c.TLSCert != "") + btoi(c.TLSKey != "") + btoi(c.TLSCA != ""); given {
@@ -44,6 +44,14 @@ func (n *Node) secure() error {
 	default:
 		return errors.New("node: TLS needs all of --tls-cert, --tls-key and --tls-ca")
 	}
+	return nil
+}
+
+// openUsers reads the users file, creating the data directory's on first
+// start. It runs once the store holds the directory's lock, so that a
+// second process on the directory never writes there.
+func (n *Node) openUsers() error {
+	c := n.cfg
 	path := c.UsersFile
 	if path == "" {
 		path = filepath.Join(c.DataDir, defaultUsersFile)

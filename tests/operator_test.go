@@ -1,0 +1,78 @@
+package tests
+
+import (
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// exited waits, at most d, for a started process to end, and returns its
+// exit status (-1 when it did not end in time, after killing it).
+func exited(t *testing.T, p *proc, d time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &ee):
+			return ee.ExitCode()
+		}
+		t.Fatalf("wait for %s: %v", p.id, err)
+	case <-time.After(d):
+		p.cmd.Process.Kill()
+		<-done
+	}
+	return -1
+}
+
+// TestRoostdDoubleStart starts a second roostd on a data directory in use,
+// as a systemd double start does: it exits at once, saying which process
+// holds the directory, and the first node carries on.
+func TestRoostdDoubleStart(t *testing.T) {
+	roostd, roostctl := buildBinaries(t)
+	first := newProc(t, "d1")
+	first.start(t, roostd)
+	waitFor(t, "a leader", 20*time.Second, func() error {
+		_, err := ctl(t, roostctl, "--endpoints", first.grpc, "mailbox", "activate", "user.first", "be1!default")
+		return err
+	})
+	second := newProc(t, "d1")
+	second.dir = first.dir
+	second.start(t, roostd)
+	if code := exited(t, second, 10*time.Second); code != 1 {
+		t.Fatalf("a second roostd on the same directory: exit status %d, want 1 at once; log:\n%s", code, second.log)
+	}
+	if want := fmt.Sprintf("locked by process %d", first.cmd.Process.Pid); !strings.Contains(second.log.String(), want) {
+		t.Errorf("the second roostd's message lacks %q:\n%s", want, second.log)
+	}
+	if out := mustCtl(t, roostctl, "--endpoints", first.grpc, "mailbox", "get", "user.first"); !strings.Contains(out, "ACTIVE") {
+		t.Errorf("the first node after the double start: %q", out)
+	}
+	first.term(t)
+}
+
+// TestRoostdStopsWithoutQuorum sends SIGTERM to the last node of a
+// cluster whose other two were killed: it cannot hand leadership over or
+// reach anyone, and must still stop, within roostd's stop timeout.
+func TestRoostdStopsWithoutQuorum(t *testing.T) {
+	roostd, _ := buildBinaries(t)
+	nodes := startProcCluster(t, roostd, "q", false)
+	for _, n := range nodes[1:] {
+		n.kill()
+	}
+	last := nodes[0]
+	last.cmd.Process.Signal(syscall.SIGTERM)
+	code := exited(t, last.proc, 30*time.Second)
+	if code == -1 {
+		t.Fatalf("roostd did not stop within 30 s of SIGTERM; log:\n%s", last.log)
+	}
+	t.Logf("exit status %d", code)
+}
