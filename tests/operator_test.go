@@ -76,3 +76,38 @@ func TestRoostdStopsWithoutQuorum(t *testing.T) {
 	}
 	t.Logf("exit status %d", code)
 }
+
+// TestRoostdJoinCannotSplit restarts a node that once bootstrapped a
+// cluster of its own with --join naming another: it refuses to start,
+// saying what to do, and the other cluster is untouched. A member of that
+// cluster restarted with the same --join starts as before.
+func TestRoostdJoinCannotSplit(t *testing.T) {
+	roostd, roostctl := buildBinaries(t)
+	cluster := startProcCluster(t, roostd, "js", false)
+	lone := newProc(t, "lone")
+	lone.start(t, roostd)
+	waitFor(t, "the lone node to lead", 20*time.Second, func() error {
+		_, err := ctl(t, roostctl, "--endpoints", lone.grpc, "mailbox", "activate", "user.lone", "be9!default")
+		return err
+	})
+	lone.term(t)
+	lone.start(t, roostd, "--join", cluster[0].grpc)
+	if code := exited(t, lone, 20*time.Second); code != 1 {
+		t.Fatalf("lone node restarted with --join: exit status %d, want 1; log:\n%s", code, lone.log)
+	}
+	for _, want := range []string{"holds a cluster of its own (members lone)", "start it without --join", "move " + lone.dir + " aside"} {
+		if !strings.Contains(lone.log.String(), want) {
+			t.Errorf("the refusal lacks %q:\n%s", want, lone.log)
+		}
+	}
+	waitProcMembers(t, cluster)
+	if _, err := ctl(t, roostctl, "--endpoints", cluster[0].grpc, "mailbox", "get", "user.lone"); err == nil {
+		t.Error("the cluster holds the lone node's mailbox")
+	}
+
+	// A member restarted with its --join is no split.
+	m := cluster[2]
+	m.term(t)
+	m.start(t, roostd, "--join", cluster[0].grpc)
+	waitProcMembers(t, cluster)
+}

@@ -152,6 +152,9 @@ func Start(cfg Config) (_ *Node, err error) {
 	if n.store, err = raftfsm.Open(sc); err != nil {
 		return nil, err
 	}
+	if err := n.checkJoin(context.Background()); err != nil {
+		return nil, err
+	}
 	if err := n.openUsers(); err != nil {
 		return nil, err
 	}
