@@ -12,9 +12,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/roost-mail/roost/raftfsm/buildinfo"
 )
 
-const usage = `usage: roostctl [--endpoints HOST:PORT[,...]] [-o text|json]
+const usage = `usage: roostctl --version
+       roostctl [--endpoints HOST:PORT[,...]] [-o text|json]
                 [--cacert F [--cert F --key F | --user U --password-file F]] COMMAND
 
 cluster status
@@ -105,8 +108,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := c.flagSet("roostctl")
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	version := fs.Bool("version", false, "print the build and exit")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err)
+	}
+	if *version {
+		_, err := fmt.Fprintln(stdout, "roostctl", buildinfo.Read())
+		return err
 	}
 	rest := fs.Args()
 	if len(rest) == 0 {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"io"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -44,5 +46,15 @@ func TestUsage(t *testing.T) {
 		if printed := strings.Contains(strings.ToLower(stderr.String()), "usage"); printed != tt.printsUsage {
 			t.Errorf("roostctl %q printed usage %v, want %v: %q", tt.args, printed, tt.printsUsage, stderr.String())
 		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatalf("roostctl --version: %v", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "roostctl ") || !strings.Contains(got, runtime.Version()) {
+		t.Errorf("roostctl --version printed %q", got)
 	}
 }

@@ -33,11 +33,11 @@ func TestRaftStoreFlag(t *testing.T) {
 		{"convert-store", "--to", "wal", "extra"},
 		{"convert-store", "--bogus"},
 	} {
-		if err := run(context.Background(), args, io.Discard); !errors.As(err, new(usageError)) {
+		if err := run(context.Background(), args, io.Discard, io.Discard); !errors.As(err, new(usageError)) {
 			t.Errorf("roostd %q: %v, want a usage error", args, err)
 		}
 	}
-	if err := run(context.Background(), []string{"convert-store", "-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+	if err := run(context.Background(), []string{"convert-store", "-h"}, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("roostd convert-store -h: %v, want flag.ErrHelp", err)
 	}
 }

@@ -19,13 +19,14 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/buildinfo"
 	"github.com/roost-mail/roost/raftfsm/node"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	var usage usageError
 	switch {
 	case err == nil:
@@ -39,6 +40,9 @@ func main() {
 	}
 }
 
+// errVersion is parseFlags asked for the build, which run prints.
+var errVersion = errors.New("--version")
+
 // usageError is a command line roostd cannot run with: exit status 2, as
 // against 1 for a node that could not start or stopped on an error.
 type usageError struct{ error }
@@ -47,11 +51,15 @@ func (e usageError) Unwrap() error { return e.error }
 
 // run parses flags, starts the node and stops it when ctx ends; or, with
 // convert-store first, converts a stopped node's Raft store.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "convert-store" {
 		return runConvert(ctx, args[1:], stderr)
 	}
 	cfg, logLevel, logJSON, err := parseFlags(args, stderr)
+	if errors.Is(err, errVersion) {
+		_, err = fmt.Fprintln(stdout, "roostd", buildinfo.Read())
+		return err
+	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -137,7 +145,8 @@ func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool,
 	fs.BoolVar(&cfg.MupdateRequireTLS, "mupdate-require-tls", false, "offer no SASL mechanism before STARTTLS (makes Cyrus clients encrypt)")
 	fs.IntVar(&cfg.MupdateMaxConns, "mupdate-max-conns", 128, "MUPDATE connections at once; more are refused as Cyrus refuses them (its mupdate_connections_max)")
 	fs.BoolVar(&cfg.MupdateLinearizableReads, "mupdate-linearizable-reads", false, "confirm every MUPDATE read with the leader first, so that it shows every write any client was answered OK for (off: each connection sees its own)")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3908", "HTTP address for /metrics, /healthz, /readyz and pprof (empty: none)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:3908", "HTTP address for /metrics, /healthz and /readyz (empty: none)")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's profiles on --http-addr, at /debug/pprof/")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first voter (default: true when --join is not given)")
 	fs.StringVar(&join, "join", "", "comma-separated gRPC addresses of cluster members to ask to add this node")
 	fs.BoolVar(&cfg.JoinAsNonvoter, "nonvoter", false, "with --join: join as a non-voter")
@@ -149,8 +158,12 @@ func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool,
 	fs.IntVar(&cfg.Store.HistorySize, "history-size", raftfsm.DefaultHistorySize, "recent changes kept for watchers to resume from")
 	fs.StringVar(&level, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&format, "log-format", "text", "text or json")
+	version := fs.Bool("version", false, "print the build and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, 0, false, err
+	}
+	if *version {
+		return cfg, 0, false, errVersion
 	}
 	if fs.NArg() > 0 {
 		return cfg, 0, false, fmt.Errorf("unexpected arguments: %q", fs.Args())

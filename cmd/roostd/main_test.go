@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"io"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -56,12 +59,22 @@ func TestUsageErrors(t *testing.T) {
 		{"--log-level", "loud"},
 		{"--mupdate-max-conns", "0"},
 	} {
-		err := run(context.Background(), args, io.Discard)
+		err := run(context.Background(), args, io.Discard, io.Discard)
 		if !errors.As(err, new(usageError)) {
 			t.Errorf("roostd %q: %v, want a usage error", args, err)
 		}
 	}
-	if err := run(context.Background(), []string{"-h"}, io.Discard); !errors.Is(err, flag.ErrHelp) {
+	if err := run(context.Background(), []string{"-h"}, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("roostd -h: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--version"}, &out, io.Discard); err != nil {
+		t.Fatalf("roostd --version: %v", err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "roostd ") || !strings.Contains(got, runtime.Version()) {
+		t.Errorf("roostd --version printed %q", got)
 	}
 }

@@ -6,7 +6,21 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/buildinfo"
 )
+
+// newBuildInfo is roost_build_info: 1, with the build in its labels, so
+// that dashboards can tell which nodes run which build during an upgrade.
+func newBuildInfo() prometheus.Collector {
+	bi := buildinfo.Read()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "roost_build_info",
+		Help:        "The running build: always 1, with its version, commit and Go toolchain as labels.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.Go},
+	})
+	g.Set(1)
+	return g
+}
 
 // storeMetrics records the write path (raftfsm.Metrics).
 type storeMetrics struct {

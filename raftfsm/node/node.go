@@ -39,8 +39,10 @@ type Config struct {
 	GRPCAddr string
 	// GRPCAdvertise: how other nodes reach GRPCAddr; empty means GRPCAddr.
 	GRPCAdvertise string
-	// HTTPAddr: metrics, health and pprof; empty means none.
+	// HTTPAddr: metrics and health; empty means none.
 	HTTPAddr string
+	// Pprof serves /debug/pprof/ on HTTPAddr too.
+	Pprof bool
 	// MupdateAddr: the MUPDATE (RFC 3656) listener; empty means none.
 	MupdateAddr string
 	// TLSCert, TLSKey and TLSCA (PEM files: the node's certificate,
@@ -143,7 +145,7 @@ func Start(cfg Config) (_ *Node, err error) {
 		grpcAdv = n.grpcLis.Addr().String()
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newBuildInfo())
 
 	sc := cfg.Store
 	sc.NodeID, sc.Dir, sc.RaftAddr, sc.RaftAdvertise = cfg.NodeID, cfg.DataDir, cfg.RaftAddr, cfg.RaftAdvertise

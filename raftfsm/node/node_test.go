@@ -133,8 +133,11 @@ func TestNodeHealthAndReadiness(t *testing.T) {
 	if !n.Ready() {
 		t.Errorf("Ready() = false after /readyz answered 200, want true")
 	}
-	if code, _, err := get(t, n, "/debug/pprof/"); err != nil || code != http.StatusOK {
-		t.Errorf("GET /debug/pprof/ = %d, %v, want 200", code, err)
+	if code, _, err := get(t, n, "/debug/pprof/"); err != nil || code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without Pprof = %d, %v, want 404", code, err)
+	}
+	if _, body, err := get(t, n, "/metrics"); err != nil || !strings.Contains(body, "roost_build_info{") {
+		t.Errorf("GET /metrics has no roost_build_info (%v)", err)
 	}
 	if code, _, err := get(t, n, "/nothing"); err != nil || code != http.StatusNotFound {
 		t.Errorf("GET /nothing = %d, %v, want 404", code, err)
@@ -291,4 +294,16 @@ func TestNodeRestartResumes(t *testing.T) {
 		addr, ok := n.Store().FSM().Member("n1")
 		return ok && addr == n.GRPCAddr()
 	})
+}
+
+func TestPprofWhenAsked(t *testing.T) {
+	n, err := Start(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0", Bootstrap: true, Pprof: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if code, _, err := get(t, n, "/debug/pprof/"); err != nil || code != http.StatusOK {
+		t.Errorf("GET /debug/pprof/ with Pprof = %d, %v, want 200", code, err)
+	}
 }
