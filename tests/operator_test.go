@@ -3,6 +3,8 @@ package tests
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -110,4 +112,38 @@ func TestRoostdJoinCannotSplit(t *testing.T) {
 	m.term(t)
 	m.start(t, roostd, "--join", cluster[0].grpc)
 	waitProcMembers(t, cluster)
+}
+
+// TestRemovedNodeSaysSo removes a running member: it learns that it was
+// removed, says so on /readyz and in its log, and takes no writes.
+func TestRemovedNodeSaysSo(t *testing.T) {
+	roostd, roostctl := buildBinaries(t)
+	nodes := startProcCluster(t, roostd, "rm", false)
+	leader := leaderProc(t, nodes)
+	var gone *procNode
+	for _, n := range nodes {
+		if n != leader {
+			gone = n
+		}
+	}
+	mustCtl(t, roostctl, "--endpoints", leader.grpc, "cluster", "remove", gone.id)
+	waitFor(t, "the removed node's /readyz", 20*time.Second, func() error {
+		resp, err := http.Get("http://" + gone.http + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "removed from the cluster") {
+			return fmt.Errorf("%d %q", resp.StatusCode, body)
+		}
+		return nil
+	})
+	if _, err := ctl(t, roostctl, "--endpoints", gone.grpc, "--timeout", "10s", "mailbox", "activate", "user.afterremove", "be1!default"); err == nil {
+		t.Error("the removed node took a write")
+	}
+	gone.term(t)
+	if !strings.Contains(gone.log.String(), "removed from the cluster") {
+		t.Errorf("the removed node's log does not say so:\n%s", gone.log)
+	}
 }

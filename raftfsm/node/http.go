@@ -16,6 +16,10 @@ func (n *Node) startHTTP(reg *prometheus.Registry) {
 		w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if n.Removed() {
+			http.Error(w, "not ready: removed from the cluster", http.StatusServiceUnavailable)
+			return
+		}
 		if !n.Ready() {
 			http.Error(w, "not ready: no leader yet, or still catching up", http.StatusServiceUnavailable)
 			return

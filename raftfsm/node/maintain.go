@@ -20,7 +20,21 @@ func (n *Node) maintain(ctx context.Context) {
 	}
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
+	var leaderless, checked time.Time // since when no leader; last removal check
 	for {
+		if id, _ := n.store.Leader(); id != "" {
+			leaderless = time.Time{}
+		} else if leaderless.IsZero() {
+			leaderless = time.Now()
+		}
+		if time.Since(checked) >= removedAfter {
+			var d time.Duration
+			if !leaderless.IsZero() {
+				d = time.Since(leaderless)
+			}
+			n.checkRemoved(ctx, d)
+			checked = time.Now()
+		}
 		n.register(ctx)
 		st := healthpb.HealthCheckResponse_NOT_SERVING
 		if n.Ready() {

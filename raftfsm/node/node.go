@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
@@ -113,6 +114,8 @@ type Node struct {
 
 	cancel context.CancelFunc // stops the background loops
 	wg     sync.WaitGroup     // background loops and servers
+
+	removed atomic.Bool // see checkRemoved
 
 	readyMu      sync.Mutex
 	readyTarget  uint64 // commit index learned at start; protected by readyMu
@@ -249,6 +252,9 @@ func (n *Node) MupdateAddr() string {
 // Ready reports whether the node knows a leader and has applied every entry
 // that was committed when it first heard from one.
 func (n *Node) Ready() bool {
+	if n.removed.Load() {
+		return false
+	}
 	id, _ := n.store.Leader()
 	if id == "" {
 		return false
