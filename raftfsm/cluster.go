@@ -22,6 +22,9 @@ type ServerInfo struct {
 	LogFormat uint32
 	Voter     bool
 	Leader    bool
+	// Promote: a non-voter the leader will promote once it has caught
+	// up (Store.Join).
+	Promote bool
 }
 
 // Status is this node's view of the cluster.
@@ -74,18 +77,22 @@ func (s *Store) Servers() ([]ServerInfo, error) {
 	for _, srv := range f.Configuration().Servers {
 		id := string(srv.ID)
 		m, _ := s.fsm.MemberInfo(id)
+		voter := srv.Suffrage == raft.Voter
 		out = append(out, ServerInfo{ID: id, RaftAddr: string(srv.Address), GRPCAddr: m.GRPCAddr, LogFormat: m.LogFormat,
-			Voter: srv.Suffrage == raft.Voter, Leader: id == leaderID})
+			Voter: voter, Leader: id == leaderID, Promote: m.Promote && !voter})
 	}
 	return out, nil
 }
 
 // Join adds a node, or updates it. It is idempotent: a member already
-// present at the same address keeps its place, and a non-voter joining as
-// a voter is promoted. grpcAddr, if given, is recorded in the member
-// directory with logFormat, the newest log format the node's build reads.
-// Leader only.
-func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logFormat uint32, voter bool) error {
+// present at the same address keeps its place. A new node asked for as a
+// voter joins as a non-voter and is promoted by the leader once it has
+// caught up (PromoteReady), so that an unreachable or lagging node never
+// counts towards the quorum; with now, it becomes a voter at once. A
+// non-voter asked for as a voter is promoted the same way. grpcAddr, if
+// given, is recorded in the member directory with logFormat, the newest
+// log format the node's build reads. Leader only.
+func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logFormat uint32, voter, now bool) error {
 	if id == "" || raftAddr == "" {
 		return fmt.Errorf("%w: join needs a node ID and a raft address", ErrInvalid)
 	}
@@ -106,11 +113,11 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logForm
 	if need := max(s.logFormat(), s.fsm.WrittenFormat()); !member && logFormat != 0 && logFormat < need {
 		return fmt.Errorf("%w: %s reads log format %d, but the cluster writes format %d: upgrade its build first", ErrInvalid, id, logFormat, need)
 	}
-	present := false
+	present, isVoter := false, false
 	for _, srv := range servers {
 		switch {
 		case srv.ID == id && srv.RaftAddr == raftAddr:
-			present = srv.Voter || !voter
+			present, isVoter = true, srv.Voter
 		case srv.ID == id || srv.RaftAddr == raftAddr:
 			// Same ID at a new address, or a new ID at an old address:
 			// the old member must go first.
@@ -119,23 +126,62 @@ func (s *Store) Join(ctx context.Context, id, raftAddr, grpcAddr string, logForm
 			}
 		}
 	}
-	if !present {
-		var f raft.IndexFuture
-		if voter {
-			f = s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.cfg.ApplyTimeout)
-		} else {
-			f = s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.cfg.ApplyTimeout)
-		}
+	var f raft.IndexFuture
+	switch {
+	case isVoter:
+	case voter && now:
+		f = s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.cfg.ApplyTimeout)
+	case !present:
+		f = s.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(raftAddr), 0, s.cfg.ApplyTimeout)
+	}
+	if f != nil {
 		if err := f.Error(); err != nil {
 			return fmt.Errorf("raftfsm: add %s: %w", id, s.raftError(err))
 		}
-		s.logger.Info("member joined", "peer", id, "raft_addr", raftAddr, "voter", voter)
+		s.logger.Info("member joined", "peer", id, "raft_addr", raftAddr, "voter", voter && now, "promote", voter && !now)
 	}
-	want := Member{ID: id, GRPCAddr: grpcAddr, LogFormat: logFormat}
-	if cur, ok := s.fsm.MemberInfo(id); grpcAddr != "" && (!ok || cur != want) {
+	cur, known := s.fsm.MemberInfo(id)
+	want := cur
+	want.ID = id
+	if grpcAddr != "" {
+		want.GRPCAddr, want.LogFormat = grpcAddr, logFormat
+	}
+	// Only a promotion clears Promote: a member registering its address
+	// as the non-voter it still is must not cancel its own promotion.
+	want.Promote = (cur.Promote || voter) && !isVoter && !(voter && now)
+	if !known || cur != want {
 		return s.SetMember(ctx, want)
 	}
 	return nil
+}
+
+// PromoteReady promotes the non-voter id to a voter, as Join asked for,
+// and records that it was. The caller (the node, on the leader) has found
+// it caught up. Leader only.
+func (s *Store) PromoteReady(ctx context.Context, id string) error {
+	if !s.IsLeader() {
+		return s.notLeader()
+	}
+	servers, err := s.Servers()
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(servers, func(srv ServerInfo) bool { return srv.ID == id })
+	if i < 0 {
+		return fmt.Errorf("%w: %q is not a member", ErrUnknownMember, id)
+	}
+	if !servers[i].Voter {
+		if err := s.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(servers[i].RaftAddr), 0, s.cfg.ApplyTimeout).Error(); err != nil {
+			return fmt.Errorf("raftfsm: promote %s: %w", id, s.raftError(err))
+		}
+		s.logger.Info("member promoted to voter, having caught up", "peer", id)
+	}
+	m, _ := s.fsm.MemberInfo(id)
+	if !m.Promote {
+		return nil
+	}
+	m.Promote = false
+	return s.SetMember(ctx, m)
 }
 
 // logFormat returns the newest log format every member reads, which the

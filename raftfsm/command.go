@@ -88,7 +88,7 @@ func encodeOps(ops []Op, atomic bool, format uint32) ([]byte, error) {
 
 func encodeSetMember(m Member) ([]byte, error) {
 	return marshal(&raftlogv1.Command{Op: &raftlogv1.Command_SetMember{SetMember: &raftlogv1.SetMember{
-		Member: &raftlogv1.Member{Id: m.ID, GrpcAddress: m.GRPCAddr, LogFormat: m.LogFormat},
+		Member: &raftlogv1.Member{Id: m.ID, GrpcAddress: m.GRPCAddr, LogFormat: m.LogFormat, Promote: m.Promote},
 	}}})
 }
 
@@ -159,7 +159,7 @@ func decodeCommand(data []byte) (command, error) {
 		return command{ops: ops, atomic: x.Batch.Atomic}, nil
 	case *raftlogv1.Command_SetMember:
 		m := x.SetMember.GetMember()
-		return command{setMember: &Member{ID: m.GetId(), GRPCAddr: m.GetGrpcAddress(), LogFormat: m.GetLogFormat()}}, nil
+		return command{setMember: &Member{ID: m.GetId(), GRPCAddr: m.GetGrpcAddress(), LogFormat: m.GetLogFormat(), Promote: m.GetPromote()}}, nil
 	case *raftlogv1.Command_RemoveMember:
 		return command{rmMember: x.RemoveMember.GetId()}, nil
 	}

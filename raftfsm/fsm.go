@@ -19,6 +19,9 @@ type Member struct {
 	// LogFormat is the newest log entry format the member's build
 	// reads (LogFormat); 0 for builds that predate the field.
 	LogFormat uint32
+	// Promote: the member is a non-voter that joined to become a voter;
+	// the leader promotes it once it has caught up (Store.PromoteReady).
+	Promote bool
 }
 
 // DefaultHistorySize is how many recent changes the FSM keeps for watchers

@@ -64,7 +64,7 @@ func (v *View) WriteSnapshot(w io.Writer) error {
 	}
 	for _, id := range slices.Sorted(maps.Keys(v.members)) {
 		m := v.members[id]
-		hdr.Members = append(hdr.Members, &raftlogv1.Member{Id: id, GrpcAddress: m.GRPCAddr, LogFormat: m.LogFormat})
+		hdr.Members = append(hdr.Members, &raftlogv1.Member{Id: id, GrpcAddress: m.GRPCAddr, LogFormat: m.LogFormat, Promote: m.Promote})
 	}
 	if _, err := protodelim.MarshalTo(bw, hdr); err != nil {
 		return fmt.Errorf("raftfsm: write snapshot header: %w", err)
@@ -122,7 +122,7 @@ func readSnapshot(r io.Reader) (*snapshotState, error) {
 	}
 	st := &snapshotState{tab: newTable(), members: map[string]Member{}, revision: hdr.Revision, index: hdr.AppliedIndex, written: hdr.WrittenFormat}
 	for _, m := range hdr.Members {
-		st.members[m.Id] = Member{ID: m.Id, GRPCAddr: m.GrpcAddress, LogFormat: m.LogFormat}
+		st.members[m.Id] = Member{ID: m.Id, GRPCAddr: m.GrpcAddress, LogFormat: m.LogFormat, Promote: m.Promote}
 	}
 	// The count is only the header's word until the records arrive:
 	// preallocate modestly and let append grow.

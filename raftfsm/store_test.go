@@ -68,31 +68,31 @@ func TestLogFormatFollowsMembers(t *testing.T) {
 		}
 	}
 	check("with no member declaring a format", "batch", "")
-	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOps, true); err != nil {
+	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOps, true, true); err != nil {
 		t.Fatal(err)
 	}
 	check("with every member reading Ops but not OnlyOn", "ops", "")
 	if s.CanConfine() {
 		t.Error("CanConfine() = true before every member reads confined operations")
 	}
-	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOnlyOn, true); err != nil {
+	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOnlyOn, true, true); err != nil {
 		t.Fatal(err)
 	}
 	check("with every member reading OnlyOn", "ops", "confined ops")
 	if !s.CanConfine() {
 		t.Error("CanConfine() = false once every member reads confined operations")
 	}
-	if err := s.Join(t.Context(), "n2", "127.0.0.1:1", "127.0.0.1:2", LogFormatOps, false); !errors.Is(err, ErrInvalid) {
+	if err := s.Join(t.Context(), "n2", "127.0.0.1:1", "127.0.0.1:2", LogFormatOps, false, true); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Join(a node reading format %d into a cluster writing %d) = %v, want ErrInvalid", LogFormatOps, LogFormatOnlyOn, err)
 	}
 	// A member rolled back to an older build says so, and is believed.
-	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOps, true); err != nil {
+	if err := s.Join(t.Context(), "n1", s.RaftAddr(), "127.0.0.1:1", LogFormatOps, true, true); err != nil {
 		t.Fatalf("Join(n1 re-declaring format %d) = %v, want nil error", LogFormatOps, err)
 	}
 	check("after a member went back to Ops", "ops", "")
 	// Confined entries are in the log all the same: no new node that
 	// cannot read them may join.
-	if err := s.Join(t.Context(), "n3", "127.0.0.1:3", "127.0.0.1:4", LogFormatOps, false); !errors.Is(err, ErrInvalid) {
+	if err := s.Join(t.Context(), "n3", "127.0.0.1:3", "127.0.0.1:4", LogFormatOps, false, true); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Join(a node reading format %d after confined entries were written) = %v, want ErrInvalid", LogFormatOps, err)
 	}
 }

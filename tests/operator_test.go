@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 )
 
 // exited waits, at most d, for a started process to end, and returns its
@@ -145,5 +147,38 @@ func TestRemovedNodeSaysSo(t *testing.T) {
 	gone.term(t)
 	if !strings.Contains(gone.log.String(), "removed from the cluster") {
 		t.Errorf("the removed node's log does not say so:\n%s", gone.log)
+	}
+}
+
+// TestJoinUnreachableStaysNonvoter adds a member at an address nobody
+// listens on, as a typo would: it stays a non-voter waiting to catch up,
+// so that the cluster still takes writes with one of its real voters down.
+func TestJoinUnreachableStaysNonvoter(t *testing.T) {
+	roostd, roostctl := buildBinaries(t)
+	nodes := startProcCluster(t, roostd, "dv", false)
+	leader := leaderProc(t, nodes)
+	mustCtl(t, roostctl, "--endpoints", leader.grpc, "cluster", "join", "n9", "127.0.0.1:1")
+	out := mustCtl(t, roostctl, "--endpoints", leader.grpc, "cluster", "status")
+	if !strings.Contains(out, "nonvoter, to be promoted once caught up") {
+		t.Fatalf("cluster status after joining an unreachable node:\n%s", out)
+	}
+	for _, n := range nodes {
+		if n != leader {
+			n.kill()
+			break
+		}
+	}
+	waitFor(t, "a write with one of three voters down and n9 unreachable", 20*time.Second, func() error {
+		_, err := ctl(t, roostctl, "--endpoints", leader.grpc, "--timeout", "5s", "mailbox", "activate", "user.quorum", "be1!default")
+		return err
+	})
+	st, err := leader.status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st.Members {
+		if m.Id == "n9" && (m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER || !m.PromotionPending) {
+			t.Errorf("n9 is %v (promotion pending %v), want a non-voter waiting", m.Suffrage, m.PromotionPending)
+		}
 	}
 }

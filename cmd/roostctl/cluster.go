@@ -31,6 +31,7 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 			Voter       bool   `json:"voter"`
 			Leader      bool   `json:"leader"`
 			LogFormat   uint32 `json:"log_format"`
+			Promotion   bool   `json:"promotion_pending"`
 		}
 		out := map[string]any{
 			"node_id": st.NodeId, "role": role(st.Role), "leader_id": st.LeaderId,
@@ -41,7 +42,7 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 		}
 		var ms []member
 		for _, m := range st.Members {
-			ms = append(ms, member{m.Id, m.RaftAddress, m.GrpcAddress, m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER, m.Leader, m.LogFormat})
+			ms = append(ms, member{m.Id, m.RaftAddress, m.GrpcAddress, m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER, m.Leader, m.LogFormat, m.PromotionPending})
 		}
 		out["members"] = ms
 		return c.printJSON(out)
@@ -53,7 +54,11 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 	fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSUFFRAGE\tROLE\tLOG FORMAT")
 	for _, m := range st.Members {
 		suffrage, r := "voter", "follower"
-		if m.Suffrage != roostv1.Suffrage_SUFFRAGE_VOTER {
+		switch {
+		case m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER:
+		case m.PromotionPending:
+			suffrage = "nonvoter, to be promoted once caught up"
+		default:
 			suffrage = "nonvoter"
 		}
 		if m.Leader {
@@ -69,12 +74,16 @@ func role(r roostv1.Role) string { return strings.ToLower(strings.TrimPrefix(r.S
 func clusterJoin(ctx context.Context, c *cli, args []string) error {
 	fs := c.flagSet("cluster join")
 	nonvoter := fs.Bool("nonvoter", false, "add without a vote (promote later by joining again without it)")
+	now := fs.Bool("now", false, "make it a voter at once, before it has caught up (by default it joins as a non-voter and the leader promotes it once it has)")
 	pos, err := c.parse(fs, args, 2, 2)
 	if err != nil {
 		return err
 	}
+	if *nonvoter && *now {
+		return fmt.Errorf("%w: --nonvoter and --now exclude each other", errUsage)
+	}
 	err = c.cluster(ctx, func(ctx context.Context, cc roostv1.ClusterServiceClient) error {
-		_, err := cc.Join(ctx, &roostv1.JoinRequest{Id: pos[0], RaftAddress: pos[1], Nonvoter: *nonvoter})
+		_, err := cc.Join(ctx, &roostv1.JoinRequest{Id: pos[0], RaftAddress: pos[1], Nonvoter: *nonvoter, VoterNow: *now})
 		return err
 	})
 	if err == nil {

@@ -21,7 +21,7 @@ const usage = `usage: roostctl --version
                 [--cacert F [--cert F --key F | --user U --password-file F]] COMMAND
 
 cluster status
-cluster join ID RAFTADDR [--nonvoter]
+cluster join ID RAFTADDR [--nonvoter|--now]
 cluster remove ID
 cluster transfer-leader [ID]
 mailbox get NAME [--local]

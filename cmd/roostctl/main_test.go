@@ -37,6 +37,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"mailbox", "get"}, errUsage, false},
 		{[]string{"-o", "yaml", "mailbox", "get", "user.jane"}, errUsage, false},
 		{[]string{"mailbox", "list", "--local", "--consistent"}, errUsage, false},
+		{[]string{"cluster", "join", "n4", "127.0.0.1:4037", "--nonvoter", "--now"}, errUsage, false},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), tt.args, strings.NewReader(""), &bytes.Buffer{}, &stderr)

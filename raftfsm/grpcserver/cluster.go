@@ -39,7 +39,7 @@ func (s *Server) GetStatus(ctx context.Context, _ *roostv1.GetStatusRequest) (*r
 			suf = roostv1.Suffrage_SUFFRAGE_VOTER
 		}
 		resp.Members = append(resp.Members, &roostv1.Member{Id: m.ID, RaftAddress: m.RaftAddr,
-			GrpcAddress: m.GRPCAddr, Suffrage: suf, Leader: m.Leader, LogFormat: m.LogFormat})
+			GrpcAddress: m.GRPCAddr, Suffrage: suf, Leader: m.Leader, LogFormat: m.LogFormat, PromotionPending: m.Promote})
 	}
 	return resp, nil
 }
@@ -71,7 +71,7 @@ func (s *Server) leaderOnly(ctx context.Context, local func(context.Context) err
 // Join implements roost.v1.ClusterService.
 func (s *Server) Join(ctx context.Context, req *roostv1.JoinRequest) (*roostv1.JoinResponse, error) {
 	err := s.leaderOnly(ctx, func(ctx context.Context) error {
-		return s.store.Join(ctx, req.Id, req.RaftAddress, req.GrpcAddress, req.LogFormat, !req.Nonvoter)
+		return s.store.Join(ctx, req.Id, req.RaftAddress, req.GrpcAddress, req.LogFormat, !req.Nonvoter, req.VoterNow)
 	}, func(ctx context.Context, c roostv1.ClusterServiceClient) error {
 		_, err := c.Join(ctx, req)
 		return err

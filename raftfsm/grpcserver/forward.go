@@ -357,7 +357,7 @@ func (f *Forwarder) ReadIndex(ctx context.Context) error {
 // Join adds or updates a member through the leader.
 func (f *Forwarder) Join(ctx context.Context, req *roostv1.JoinRequest) error {
 	return f.call(ctx, func(ctx context.Context) error {
-		return f.store.Join(ctx, req.Id, req.RaftAddress, req.GrpcAddress, req.LogFormat, !req.Nonvoter)
+		return f.store.Join(ctx, req.Id, req.RaftAddress, req.GrpcAddress, req.LogFormat, !req.Nonvoter, req.VoterNow)
 	}, func(ctx context.Context, c roostv1.ClusterServiceClient) error {
 		_, err := c.Join(ctx, req)
 		return err

@@ -59,7 +59,7 @@ func standInLeader(t *testing.T, srv roostv1.MailboxServiceServer, format uint32
 	waitFor(t, "a to lead", a.IsLeader)
 	b = openStore(t, "b", false)
 	ctx := testContext(t)
-	if err := a.Join(ctx, "b", b.RaftAddr(), "", raftfsm.LogFormat, true); err != nil {
+	if err := a.Join(ctx, "b", b.RaftAddr(), "", raftfsm.LogFormat, true, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.SetMember(ctx, raftfsm.Member{ID: "a", GRPCAddr: lis.Addr().String(), LogFormat: format}); err != nil {

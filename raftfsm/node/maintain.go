@@ -36,6 +36,7 @@ func (n *Node) maintain(ctx context.Context) {
 			checked = time.Now()
 		}
 		n.register(ctx)
+		n.promote(ctx)
 		st := healthpb.HealthCheckResponse_NOT_SERVING
 		if n.Ready() {
 			st = healthpb.HealthCheckResponse_SERVING

@@ -67,8 +67,8 @@ func (n *Node) splitError(local []string, peer string, theirs []string) error {
 		n.cfg.NodeID, n.cfg.DataDir, strings.Join(local, ", "), what, n.cfg.DataDir)
 }
 
-// askMembers returns the member IDs of the cluster the node at addr is in.
-func askMembers(ctx context.Context, addr string, opts []grpc.DialOption) ([]string, error) {
+// askStatus asks the node at addr for its status.
+func askStatus(ctx context.Context, addr string, opts []grpc.DialOption) (*roostv1.GetStatusResponse, error) {
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, err
@@ -76,7 +76,12 @@ func askMembers(ctx context.Context, addr string, opts []grpc.DialOption) ([]str
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, joinCheckTimeout)
 	defer cancel()
-	st, err := roostv1.NewClusterServiceClient(conn).GetStatus(ctx, &roostv1.GetStatusRequest{})
+	return roostv1.NewClusterServiceClient(conn).GetStatus(ctx, &roostv1.GetStatusRequest{})
+}
+
+// askMembers returns the member IDs of the cluster the node at addr is in.
+func askMembers(ctx context.Context, addr string, opts []grpc.DialOption) ([]string, error) {
+	st, err := askStatus(ctx, addr, opts)
 	if err != nil {
 		return nil, err
 	}

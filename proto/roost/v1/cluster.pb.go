@@ -138,9 +138,11 @@ type Member struct {
 	Leader      bool     `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
 	// The newest Raft log format the member's build reads, as it
 	// registered it (JoinRequest.log_format); 0 until then.
-	LogFormat     uint32 `protobuf:"varint,6,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LogFormat uint32 `protobuf:"varint,6,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
+	// A non-voter the leader will promote once it has caught up.
+	PromotionPending bool `protobuf:"varint,7,opt,name=promotion_pending,json=promotionPending,proto3" json:"promotion_pending,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
@@ -213,6 +215,13 @@ func (x *Member) GetLogFormat() uint32 {
 		return x.LogFormat
 	}
 	return 0
+}
+
+func (x *Member) GetPromotionPending() bool {
+	if x != nil {
+		return x.PromotionPending
+	}
+	return false
 }
 
 type GetStatusRequest struct {
@@ -403,7 +412,12 @@ type JoinRequest struct {
 	// The newest Raft log entry format the node's build reads. Leaders
 	// write a format only once every member reads it, so a cluster can be
 	// upgraded one node at a time. 0: the first format.
-	LogFormat     uint32 `protobuf:"varint,5,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
+	LogFormat uint32 `protobuf:"varint,5,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
+	// A new voter joins as a non-voter and is promoted once it has caught
+	// up with the leader, so that a node that is unreachable or slow to
+	// catch up never counts towards the quorum; voter_now adds it as a
+	// voter at once.
+	VoterNow      bool `protobuf:"varint,6,opt,name=voter_now,json=voterNow,proto3" json:"voter_now,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -471,6 +485,13 @@ func (x *JoinRequest) GetLogFormat() uint32 {
 		return x.LogFormat
 	}
 	return 0
+}
+
+func (x *JoinRequest) GetVoterNow() bool {
+	if x != nil {
+		return x.VoterNow
+	}
+	return false
 }
 
 type JoinResponse struct {
@@ -938,7 +959,7 @@ var File_roost_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roost_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x16roost/v1/cluster.proto\x12\broost.v1\x1a\x1egoogle/protobuf/duration.proto\"\xc5\x01\n" +
+	"\x16roost/v1/cluster.proto\x12\broost.v1\x1a\x1egoogle/protobuf/duration.proto\"\xf2\x01\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
@@ -946,7 +967,8 @@ const file_roost_v1_cluster_proto_rawDesc = "" +
 	"\bsuffrage\x18\x04 \x01(\x0e2\x12.roost.v1.SuffrageR\bsuffrage\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\x12\x1d\n" +
 	"\n" +
-	"log_format\x18\x06 \x01(\rR\tlogFormat\"\x12\n" +
+	"log_format\x18\x06 \x01(\rR\tlogFormat\x12+\n" +
+	"\x11promotion_pending\x18\a \x01(\bR\x10promotionPending\"\x12\n" +
 	"\x10GetStatusRequest\"\xf3\x03\n" +
 	"\x11GetStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\"\n" +
@@ -962,14 +984,15 @@ const file_roost_v1_cluster_proto_rawDesc = "" +
 	" \x01(\v2\x19.google.protobuf.DurationR\vlastContact\x12*\n" +
 	"\amembers\x18\v \x03(\v2\x10.roost.v1.MemberR\amembers\x12\x1a\n" +
 	"\brevision\x18\f \x01(\x04R\brevision\x12\x1c\n" +
-	"\tmailboxes\x18\r \x01(\x04R\tmailboxes\"\x9e\x01\n" +
+	"\tmailboxes\x18\r \x01(\x04R\tmailboxes\"\xbb\x01\n" +
 	"\vJoinRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
 	"\fgrpc_address\x18\x03 \x01(\tR\vgrpcAddress\x12\x1a\n" +
 	"\bnonvoter\x18\x04 \x01(\bR\bnonvoter\x12\x1d\n" +
 	"\n" +
-	"log_format\x18\x05 \x01(\rR\tlogFormat\"\x0e\n" +
+	"log_format\x18\x05 \x01(\rR\tlogFormat\x12\x1b\n" +
+	"\tvoter_now\x18\x06 \x01(\bR\bvoterNow\"\x0e\n" +
 	"\fJoinResponse\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +

@@ -837,7 +837,10 @@ type Member struct {
 	GrpcAddress string                 `protobuf:"bytes,2,opt,name=grpc_address,json=grpcAddress,proto3" json:"grpc_address,omitempty"`
 	// The newest log entry format the member's build reads (see
 	// roost.v1.JoinRequest.log_format); 0 for builds before Ops.
-	LogFormat     uint32 `protobuf:"varint,3,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
+	LogFormat uint32 `protobuf:"varint,3,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
+	// The member joined as a non-voter to become a voter: the leader
+	// promotes it once it has caught up. Builds before the field never do.
+	Promote       bool `protobuf:"varint,4,opt,name=promote,proto3" json:"promote,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -891,6 +894,13 @@ func (x *Member) GetLogFormat() uint32 {
 		return x.LogFormat
 	}
 	return 0
+}
+
+func (x *Member) GetPromote() bool {
+	if x != nil {
+		return x.Promote
+	}
+	return false
 }
 
 // SnapshotHeader starts a snapshot, after the magic bytes "ROOSTSNP".
@@ -1122,12 +1132,13 @@ const file_roost_raftlog_v1_raftlog_proto_rawDesc = "" +
 	"\tSetMember\x120\n" +
 	"\x06member\x18\x01 \x01(\v2\x18.roost.raftlog.v1.MemberR\x06member\"\x1e\n" +
 	"\fRemoveMember\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"Z\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"t\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fgrpc_address\x18\x02 \x01(\tR\vgrpcAddress\x12\x1d\n" +
 	"\n" +
-	"log_format\x18\x03 \x01(\rR\tlogFormat\"\xed\x01\n" +
+	"log_format\x18\x03 \x01(\rR\tlogFormat\x12\x18\n" +
+	"\apromote\x18\x04 \x01(\bR\apromote\"\xed\x01\n" +
 	"\x0eSnapshotHeader\x12%\n" +
 	"\x0eformat_version\x18\x01 \x01(\rR\rformatVersion\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x18\n" +

@@ -1,0 +1,46 @@
+package node
+
+import (
+	"context"
+	"time"
+)
+
+// Promotion: a non-voter that joined to be a voter is promoted once it
+// has applied all but promoteSlack of the entries the leader had applied
+// when it asked, and hears from the leader.
+const (
+	promoteSlack      = 256
+	promoteMaxContact = 2 * time.Second
+)
+
+// promote, on the leader, makes voters of the non-voters that joined to
+// be voters (raftfsm.Store.Join) and have caught up. A member that cannot
+// be reached, or lags, stays a non-voter and never counts towards the
+// quorum.
+func (n *Node) promote(ctx context.Context) {
+	if !n.store.IsLeader() {
+		return
+	}
+	servers, err := n.store.Servers()
+	if err != nil {
+		return
+	}
+	for _, s := range servers {
+		if s.Voter || !s.Promote || s.GRPCAddr == "" {
+			continue
+		}
+		target := n.store.FSM().AppliedIndex()
+		st, err := askStatus(ctx, s.GRPCAddr, n.dialOptions())
+		if err != nil {
+			n.logger.Debug("non-voter to promote did not answer", "peer", s.ID, "err", err)
+			continue
+		}
+		if st.AppliedIndex+promoteSlack < target || st.LastContact.AsDuration() > promoteMaxContact {
+			n.logger.Debug("non-voter to promote is still catching up", "peer", s.ID, "applied", st.AppliedIndex, "leader_applied", target)
+			continue
+		}
+		if err := n.store.PromoteReady(ctx, s.ID); err != nil {
+			n.logger.Warn("promotion failed; will retry", "peer", s.ID, "err", err)
+		}
+	}
+}
