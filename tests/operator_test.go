@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -122,12 +123,7 @@ func TestRemovedNodeSaysSo(t *testing.T) {
 	roostd, roostctl := buildBinaries(t)
 	nodes := startProcCluster(t, roostd, "rm", false)
 	leader := leaderProc(t, nodes)
-	var gone *procNode
-	for _, n := range nodes {
-		if n != leader {
-			gone = n
-		}
-	}
+	gone := notLeader(nodes, leader)
 	mustCtl(t, roostctl, "--endpoints", leader.grpc, "cluster", "remove", gone.id)
 	waitFor(t, "the removed node's /readyz", 20*time.Second, func() error {
 		resp, err := http.Get("http://" + gone.http + "/readyz")
@@ -162,12 +158,7 @@ func TestJoinUnreachableStaysNonvoter(t *testing.T) {
 	if !strings.Contains(out, "nonvoter, to be promoted once caught up") {
 		t.Fatalf("cluster status after joining an unreachable node:\n%s", out)
 	}
-	for _, n := range nodes {
-		if n != leader {
-			n.kill()
-			break
-		}
-	}
+	notLeader(nodes, leader).kill()
 	waitFor(t, "a write with one of three voters down and n9 unreachable", 20*time.Second, func() error {
 		_, err := ctl(t, roostctl, "--endpoints", leader.grpc, "--timeout", "5s", "mailbox", "activate", "user.quorum", "be1!default")
 		return err
@@ -181,4 +172,73 @@ func TestJoinUnreachableStaysNonvoter(t *testing.T) {
 			t.Errorf("n9 is %v (promotion pending %v), want a non-voter waiting", m.Suffrage, m.PromotionPending)
 		}
 	}
+}
+
+// TestKilledMemberUnhealthy SIGKILLs a follower: within seconds the
+// leader's status and metrics show it unhealthy, where they went on
+// listing it as a voter follower with nothing amiss.
+func TestKilledMemberUnhealthy(t *testing.T) {
+	roostd, roostctl := buildBinaries(t)
+	nodes := startProcCluster(t, roostd, "hk", false)
+	leader := leaderProc(t, nodes)
+	victim := notLeader(nodes, leader)
+	memberHealth := func() (map[string]string, error) {
+		out, err := ctl(t, roostctl, "--endpoints", leader.grpc, "-o", "json", "cluster", "status")
+		if err != nil {
+			return nil, err
+		}
+		var st struct {
+			Members []struct{ ID, Health string }
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return nil, err
+		}
+		h := map[string]string{}
+		for _, m := range st.Members {
+			h[m.ID] = m.Health
+		}
+		return h, nil
+	}
+	waitFor(t, "every member healthy", 20*time.Second, func() error {
+		h, err := memberHealth()
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if h[n.id] != "healthy" {
+				return fmt.Errorf("%v", h)
+			}
+		}
+		return nil
+	})
+	victim.kill()
+	waitFor(t, "the killed member shown unhealthy", 10*time.Second, func() error {
+		h, err := memberHealth()
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(h[victim.id], "unhealthy") {
+			return fmt.Errorf("%v", h)
+		}
+		return nil
+	})
+	resp, err := http.Get("http://" + leader.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if want := fmt.Sprintf("roost_member_healthy{member=%q} 0", victim.id); !strings.Contains(string(body), want) {
+		t.Errorf("the leader's metrics lack %s", want)
+	}
+}
+
+// notLeader returns a node other than leader.
+func notLeader(nodes []*procNode, leader *procNode) *procNode {
+	for _, n := range nodes {
+		if n != leader {
+			return n
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 )
@@ -18,20 +19,48 @@ func clusterStatus(ctx context.Context, c *cli, args []string) error {
 		if err != nil {
 			return err
 		}
+		// Only the leader knows its members' health: take its table.
+		if st.Role != roostv1.Role_ROLE_LEADER && st.LeaderGrpcAddress != "" {
+			if lc, err := c.conn(st.LeaderGrpcAddress); err == nil {
+				if ls, err := roostv1.NewClusterServiceClient(lc).GetStatus(ctx, &roostv1.GetStatusRequest{}); err == nil {
+					st.Members = ls.Members
+				}
+			}
+		}
 		return c.printStatus(st)
 	})
+}
+
+// health describes what the leader knows of a member's health.
+func health(m *roostv1.Member) string {
+	switch {
+	case !m.HealthKnown:
+		return "unknown"
+	case m.Healthy:
+		return "healthy"
+	case m.SinceAnswer == nil:
+		return "unhealthy: never answered"
+	case m.SinceAnswer.AsDuration() >= 3*time.Second:
+		return fmt.Sprintf("unhealthy: no answer for %v", m.SinceAnswer.AsDuration().Round(time.Second))
+	case m.LastContact.AsDuration() >= 3*time.Second:
+		return fmt.Sprintf("unhealthy: no word from the leader for %v", m.LastContact.AsDuration().Round(time.Second))
+	}
+	return fmt.Sprintf("unhealthy: %d entries behind", m.Behind)
 }
 
 func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 	if c.output == "json" {
 		type member struct {
-			ID          string `json:"id"`
-			RaftAddress string `json:"raft_address"`
-			GRPCAddress string `json:"grpc_address"`
-			Voter       bool   `json:"voter"`
-			Leader      bool   `json:"leader"`
-			LogFormat   uint32 `json:"log_format"`
-			Promotion   bool   `json:"promotion_pending"`
+			ID          string  `json:"id"`
+			RaftAddress string  `json:"raft_address"`
+			GRPCAddress string  `json:"grpc_address"`
+			Voter       bool    `json:"voter"`
+			Leader      bool    `json:"leader"`
+			LogFormat   uint32  `json:"log_format"`
+			Promotion   bool    `json:"promotion_pending"`
+			Health      string  `json:"health"`
+			Behind      uint64  `json:"behind"`
+			SinceAnswer float64 `json:"since_answer_seconds"`
 		}
 		out := map[string]any{
 			"node_id": st.NodeId, "role": role(st.Role), "leader_id": st.LeaderId,
@@ -42,7 +71,8 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 		}
 		var ms []member
 		for _, m := range st.Members {
-			ms = append(ms, member{m.Id, m.RaftAddress, m.GrpcAddress, m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER, m.Leader, m.LogFormat, m.PromotionPending})
+			ms = append(ms, member{m.Id, m.RaftAddress, m.GrpcAddress, m.Suffrage == roostv1.Suffrage_SUFFRAGE_VOTER, m.Leader, m.LogFormat,
+				m.PromotionPending, health(m), m.Behind, m.SinceAnswer.AsDuration().Seconds()})
 		}
 		out["members"] = ms
 		return c.printJSON(out)
@@ -51,7 +81,7 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 	fmt.Fprintf(c.stdout, "applied %d, commit %d, last log %d, last contact %v; revision %d, %d mailboxes\n\n",
 		st.AppliedIndex, st.CommitIndex, st.LastLogIndex, st.LastContact.AsDuration(), st.Revision, st.Mailboxes)
 	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSUFFRAGE\tROLE\tLOG FORMAT")
+	fmt.Fprintln(tw, "ID\tRAFT ADDRESS\tGRPC ADDRESS\tSUFFRAGE\tROLE\tLOG FORMAT\tHEALTH\tBEHIND")
 	for _, m := range st.Members {
 		suffrage, r := "voter", "follower"
 		switch {
@@ -64,7 +94,7 @@ func (c *cli) printStatus(st *roostv1.GetStatusResponse) error {
 		if m.Leader {
 			r = "leader"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", m.Id, m.RaftAddress, m.GrpcAddress, suffrage, r, m.LogFormat)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\n", m.Id, m.RaftAddress, m.GrpcAddress, suffrage, r, m.LogFormat, health(m), m.Behind)
 	}
 	return tw.Flush()
 }

@@ -38,8 +38,17 @@ func (s *Server) GetStatus(ctx context.Context, _ *roostv1.GetStatusRequest) (*r
 		if m.Voter {
 			suf = roostv1.Suffrage_SUFFRAGE_VOTER
 		}
-		resp.Members = append(resp.Members, &roostv1.Member{Id: m.ID, RaftAddress: m.RaftAddr,
-			GrpcAddress: m.GRPCAddr, Suffrage: suf, Leader: m.Leader, LogFormat: m.LogFormat, PromotionPending: m.Promote})
+		pm := &roostv1.Member{Id: m.ID, RaftAddress: m.RaftAddr,
+			GrpcAddress: m.GRPCAddr, Suffrage: suf, Leader: m.Leader, LogFormat: m.LogFormat, PromotionPending: m.Promote}
+		if s.health != nil {
+			if h, ok := s.health(m.ID); ok {
+				pm.HealthKnown, pm.Healthy, pm.Behind = true, h.Healthy, h.Behind
+				if h.Answered {
+					pm.SinceAnswer, pm.LastContact = durationpb.New(h.SinceAnswer), durationpb.New(h.LastContact)
+				}
+			}
+		}
+		resp.Members = append(resp.Members, pm)
 	}
 	return resp, nil
 }

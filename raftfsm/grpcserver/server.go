@@ -3,6 +3,7 @@ package grpcserver
 import (
 	"log/slog"
 	"sync"
+	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
@@ -18,6 +19,9 @@ type Server struct {
 	store  *raftfsm.Store // immutable
 	fwd    *Forwarder     // immutable
 	logger *slog.Logger   // immutable
+
+	// health, if set, is the leader's view of each member's health.
+	health func(id string) (MemberHealth, bool)
 
 	// closing ends the Watch and Write streams when closed by Close.
 	closing   chan struct{}
@@ -37,6 +41,20 @@ func New(store *raftfsm.Store, fwd *Forwarder, logger *slog.Logger) *Server {
 	}
 	return &Server{store: store, fwd: fwd, logger: logger.With("component", "grpc"), closing: make(chan struct{})}
 }
+
+// MemberHealth is what the leader has learnt of a member by asking it.
+type MemberHealth struct {
+	Healthy     bool
+	Answered    bool          // it has answered at least once
+	SinceAnswer time.Duration // since its last answer
+	Behind      uint64        // entries, at its last answer
+	LastContact time.Duration // its own, with the leader, at its last answer
+}
+
+// SetMemberHealth makes GetStatus report members' health from fn, which
+// answers false where it knows nothing (on a follower). Call it before
+// serving.
+func (s *Server) SetMemberHealth(fn func(id string) (MemberHealth, bool)) { s.health = fn }
 
 // Close ends every Watch stream, and every Write stream once the requests
 // it has read are answered, so that a graceful stop of the gRPC server

@@ -76,6 +76,10 @@ func askStatus(ctx context.Context, addr string, opts []grpc.DialOption) (*roost
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, joinCheckTimeout)
 	defer cancel()
+	return statusOf(ctx, conn)
+}
+
+func statusOf(ctx context.Context, conn *grpc.ClientConn) (*roostv1.GetStatusResponse, error) {
 	return roostv1.NewClusterServiceClient(conn).GetStatus(ctx, &roostv1.GetStatusRequest{})
 }
 

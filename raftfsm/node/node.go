@@ -115,7 +115,8 @@ type Node struct {
 	cancel context.CancelFunc // stops the background loops
 	wg     sync.WaitGroup     // background loops and servers
 
-	removed atomic.Bool // see checkRemoved
+	removed atomic.Bool  // see checkRemoved
+	watch   *memberWatch // the leader's view of the members
 
 	readyMu      sync.Mutex
 	readyTarget  uint64 // commit index learned at start; protected by readyMu
@@ -164,6 +165,8 @@ func Start(cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	reg.MustRegister(newStateCollector(n.store))
+	n.watch = newMemberWatch()
+	reg.MustRegister(newHealthCollector(n))
 	n.fwd = grpcserver.NewForwarder(n.store, cfg.Logger, n.dialOptions()...)
 	n.startGRPC(reg)
 	if cfg.HTTPAddr != "" {
@@ -179,8 +182,9 @@ func Start(cfg Config) (_ *Node, err error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.maintain(ctx)
+	go n.watchHealth(ctx)
 	if interval := cmp.Or(cfg.ReloadInterval, DefaultReloadInterval); interval > 0 {
 		n.wg.Add(1)
 		go n.watchFiles(ctx, interval)
@@ -207,6 +211,7 @@ func (n *Node) startGRPC(reg *prometheus.Registry) {
 		grpc.NumStreamWorkers(streamWorkers),
 	)...)
 	n.api = grpcserver.New(n.store, n.fwd, n.cfg.Logger)
+	n.api.SetMemberHealth(n.memberHealth)
 	n.api.Register(n.grpc)
 	n.health = health.NewServer()
 	healthpb.RegisterHealthServer(n.grpc, n.health)

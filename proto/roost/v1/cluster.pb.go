@@ -141,8 +141,22 @@ type Member struct {
 	LogFormat uint32 `protobuf:"varint,6,opt,name=log_format,json=logFormat,proto3" json:"log_format,omitempty"`
 	// A non-voter the leader will promote once it has caught up.
 	PromotionPending bool `protobuf:"varint,7,opt,name=promotion_pending,json=promotionPending,proto3" json:"promotion_pending,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What the leader learns by asking each member every second; set only
+	// in the leader's answer (health_known).
+	HealthKnown bool `protobuf:"varint,8,opt,name=health_known,json=healthKnown,proto3" json:"health_known,omitempty"`
+	// Answers the leader, hears from it and is at most a thousand
+	// entries behind.
+	Healthy bool `protobuf:"varint,9,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	// Since the member last answered the leader; unset if it never has.
+	SinceAnswer *durationpb.Duration `protobuf:"bytes,10,opt,name=since_answer,json=sinceAnswer,proto3" json:"since_answer,omitempty"`
+	// Entries the leader had applied that the member had not, at its last
+	// answer.
+	Behind uint64 `protobuf:"varint,11,opt,name=behind,proto3" json:"behind,omitempty"`
+	// The member's own time since it last heard from the leader, at its
+	// last answer.
+	LastContact   *durationpb.Duration `protobuf:"bytes,12,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
@@ -222,6 +236,41 @@ func (x *Member) GetPromotionPending() bool {
 		return x.PromotionPending
 	}
 	return false
+}
+
+func (x *Member) GetHealthKnown() bool {
+	if x != nil {
+		return x.HealthKnown
+	}
+	return false
+}
+
+func (x *Member) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *Member) GetSinceAnswer() *durationpb.Duration {
+	if x != nil {
+		return x.SinceAnswer
+	}
+	return nil
+}
+
+func (x *Member) GetBehind() uint64 {
+	if x != nil {
+		return x.Behind
+	}
+	return 0
+}
+
+func (x *Member) GetLastContact() *durationpb.Duration {
+	if x != nil {
+		return x.LastContact
+	}
+	return nil
 }
 
 type GetStatusRequest struct {
@@ -959,7 +1008,7 @@ var File_roost_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_roost_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x16roost/v1/cluster.proto\x12\broost.v1\x1a\x1egoogle/protobuf/duration.proto\"\xf2\x01\n" +
+	"\x16roost/v1/cluster.proto\x12\broost.v1\x1a\x1egoogle/protobuf/duration.proto\"\xc3\x03\n" +
 	"\x06Member\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\fraft_address\x18\x02 \x01(\tR\vraftAddress\x12!\n" +
@@ -968,7 +1017,13 @@ const file_roost_v1_cluster_proto_rawDesc = "" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\x12\x1d\n" +
 	"\n" +
 	"log_format\x18\x06 \x01(\rR\tlogFormat\x12+\n" +
-	"\x11promotion_pending\x18\a \x01(\bR\x10promotionPending\"\x12\n" +
+	"\x11promotion_pending\x18\a \x01(\bR\x10promotionPending\x12!\n" +
+	"\fhealth_known\x18\b \x01(\bR\vhealthKnown\x12\x18\n" +
+	"\ahealthy\x18\t \x01(\bR\ahealthy\x12<\n" +
+	"\fsince_answer\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\vsinceAnswer\x12\x16\n" +
+	"\x06behind\x18\v \x01(\x04R\x06behind\x12<\n" +
+	"\flast_contact\x18\f \x01(\v2\x19.google.protobuf.DurationR\vlastContact\"\x12\n" +
 	"\x10GetStatusRequest\"\xf3\x03\n" +
 	"\x11GetStatusResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\"\n" +
@@ -1068,28 +1123,30 @@ var file_roost_v1_cluster_proto_goTypes = []any{
 }
 var file_roost_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: roost.v1.Member.suffrage:type_name -> roost.v1.Suffrage
-	1,  // 1: roost.v1.GetStatusResponse.role:type_name -> roost.v1.Role
-	17, // 2: roost.v1.GetStatusResponse.last_contact:type_name -> google.protobuf.Duration
-	2,  // 3: roost.v1.GetStatusResponse.members:type_name -> roost.v1.Member
-	3,  // 4: roost.v1.ClusterService.GetStatus:input_type -> roost.v1.GetStatusRequest
-	5,  // 5: roost.v1.ClusterService.Join:input_type -> roost.v1.JoinRequest
-	7,  // 6: roost.v1.ClusterService.Remove:input_type -> roost.v1.RemoveRequest
-	9,  // 7: roost.v1.ClusterService.TransferLeadership:input_type -> roost.v1.TransferLeadershipRequest
-	11, // 8: roost.v1.ClusterService.ReadIndex:input_type -> roost.v1.ReadIndexRequest
-	13, // 9: roost.v1.ClusterService.SaveSnapshot:input_type -> roost.v1.SaveSnapshotRequest
-	15, // 10: roost.v1.ClusterService.RestoreSnapshot:input_type -> roost.v1.RestoreSnapshotRequest
-	4,  // 11: roost.v1.ClusterService.GetStatus:output_type -> roost.v1.GetStatusResponse
-	6,  // 12: roost.v1.ClusterService.Join:output_type -> roost.v1.JoinResponse
-	8,  // 13: roost.v1.ClusterService.Remove:output_type -> roost.v1.RemoveResponse
-	10, // 14: roost.v1.ClusterService.TransferLeadership:output_type -> roost.v1.TransferLeadershipResponse
-	12, // 15: roost.v1.ClusterService.ReadIndex:output_type -> roost.v1.ReadIndexResponse
-	14, // 16: roost.v1.ClusterService.SaveSnapshot:output_type -> roost.v1.SaveSnapshotResponse
-	16, // 17: roost.v1.ClusterService.RestoreSnapshot:output_type -> roost.v1.RestoreSnapshotResponse
-	11, // [11:18] is the sub-list for method output_type
-	4,  // [4:11] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	17, // 1: roost.v1.Member.since_answer:type_name -> google.protobuf.Duration
+	17, // 2: roost.v1.Member.last_contact:type_name -> google.protobuf.Duration
+	1,  // 3: roost.v1.GetStatusResponse.role:type_name -> roost.v1.Role
+	17, // 4: roost.v1.GetStatusResponse.last_contact:type_name -> google.protobuf.Duration
+	2,  // 5: roost.v1.GetStatusResponse.members:type_name -> roost.v1.Member
+	3,  // 6: roost.v1.ClusterService.GetStatus:input_type -> roost.v1.GetStatusRequest
+	5,  // 7: roost.v1.ClusterService.Join:input_type -> roost.v1.JoinRequest
+	7,  // 8: roost.v1.ClusterService.Remove:input_type -> roost.v1.RemoveRequest
+	9,  // 9: roost.v1.ClusterService.TransferLeadership:input_type -> roost.v1.TransferLeadershipRequest
+	11, // 10: roost.v1.ClusterService.ReadIndex:input_type -> roost.v1.ReadIndexRequest
+	13, // 11: roost.v1.ClusterService.SaveSnapshot:input_type -> roost.v1.SaveSnapshotRequest
+	15, // 12: roost.v1.ClusterService.RestoreSnapshot:input_type -> roost.v1.RestoreSnapshotRequest
+	4,  // 13: roost.v1.ClusterService.GetStatus:output_type -> roost.v1.GetStatusResponse
+	6,  // 14: roost.v1.ClusterService.Join:output_type -> roost.v1.JoinResponse
+	8,  // 15: roost.v1.ClusterService.Remove:output_type -> roost.v1.RemoveResponse
+	10, // 16: roost.v1.ClusterService.TransferLeadership:output_type -> roost.v1.TransferLeadershipResponse
+	12, // 17: roost.v1.ClusterService.ReadIndex:output_type -> roost.v1.ReadIndexResponse
+	14, // 18: roost.v1.ClusterService.SaveSnapshot:output_type -> roost.v1.SaveSnapshotResponse
+	16, // 19: roost.v1.ClusterService.RestoreSnapshot:output_type -> roost.v1.RestoreSnapshotResponse
+	13, // [13:20] is the sub-list for method output_type
+	6,  // [6:13] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_roost_v1_cluster_proto_init() }
