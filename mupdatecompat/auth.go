@@ -43,12 +43,15 @@ func (c *conn) handleAuthenticate(cmd *wire.Command) *Error {
 	if c.s.cfg.Users != nil {
 		id, ok = c.s.cfg.Users.Verify(user, pass)
 	}
+	c.s.cfg.Metrics.Login(ok)
 	if !ok {
 		c.logger.Warn("authentication failed", "user", user)
 		time.Sleep(c.s.cfg.FailedAuthDelay) // slows guessing; only this connection waits
-		return no("authentication failed")
+		return no("authentication failed").because("authentication_failed")
 	}
+	c.s.cfg.Metrics.Connections("none", -1)
 	c.id = id
+	c.s.cfg.Metrics.Connections(c.roleName(), 1)
 	c.logger.Info("authenticated", "user", user, "role", id.Role.String(), "tls", c.tls)
 	c.ok(cmd.Tag, "Authenticated")
 	return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/roost-mail/roost/mupdatecompat/internal/wire"
@@ -105,6 +106,7 @@ func (c *conn) serve() {
 				tag = "*"
 			}
 			c.reply(tag, bad(se.Msg))
+			c.s.cfg.Metrics.Command("unparsed", "bad", "syntax")
 		case err != nil:
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -138,6 +140,7 @@ func (c *conn) dispatch(cmd *wire.Command) bool {
 	switch cmd.Name {
 	case "LOGOUT":
 		c.ok(cmd.Tag, "bye-bye")
+		c.count(cmd.Name, nil)
 		return true
 	case "AUTHENTICATE":
 		if c.s.cfg.RequireTLS && !c.tls {
@@ -170,7 +173,22 @@ func (c *conn) dispatch(cmd *wire.Command) bool {
 	if err != nil {
 		c.reply(cmd.Tag, err)
 	}
+	c.count(cmd.Name, err)
 	return false
+}
+
+// count tells Metrics of a command's outcome.
+func (c *conn) count(name string, err *Error) {
+	switch name {
+	case "LOGOUT", "AUTHENTICATE", "STARTTLS", "UPDATE", "NOOP", "FIND", "LIST", "RESERVE", "ACTIVATE", "DEACTIVATE", "DELETE":
+	default:
+		name = "unknown" // a client's word, kept out of the label values
+	}
+	if err == nil {
+		c.s.cfg.Metrics.Command(name, "ok", "")
+		return
+	}
+	c.s.cfg.Metrics.Command(name, strings.ToLower(err.Kind), err.Reason)
 }
 
 // handle runs an authenticated command.

@@ -68,6 +68,9 @@ type Config struct {
 	StreamWriteTimeout time.Duration
 	// MaxLine and MaxLiteral bound input (wire defaults).
 	MaxLine, MaxLiteral int
+	// Metrics, if not nil, is told about connections, logins, commands
+	// and streams.
+	Metrics Metrics
 	// Logger: nil discards.
 	Logger *slog.Logger
 }
@@ -104,6 +107,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ServerName == "" {
 		cfg.ServerName = "roost"
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = nopMetrics{}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -150,14 +156,17 @@ func (s *Server) accept(nc net.Conn) {
 		// Cyrus's words; its clients then fail over to the next address.
 		nc.Write([]byte("* BYE \"Server Unable\"\r\n"))
 		nc.Close()
+		s.cfg.Metrics.ConnectionRefused()
 		return
 	}
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
+	s.cfg.Metrics.Connections("none", 1)
 	go func() {
 		defer s.wg.Done()
 		c.serve()
+		s.cfg.Metrics.Connections(c.roleName(), -1)
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()

@@ -56,6 +56,8 @@ func (c *conn) handleUpdate(cmd *wire.Command) *Error {
 		return nil
 	}
 	c.logger.Info("update stream started", "user", c.id.Name, "index", v.Revision(), "mailboxes", v.Len())
+	c.s.cfg.Metrics.Streams(1)
+	defer c.s.cfg.Metrics.Streams(-1)
 	st.run()
 	return nil
 }
@@ -130,6 +132,7 @@ func (st *stream) run() {
 // flush writes every change the watcher has, and sends them.
 func (st *stream) flush() error {
 	wrote := false
+	var last uint64 // revision of the last change written
 	for {
 		evs, _, err := st.w.Pending()
 		if err != nil {
@@ -141,12 +144,21 @@ func (st *stream) flush() error {
 		for _, ev := range evs {
 			st.writeEvent(ev)
 		}
+		last = evs[len(evs)-1].Revision
 		wrote = true
 	}
 	if !wrote {
 		return nil
 	}
-	return st.c.bw.Flush() // the buffered writer keeps a failed write's error
+	if err := st.c.bw.Flush(); err != nil { // the buffered writer keeps a failed write's error
+		return err
+	}
+	if rev := st.c.s.cfg.FSM.Revision(); rev > last {
+		st.c.s.cfg.Metrics.StreamLag(rev - last)
+	} else {
+		st.c.s.cfg.Metrics.StreamLag(0)
+	}
+	return nil
 }
 
 func (st *stream) writeEvent(ev raftfsm.Event) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/roost-mail/roost/mupdatecompat"
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/buildinfo"
 )
@@ -124,3 +125,64 @@ func b2f(b bool) float64 {
 	}
 	return 0
 }
+
+// mupdateMetrics records the MUPDATE server (mupdatecompat.Metrics).
+type mupdateMetrics struct {
+	conns    *prometheus.GaugeVec
+	refused  prometheus.Counter
+	logins   *prometheus.CounterVec
+	commands *prometheus.CounterVec
+	streams  prometheus.Gauge
+	lag      prometheus.Histogram
+}
+
+var _ mupdatecompat.Metrics = (*mupdateMetrics)(nil)
+
+func newMupdateMetrics(reg prometheus.Registerer) *mupdateMetrics {
+	m := &mupdateMetrics{
+		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "roost_mupdate_connections",
+			Help: "Open MUPDATE connections, by role (none: not authenticated yet).",
+		}, []string{"role"}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "roost_mupdate_connections_refused_total",
+			Help: "MUPDATE connections turned away at --mupdate-max-conns.",
+		}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roost_mupdate_logins_total",
+			Help: "MUPDATE AUTHENTICATE commands, by result (ok, failed).",
+		}, []string{"result"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roost_mupdate_commands_total",
+			Help: "MUPDATE commands answered, by command, outcome (ok, no, bad) and the reason of a refusal.",
+		}, []string{"command", "outcome", "reason"}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "roost_mupdate_update_streams",
+			Help: "MUPDATE UPDATE streams being served (Cyrus frontends' mupdate slaves).",
+		}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "roost_mupdate_stream_lag_revisions",
+			Help:    "Revisions of the database an UPDATE stream was still behind after sending what it had.",
+			Buckets: []float64{0, 1, 4, 16, 64, 256, 1024, 4096},
+		}),
+	}
+	reg.MustRegister(m.conns, m.refused, m.logins, m.commands, m.streams, m.lag)
+	return m
+}
+
+func (m *mupdateMetrics) Connections(role string, delta int) {
+	m.conns.WithLabelValues(role).Add(float64(delta))
+}
+func (m *mupdateMetrics) ConnectionRefused() { m.refused.Inc() }
+func (m *mupdateMetrics) Login(ok bool) {
+	result := "ok"
+	if !ok {
+		result = "failed"
+	}
+	m.logins.WithLabelValues(result).Inc()
+}
+func (m *mupdateMetrics) Command(name, outcome, reason string) {
+	m.commands.WithLabelValues(name, outcome, reason).Inc()
+}
+func (m *mupdateMetrics) Streams(delta int)  { m.streams.Add(float64(delta)) }
+func (m *mupdateMetrics) StreamLag(r uint64) { m.lag.Observe(float64(r)) }

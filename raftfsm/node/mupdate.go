@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/roost-mail/roost/mupdatecompat"
 	"github.com/roost-mail/roost/raftfsm/auth"
 	"github.com/roost-mail/roost/raftfsm/certs"
@@ -23,7 +24,7 @@ const (
 )
 
 // startMUPDATE serves MUPDATE on cfg.MupdateAddr.
-func (n *Node) startMUPDATE() error {
+func (n *Node) startMUPDATE(reg prometheus.Registerer) error {
 	var tlsConf *tls.Config
 	switch {
 	case n.cfg.MupdateTLSCert != "" || n.cfg.MupdateTLSKey != "":
@@ -48,7 +49,7 @@ func (n *Node) startMUPDATE() error {
 	n.mupdate = mupdatecompat.New(mupdatecompat.Config{
 		FSM: n.store.FSM(), Cluster: n.fwd, Users: n.users, ServerName: n.cfg.NodeID, Logger: n.cfg.Logger,
 		TLS: tlsConf, RequireTLS: n.cfg.MupdateRequireTLS, MaxConns: n.cfg.MupdateMaxConns,
-		LinearizableReads: n.cfg.MupdateLinearizableReads,
+		LinearizableReads: n.cfg.MupdateLinearizableReads, Metrics: newMupdateMetrics(reg),
 	})
 	n.serveMUPDATE(n.mupdate.Serve, n.mupdateLis)
 	if n.cfg.MupdateTLSAddr != "" {

@@ -176,7 +176,7 @@ func Start(cfg Config) (_ *Node, err error) {
 		n.startHTTP(reg)
 	}
 	if cfg.MupdateAddr != "" {
-		if err := n.startMUPDATE(); err != nil {
+		if err := n.startMUPDATE(reg); err != nil {
 			return nil, err
 		}
 	}
