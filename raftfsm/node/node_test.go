@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -305,5 +306,43 @@ func TestPprofWhenAsked(t *testing.T) {
 	t.Cleanup(func() { n.Close() })
 	if code, _, err := get(t, n, "/debug/pprof/"); err != nil || code != http.StatusOK {
 		t.Errorf("GET /debug/pprof/ with Pprof = %d, %v, want 200", code, err)
+	}
+}
+
+// TestMetricsDocumented checks that docs/metrics.md lists every roost_
+// metric a node exposes.
+func TestMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
+		HTTPAddr: "127.0.0.1:0", MupdateAddr: "127.0.0.1:0", Bootstrap: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	waitReady(t, n)
+	_, body, err := get(t, n, "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for line := range strings.Lines(body) {
+		name, ok := strings.CutPrefix(line, "# TYPE ")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		if !strings.HasPrefix(name, "roost_") || seen[name] {
+			continue
+		}
+		seen[name] = true
+		if !strings.Contains(string(doc), "`"+name) {
+			t.Errorf("docs/metrics.md does not list %s", name)
+		}
+	}
+	if !seen["roost_mupdate_update_streams"] || len(seen) < 15 {
+		t.Errorf("only %d roost_ metrics exposed: %v", len(seen), seen)
 	}
 }
