@@ -178,6 +178,20 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// Check reports what Open would refuse in c, as Validate does and, with
+// the defaults filled in, the Raft timings too, without touching the
+// disk or the network.
+func (c Config) Check() error {
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if err := raft.ValidateConfig(c.raftConfig(hclog.NewNullLogger())); err != nil {
+		return fmt.Errorf("raftfsm: %w", err)
+	}
+	return nil
+}
+
 // Store is one node's replica: raft over the FSM, a raft-wal or BoltDB log
 // and stable store, file snapshots and a TCP transport.
 type Store struct {
@@ -261,7 +275,7 @@ func (s *Store) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("raftfsm: raft transport: %w", err)
 	}
-	rc := s.raftConfig(hl)
+	rc := s.cfg.raftConfig(hl)
 	existing, err := raft.HasExistingState(logs, s.logStore, snaps)
 	if err != nil {
 		return fmt.Errorf("raftfsm: %w", err)
@@ -305,17 +319,17 @@ func (s *Store) openLogStore(hl hclog.Logger) (*logCache, error) {
 	return newLogCache(s.logStore.LogStore, logCacheEntries, logCacheBytes), nil
 }
 
-func (s *Store) raftConfig(hl hclog.Logger) *raft.Config {
+func (c Config) raftConfig(hl hclog.Logger) *raft.Config {
 	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(s.cfg.NodeID)
+	rc.LocalID = raft.ServerID(c.NodeID)
 	rc.Logger = hl
-	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
-	rc.ElectionTimeout = s.cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = s.cfg.LeaderLeaseTimeout
-	rc.CommitTimeout = s.cfg.CommitTimeout
-	rc.SnapshotThreshold = s.cfg.SnapshotThreshold
-	rc.SnapshotInterval = s.cfg.SnapshotInterval
-	rc.TrailingLogs = s.cfg.TrailingLogs
+	rc.HeartbeatTimeout = c.HeartbeatTimeout
+	rc.ElectionTimeout = c.ElectionTimeout
+	rc.LeaderLeaseTimeout = c.LeaderLeaseTimeout
+	rc.CommitTimeout = c.CommitTimeout
+	rc.SnapshotThreshold = c.SnapshotThreshold
+	rc.SnapshotInterval = c.SnapshotInterval
+	rc.TrailingLogs = c.TrailingLogs
 	// Group commit: the leader takes every queued proposal into one
 	// append and one fsync, and ships up to 1024 entries per message.
 	rc.BatchApplyCh = true

@@ -188,16 +188,16 @@ func TestRoostdPlaintextBeyondLoopback(t *testing.T) {
 			p.start(t, roostd, tc.args(p)...)
 			err := p.cmd.Wait()
 			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-				t.Fatalf("roostd exited with %v, want status 1; log:\n%s", err, p.log)
+			if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("roostd exited with %v, want status 2 (flags it cannot run with); log:\n%s", err, p.log)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(p.log.String(), w) {
 					t.Errorf("roostd's message lacks %q:\n%s", w, p.log)
 				}
 			}
-			if _, err := os.Stat(filepath.Join(p.dir, "wal")); err == nil {
-				t.Error("a refused roostd created its Raft log")
+			if _, err := os.Stat(p.dir); err == nil {
+				t.Error("a refused roostd created its data directory")
 			}
 		})
 	}

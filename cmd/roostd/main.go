@@ -187,6 +187,9 @@ func parseFlags(args []string, stderr io.Writer) (node.Config, slog.Level, bool,
 	if cfg.Bootstrap && len(cfg.Join) > 0 {
 		return cfg, 0, false, errors.New("--bootstrap and --join exclude each other")
 	}
+	if err := cfg.Check(); err != nil {
+		return cfg, 0, false, err
+	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return cfg, 0, false, fmt.Errorf("--log-level: %w", err)

@@ -58,6 +58,16 @@ func TestUsageErrors(t *testing.T) {
 		{"--log-format", "xml"},
 		{"--log-level", "loud"},
 		{"--mupdate-max-conns", "0"},
+		{"--tls-cert", "node.crt"},
+		{"--mupdate-tls-cert", "m.crt"},
+		{"--mupdate-require-tls"},
+		{"--grpc-addr", "0.0.0.0:3906"},
+		{"--raft-addr", ":3907"},
+		{"--raft-addr", "127.0.0.1:99999"},
+		{"--http-addr", "127.0.0.1"},
+		{"--join", "nohost"},
+		{"--raft-lease-timeout", "1s"},
+		{"--raft-heartbeat-timeout", "1ms"},
 	} {
 		err := run(context.Background(), args, io.Discard, io.Discard)
 		if !errors.As(err, new(usageError)) {

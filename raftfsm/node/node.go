@@ -138,6 +138,9 @@ func Start(cfg Config) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	if err := cfg.Check(); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if err := n.secure(); err != nil {
 		return nil, err
 	}

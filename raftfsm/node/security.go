@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/roost-mail/roost/raftfsm"
@@ -22,8 +23,8 @@ import (
 // key, CA and users files for changes, between SIGHUPs.
 const DefaultReloadInterval = 10 * time.Second
 
-// secure loads the node's TLS material, and refuses a plaintext listener
-// beyond loopback unless the operator allowed it.
+// secure loads the node's TLS material, or warns of --insecure (Check
+// has refused a plaintext listener beyond loopback without it).
 func (n *Node) secure() error {
 	c := n.cfg
 	switch given := btoi(c.TLSCert != "") + btoi(c.TLSKey != "") + btoi(c.TLSCA != ""); given {
@@ -34,15 +35,10 @@ func (n *Node) secure() error {
 		}
 		n.tls = m
 	case 0:
-		if err := plaintextAllowed(c); err != nil {
-			return err
-		}
 		if c.Insecure && (!isLoopback(c.GRPCAddr) || !isLoopback(c.RaftAddr)) {
 			n.logger.Warn("--insecure: gRPC and Raft accept anyone who reaches them, in plaintext, as an admin",
 				"grpc_addr", c.GRPCAddr, "raft_addr", c.RaftAddr)
 		}
-	default:
-		return errors.New("node: TLS needs all of --tls-cert, --tls-key and --tls-ca")
 	}
 	return nil
 }
@@ -193,4 +189,61 @@ func (n *Node) watchFiles(ctx context.Context, interval time.Duration) {
 			return
 		}
 	}
+}
+
+// Check reports what is wrong with c, touching nothing: roostd runs it
+// before it writes anything into the data directory, and refuses what it
+// finds as a usage error. Start runs it too.
+func (c Config) Check() error {
+	for _, a := range []struct {
+		flag, addr string
+		required   bool
+	}{
+		{"--raft-addr", c.RaftAddr, true}, {"--raft-advertise", c.RaftAdvertise, false},
+		{"--grpc-addr", c.GRPCAddr, true}, {"--grpc-advertise", c.GRPCAdvertise, false},
+		{"--http-addr", c.HTTPAddr, false}, {"--mupdate-addr", c.MupdateAddr, false},
+		{"--mupdate-tls-addr", c.MupdateTLSAddr, false},
+	} {
+		if a.addr == "" && !a.required {
+			continue
+		}
+		if err := checkAddr(a.addr); err != nil {
+			return fmt.Errorf("%s %q: %w", a.flag, a.addr, err)
+		}
+	}
+	for _, j := range c.Join {
+		if err := checkAddr(j); err != nil {
+			return fmt.Errorf("--join %q: %w", j, err)
+		}
+	}
+	switch btoi(c.TLSCert != "") + btoi(c.TLSKey != "") + btoi(c.TLSCA != "") {
+	case 0:
+		if err := plaintextAllowed(c); err != nil {
+			return err
+		}
+	case 3:
+	default:
+		return errors.New("TLS needs all of --tls-cert, --tls-key and --tls-ca")
+	}
+	if (c.MupdateTLSCert == "") != (c.MupdateTLSKey == "") {
+		return errors.New("--mupdate-tls-cert and --mupdate-tls-key go together")
+	}
+	if (c.MupdateTLSAddr != "" || c.MupdateRequireTLS) && c.MupdateTLSCert == "" && c.TLSCert == "" {
+		return errors.New("--mupdate-tls-addr and --mupdate-require-tls need a certificate: --mupdate-tls-cert and --mupdate-tls-key, or --tls-cert and --tls-key")
+	}
+	sc := c.Store
+	sc.NodeID, sc.Dir, sc.RaftAddr, sc.RaftAdvertise = c.NodeID, c.DataDir, c.RaftAddr, c.RaftAdvertise
+	return sc.Check()
+}
+
+// checkAddr checks a host:port a listener or a dialer takes.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	return nil
 }
