@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -237,13 +238,7 @@ func TestImportFromCyrusMaster(t *testing.T) {
 	if err := mc.Activate("example.com!user.x", "be2!", ""); err != nil {
 		t.Fatal(err)
 	}
-	var want []string
-	if err := mc.Dump(func(m raftfsm.Mailbox) error {
-		want = append(want, fmt.Sprintf("%s %v %s %q", m.Name, m.State, m.Location, m.ACL))
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	want := masterDump(t, master.imapAddr)
 
 	_, roostctl := buildBinaries(t)
 	n := &testNode{id: "i1"}
@@ -266,3 +261,90 @@ func TestImportFromCyrusMaster(t *testing.T) {
 }
 
 func head(s []string) []string { return s[:min(3, len(s))] }
+
+// TestImportFollowFromCyrusMaster is the migration's cutover window: a
+// dry run says what an import would write; then roostctl import --follow
+// copies a real Cyrus master's database and keeps copying its changes
+// while a real Cyrus backend creates, renames and deletes mailboxes on
+// the master, until the cluster holds exactly what the master does; an
+// interrupt stops it cleanly.
+func TestImportFollowFromCyrusMaster(t *testing.T) {
+	needCyrus(t)
+	master := startCyrus(t, "follow-master", "master", "")
+	be := startCyrus(t, "follow-be", "backend", master.imapAddr)
+	imapOK := func(cmds ...string) {
+		t.Helper()
+		for i, r := range be.imap(t, cmds...) {
+			if !strings.Contains(r, " OK ") {
+				t.Fatalf("IMAP %s: %s", cmds[i], r)
+			}
+		}
+	}
+	imapOK("CREATE user.before", "CREATE user.before.Sent")
+
+	_, roostctl := buildBinaries(t)
+	n := &testNode{id: "f1"}
+	startNode(t, n, nil, false)
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte(cyrusPassword+"\n"), 0o600)
+	from := []string{"--endpoints", n.grpcAddr, "import", "--from", master.imapAddr, "--from-user", cyrusAdmin, "--from-password-file", pw}
+	out := mustCtl(t, roostctl, append(from, "--dry-run")...)
+	if !strings.Contains(out, "would activate user.before at ") || !strings.Contains(out, "2 to add, 0 to change") {
+		t.Errorf("import --dry-run printed %q", out)
+	}
+	if got := n.n.Store().FSM().Len(); got != 0 {
+		t.Fatalf("the dry run wrote %d entries", got)
+	}
+
+	cmd := exec.Command(roostctl, append(from, "--follow")...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	imapOK("CREATE user.during", "CREATE user.during.Drafts", "RENAME user.during.Drafts user.during.Old",
+		"SETACL user.during anyone lrs", "SETACL user.before.Sent admin lrswipkxtecda", "DELETE user.before.Sent")
+	waitFor(t, "the cluster to hold what the master does", 60*time.Second, func() error {
+		want := masterDump(t, master.imapAddr)
+		got := listing(t, n)
+		for i := range got {
+			// listing adds revisions; compare the entries only.
+			f := strings.Fields(got[i])
+			got[i] = strings.Join(f[:len(f)-2], " ")
+		}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("cluster %q, master %q", got, want)
+		}
+		return nil
+	})
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("roostctl import --follow after an interrupt: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "stopped following") {
+		t.Errorf("import --follow printed %q", stdout.String())
+	}
+}
+
+// masterDump returns a MUPDATE master's UPDATE dump as comparable lines,
+// read on a connection of its own.
+func masterDump(t *testing.T, addr string) []string {
+	t.Helper()
+	mc, err := mupdatecompat.Dial(t.Context(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Close()
+	if err := mc.Authenticate(cyrusAdmin, cyrusPassword); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	if err := mc.Dump(func(m raftfsm.Mailbox) error {
+		out = append(out, fmt.Sprintf("%s %v %s %q", m.Name, m.State, m.Location, m.ACL))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

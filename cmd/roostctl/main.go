@@ -36,7 +36,7 @@ snapshot restore FILE
 passwd < FILE
 cert ca --dir D
 cert issue --dir D --name N --role node|admin|backend|frontend [--host H[,H...]]
-import --from HOST:PORT --from-user U --from-password-file F
+import --from HOST:PORT --from-user U --from-password-file F [--follow|--dry-run]
 
 --endpoints defaults to $ROOST_ENDPOINTS, else 127.0.0.1:3906; --cacert,
 --cert, --key, --user and --password-file to $ROOST_CACERT, $ROOST_CERT,
