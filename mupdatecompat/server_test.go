@@ -250,8 +250,14 @@ func TestAuthentication(t *testing.T) {
 // mustApply applies operations through st.
 func mustApply(t *testing.T, st *raftfsm.Store, ops ...raftfsm.Op) {
 	t.Helper()
-	if _, err := st.Apply(t.Context(), ops, false); err != nil {
+	resp, err := st.Apply(t.Context(), ops, false)
+	if err != nil {
 		t.Fatal(err)
+	}
+	for i, r := range resp.Results {
+		if r.Err != nil {
+			t.Fatalf("operation %d (%s %q): %v", i, ops[i].Kind, ops[i].Name, r.Err)
+		}
 	}
 }
 
@@ -407,7 +413,7 @@ func TestMaxConns(t *testing.T) {
 // cut off.
 func TestSlowReaderKeepsStream(t *testing.T) {
 	addr, st := testServerNamed(t, testUsers, "", func(c *Config) { c.StreamWriteTimeout = 300 * time.Millisecond })
-	acl := strings.Repeat("x", 200)
+	acl := "anyone\t" + strings.Repeat("l", 192) + "\t"
 	const n = 60_000 // about 15 MB of dump, more than the sockets buffer
 	for i := 0; i < n; i += 4000 {
 		var ops []raftfsm.Op

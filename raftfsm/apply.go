@@ -32,7 +32,11 @@ func (s *Store) Apply(ctx context.Context, ops []Op, atomic bool) (resp *ApplyRe
 	results := make([]Result, len(ops))
 	valid := make([]Op, 0, len(ops))
 	for i, op := range ops {
-		if err := op.Validate(); err != nil {
+		err := op.Validate()
+		if err == nil {
+			err = op.CheckPeers()
+		}
+		if err != nil {
 			results[i].Err = fmt.Errorf("%s %q: %w", op.Kind, op.Name, err)
 		} else {
 			valid = append(valid, op)

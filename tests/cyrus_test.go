@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"github.com/roost-mail/roost/mupdatecompat"
+	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestCyrusMurderOnRoost runs unchanged Cyrus peers on a three-node
@@ -347,4 +350,88 @@ func masterDump(t *testing.T, addr string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestCyrusSlaveSurvivesLimits writes, through gRPC and MUPDATE, names,
+// locations and ACLs at and just past what Cyrus 3.6 peers take, while a
+// real Cyrus frontend's mupdate slave follows the node: what Roost takes
+// reaches the slave intact, what it refuses is refused with a clear error,
+// and after every write the slave still follows.
+func TestCyrusSlaveSurvivesLimits(t *testing.T) {
+	needCyrus(t)
+	ctx := t.Context()
+	n := &testNode{id: "lim1"}
+	startNode(t, n, nil, false)
+	mc := n.mailboxes()
+	activate := func(name, loc, acl string) error {
+		_, err := mc.Activate(ctx, &roostv1.ActivateRequest{Name: []byte(name), Location: []byte(loc), Acl: []byte(acl)})
+		return err
+	}
+	if err := activate("user.m0", "be1!default", ""); err != nil {
+		t.Fatal(err)
+	}
+	fe := startCyrus(t, "limits-fe", "frontend", n.mupdateAddr)
+	follows := func(names ...string) {
+		t.Helper()
+		waitFor(t, fmt.Sprintf("the frontend to hold %.60q", names), 60*time.Second, func() error {
+			have := dumpNames(t, fe)
+			for _, name := range names {
+				if !slices.Contains(have, name) {
+					return fmt.Errorf("frontend lacks %.60q", name)
+				}
+			}
+			return nil
+		})
+	}
+	follows("user.m0")
+	long := func(n int) string { return strings.Repeat("a", n) }
+	for i, tc := range []struct {
+		name, loc, acl string
+		ok             bool
+	}{
+		{"shared." + long(255) + "." + long(227), "be1!default", "", true}, // 490 bytes
+		{"user." + long(240), "be1!default", "", true},
+		{"user." + long(250), "be1!default", "", false}, // the slave's assertion
+		{"shared." + long(255) + "." + long(228), "be1!default", "", false},
+		{"user..bob", "be1!default", "", false},
+		{"user.bob", long(64) + "!default", "", false},
+		{"user.bob", "be1!default", "bob", false},
+		{"user.bob", "be1!default", "bob\tlrs\t", true},
+	} {
+		err := activate(tc.name, tc.loc, tc.acl)
+		switch {
+		case tc.ok && err != nil:
+			t.Fatalf("case %d: Activate(%.40q) = %v, want OK", i, tc.name, err)
+		case !tc.ok && status.Code(err) != codes.InvalidArgument:
+			t.Fatalf("case %d: Activate(%.40q) = %v, want InvalidArgument", i, tc.name, err)
+		}
+		marker := fmt.Sprintf("user.m%d", i+1)
+		if err := activate(marker, "be1!default", ""); err != nil {
+			t.Fatal(err)
+		}
+		if tc.ok {
+			follows(tc.name, marker)
+		} else {
+			follows(marker)
+		}
+	}
+	// Through MUPDATE, as a Cyrus backend would send it.
+	c, err := mupdatecompat.Dial(ctx, n.mupdateAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Authenticate(cyrusAdmin, cyrusPassword); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Activate("user."+long(250), "be1!default", ""); err == nil || !strings.Contains(err.Error(), "more than the 240 Cyrus peers take") {
+		t.Errorf("MUPDATE ACTIVATE of a 250-byte user = %v, want NO naming the limit", err)
+	}
+	if err := activate("user.last", "be1!default", ""); err != nil {
+		t.Fatal(err)
+	}
+	follows("user.last")
+	if err := sameNames(dumpNames(t, fe), names(n)); err != nil {
+		t.Errorf("frontend and Roost differ: %v", err)
+	}
 }
