@@ -40,6 +40,14 @@ func startProcCluster(t testing.TB, roostd, prefix string, defaults bool, extra 
 			args = append(slices.Clone(extra), "--join", nodes[0].grpc)
 		}
 		n.start(t, roostd, args...)
+		// On a failure, each node's log, read once the node has ended
+		// (its output is copied until then).
+		t.Cleanup(func() {
+			if t.Failed() {
+				n.kill()
+				t.Logf("%s's log:\n%s", n.id, n.log)
+			}
+		})
 		conn, err := grpc.NewClient(n.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
