@@ -1,0 +1,127 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readmeBlocks returns the ```sh blocks of the README's section titled
+// heading (up to the next section of the same level), in order.
+func readmeBlocks(t *testing.T, heading string) []string {
+	t.Helper()
+	f, err := os.Open("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var blocks []string
+	var cur *strings.Builder
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "#"):
+			in = strings.TrimSpace(strings.TrimLeft(line, "#")) == heading
+		case !in:
+		case cur == nil && strings.TrimSpace(line) == "```sh":
+			cur = &strings.Builder{}
+		case cur != nil && strings.TrimSpace(line) == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	if len(blocks) == 0 {
+		t.Fatalf("README has no sh blocks under %q", heading)
+	}
+	return blocks
+}
+
+// runReadme pastes blocks, in order, into one bash with history expansion
+// on, as an interactive shell has it, in a directory holding bin/ with
+// the binaries, and returns what it printed. Every process it starts is
+// in its own process group, which is killed at the end.
+func runReadme(t *testing.T, blocks []string, ports ...int) string {
+	t.Helper()
+	for _, p := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("port %d, used by the README, is taken: %v", p, err)
+			}
+			t.Skipf("port %d, used by the README, is taken: %v", p, err)
+		}
+		l.Close()
+	}
+	roostd, roostctl := buildBinaries(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	os.MkdirAll(bin, 0o755)
+	for _, b := range []string{roostd, roostctl} {
+		if err := os.Symlink(b, filepath.Join(bin, filepath.Base(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := "set -o history -o histexpand\n" + strings.ReplaceAll(strings.Join(blocks, ""), "go build -o bin/ ./cmd/...\n", "")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "--norc", "--noprofile")
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader(script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A deadline, or the end of bash, ends everything it started: the
+	// nodes it leaves running hold its output open.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	cmd.Wait()
+	syscall.Kill(-pgid, syscall.SIGKILL)
+	for _, bad := range []string{"command not found", "event not found", "syntax error", "No such file", "usage:"} {
+		if strings.Contains(out.String(), bad) {
+			t.Errorf("the README's blocks printed %q:\n%s", bad, out.String())
+		}
+	}
+	return out.String()
+}
+
+
+// TestReadmeThreeNodes runs the README's three-node walk-through as it is
+// written, pasted into bash.
+func TestReadmeThreeNodes(t *testing.T) {
+	out := runReadme(t, readmeBlocks(t, "A three-node cluster on one machine"),
+		4005, 4006, 4007, 4008, 4015, 4016, 4017, 4018, 4025, 4026, 4027, 4028, 4035, 4036, 4037, 4038)
+	for _, want := range []string{"is leader", "name:      user.jane", "joined n4", "removed n4", "ready", "roost_raft_leader"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the walk-through's output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestReadmeSecure runs the README's secure cluster as it is written.
+func TestReadmeSecure(t *testing.T) {
+	out := runReadme(t, readmeBlocks(t, "Secure a cluster"),
+		5005, 5006, 5007, 5008, 5015, 5016, 5017, 5018, 5025, 5026, 5027, 5028)
+	for _, want := range []string{"is leader", "permission denied", "unauthenticated", "TLS certificate loaded"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the secure walk-through's output lacks %q:\n%s", want, out)
+		}
+	}
+}
