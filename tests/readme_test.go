@@ -102,7 +102,6 @@ func runReadme(t *testing.T, blocks []string, ports ...int) string {
 	return out.String()
 }
 
-
 // TestReadmeThreeNodes runs the README's three-node walk-through as it is
 // written, pasted into bash.
 func TestReadmeThreeNodes(t *testing.T) {
