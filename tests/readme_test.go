@@ -49,12 +49,23 @@ func readmeBlocks(t *testing.T, heading string) []string {
 	return blocks
 }
 
-// runReadme pastes blocks, in order, into one bash with history expansion
-// on, as an interactive shell has it, in a directory holding bin/ with
-// the binaries, and returns what it printed. Every process it starts is
-// in its own process group, which is killed at the end.
-func runReadme(t *testing.T, blocks []string, ports ...int) string {
+// readmeShells are the shells the README's blocks must paste into. Not
+// zsh yet: an interactive zsh takes the blocks' trailing # comments for
+// arguments (its INTERACTIVE_COMMENTS is off by default).
+var readmeShells = []string{"bash"}
+
+// runReadme pastes blocks, in order, into one shell, with history
+// expansion on as an interactive shell has it, in a directory holding
+// bin/ with the binaries, and returns what it printed. Every process it
+// starts is in its own process group, which is killed at the end.
+func runReadme(t *testing.T, shell string, blocks []string, ports ...int) string {
 	t.Helper()
+	if _, err := exec.LookPath(shell); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed (tests/cyrus/install.sh installs it)", shell)
+		}
+		t.Skipf("%s is not installed", shell)
+	}
 	for _, p := range ports {
 		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
@@ -74,10 +85,17 @@ func runReadme(t *testing.T, blocks []string, ports ...int) string {
 			t.Fatal(err)
 		}
 	}
-	script := "set -o history -o histexpand\n" + strings.ReplaceAll(strings.Join(blocks, ""), "go build -o bin/ ./cmd/...\n", "")
+	script := strings.ReplaceAll(strings.Join(blocks, ""), "go build -o bin/ ./cmd/...\n", "")
+	// zsh: no startup files, interactive (history expansion on), and no
+	// job control, so that what it starts stays in its process group.
+	args := []string{"-f", "-i", "+m"}
+	if shell == "bash" {
+		script = "set -o history -o histexpand\n" + script
+		args = []string{"--norc", "--noprofile"}
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", "--norc", "--noprofile")
+	cmd := exec.CommandContext(ctx, shell, args...)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -94,6 +112,17 @@ func runReadme(t *testing.T, blocks []string, ports ...int) string {
 	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
 	cmd.Wait()
 	syscall.Kill(-pgid, syscall.SIGKILL)
+	// The next walk-through takes the same ports once they are free.
+	waitFor(t, "the README's ports to be free again", 10*time.Second, func() error {
+		for _, p := range ports {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+			if err != nil {
+				return err
+			}
+			l.Close()
+		}
+		return nil
+	})
 	for _, bad := range []string{"command not found", "event not found", "syntax error", "No such file", "usage:"} {
 		if strings.Contains(out.String(), bad) {
 			t.Errorf("the README's blocks printed %q:\n%s", bad, out.String())
@@ -103,24 +132,33 @@ func runReadme(t *testing.T, blocks []string, ports ...int) string {
 }
 
 // TestReadmeThreeNodes runs the README's three-node walk-through as it is
-// written, pasted into bash.
+// written, pasted into each of readmeShells.
 func TestReadmeThreeNodes(t *testing.T) {
-	out := runReadme(t, readmeBlocks(t, "A three-node cluster on one machine"),
-		4005, 4006, 4007, 4008, 4015, 4016, 4017, 4018, 4025, 4026, 4027, 4028, 4035, 4036, 4037, 4038)
-	for _, want := range []string{"is leader", "name:      user.jane", "joined n4", "removed n4", "ready", "roost_raft_leader"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the walk-through's output lacks %q:\n%s", want, out)
-		}
+	for _, shell := range readmeShells {
+		t.Run(shell, func(t *testing.T) {
+			out := runReadme(t, shell, readmeBlocks(t, "A three-node cluster on one machine"),
+				4005, 4006, 4007, 4008, 4015, 4016, 4017, 4018, 4025, 4026, 4027, 4028, 4035, 4036, 4037, 4038)
+			for _, want := range []string{"is leader", "name:      user.jane", "joined n4", "removed n4", "ready", "roost_raft_leader"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("the walk-through's output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }
 
-// TestReadmeSecure runs the README's secure cluster as it is written.
+// TestReadmeSecure runs the README's secure cluster as it is written,
+// pasted into each of readmeShells.
 func TestReadmeSecure(t *testing.T) {
-	out := runReadme(t, readmeBlocks(t, "Secure a cluster"),
-		5005, 5006, 5007, 5008, 5015, 5016, 5017, 5018, 5025, 5026, 5027, 5028)
-	for _, want := range []string{"is leader", "permission denied", "unauthenticated", "TLS certificate loaded"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("the secure walk-through's output lacks %q:\n%s", want, out)
-		}
+	for _, shell := range readmeShells {
+		t.Run(shell, func(t *testing.T) {
+			out := runReadme(t, shell, readmeBlocks(t, "Secure a cluster"),
+				5005, 5006, 5007, 5008, 5015, 5016, 5017, 5018, 5025, 5026, 5027, 5028)
+			for _, want := range []string{"is leader", "permission denied", "unauthenticated", "TLS certificate loaded"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("the secure walk-through's output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }
