@@ -122,11 +122,6 @@ func load(files Files) (*material, error) {
 // Serial returns the serial number, in hex, of the certificate in use.
 func (m *Material) Serial() string { return m.cur.Load().serial }
 
-// Identity returns the identity the node's own certificate names.
-func (m *Material) Identity() (auth.Identity, error) {
-	return auth.FromCertificate(m.cur.Load().leaf)
-}
-
 func (m *Material) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	return &m.cur.Load().cert, nil
 }

@@ -39,9 +39,6 @@ func (n *Node) startMUPDATE(reg prometheus.Registerer) error {
 	if n.mupdateTLS != nil {
 		tlsConf = n.mupdateTLS.ServerConfig(tls.NoClientCert)
 	}
-	if (n.cfg.MupdateTLSAddr != "" || n.cfg.MupdateRequireTLS) && tlsConf == nil {
-		return errors.New("node: MUPDATE TLS needs a certificate and a key (--mupdate-tls-cert and --mupdate-tls-key, or --tls-cert and --tls-key)")
-	}
 	var err error
 	if n.mupdateLis, err = net.Listen("tcp", n.cfg.MupdateAddr); err != nil {
 		return fmt.Errorf("node: MUPDATE listener: %w", err)

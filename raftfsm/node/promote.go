@@ -7,15 +7,16 @@ import (
 
 // Promotion: a non-voter that joined to be a voter is promoted once it
 // has applied all but promoteSlack of the entries the leader had applied
-// when it asked, and hears from the leader.
+// when it last asked, answered lately and hears from the leader.
 const (
 	promoteSlack      = 256
 	promoteMaxContact = 2 * time.Second
 )
 
 // promote, on the leader, makes voters of the non-voters that joined to
-// be voters (raftfsm.Store.Join) and have caught up. A member that cannot
-// be reached, or lags, stays a non-voter and never counts towards the
+// be voters (raftfsm.Store.Join) and have caught up, as the leader's
+// member watch last saw them (watchHealth). A member that cannot be
+// reached, or lags, stays a non-voter and never counts towards the
 // quorum.
 func (n *Node) promote(ctx context.Context) {
 	if !n.store.IsLeader() {
@@ -26,17 +27,11 @@ func (n *Node) promote(ctx context.Context) {
 		return
 	}
 	for _, s := range servers {
-		if s.Voter || !s.Promote || s.GRPCAddr == "" {
+		if s.Voter || !s.Promote {
 			continue
 		}
-		target := n.store.FSM().AppliedIndex()
-		st, err := askStatus(ctx, s.GRPCAddr, n.dialOptions())
-		if err != nil {
-			n.logger.Debug("non-voter to promote did not answer", "peer", s.ID, "err", err)
-			continue
-		}
-		if st.AppliedIndex+promoteSlack < target || st.LastContact.AsDuration() > promoteMaxContact {
-			n.logger.Debug("non-voter to promote is still catching up", "peer", s.ID, "applied", st.AppliedIndex, "leader_applied", target)
+		h, ok := n.memberHealth(s.ID)
+		if !ok || !h.Answered || h.SinceAnswer > promoteMaxContact || h.LastContact > promoteMaxContact || h.Behind > promoteSlack {
 			continue
 		}
 		if err := n.store.PromoteReady(ctx, s.ID); err != nil {

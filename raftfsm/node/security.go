@@ -27,19 +27,18 @@ const DefaultReloadInterval = 10 * time.Second
 // has refused a plaintext listener beyond loopback without it).
 func (n *Node) secure() error {
 	c := n.cfg
-	switch given := btoi(c.TLSCert != "") + btoi(c.TLSKey != "") + btoi(c.TLSCA != ""); given {
-	case 3:
-		m, err := certs.Load(certs.Files{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA, Role: auth.RoleNode})
-		if err != nil {
-			return fmt.Errorf("node: %w", err)
-		}
-		n.tls = m
-	case 0:
+	if c.TLSCert == "" { // Check has made sure of all three or none
 		if c.Insecure && (!isLoopback(c.GRPCAddr) || !isLoopback(c.RaftAddr)) {
 			n.logger.Warn("--insecure: gRPC and Raft accept anyone who reaches them, in plaintext, as an admin",
 				"grpc_addr", c.GRPCAddr, "raft_addr", c.RaftAddr)
 		}
+		return nil
 	}
+	m, err := certs.Load(certs.Files{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSCA, Role: auth.RoleNode})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.tls = m
 	return nil
 }
 
