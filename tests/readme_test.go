@@ -49,16 +49,17 @@ func readmeBlocks(t *testing.T, heading string) []string {
 	return blocks
 }
 
-// readmeShells are the shells the README's blocks must paste into. Not
-// zsh yet: an interactive zsh takes the blocks' trailing # comments for
-// arguments (its INTERACTIVE_COMMENTS is off by default).
-var readmeShells = []string{"bash"}
+// readmeShells are the shells the README's blocks must paste into. An
+// interactive zsh takes a # for a word (INTERACTIVE_COMMENTS is off by
+// default), so the blocks carry no comments.
+var readmeShells = []string{"bash", "zsh"}
 
 // runReadme pastes blocks, in order, into one shell, with history
 // expansion on as an interactive shell has it, in a directory holding
-// bin/ with the binaries, and returns what it printed. Every process it
-// starts is in its own process group, which is killed at the end.
-func runReadme(t *testing.T, shell string, blocks []string, ports ...int) string {
+// bin/ with the binaries, and returns what it printed and that directory.
+// Every process it starts is in its own process group, which is killed at
+// the end.
+func runReadme(t *testing.T, shell string, blocks []string, ports ...int) (string, string) {
 	t.Helper()
 	if _, err := exec.LookPath(shell); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -123,25 +124,34 @@ func runReadme(t *testing.T, shell string, blocks []string, ports ...int) string
 		}
 		return nil
 	})
-	for _, bad := range []string{"command not found", "event not found", "syntax error", "No such file", "usage:"} {
+	for _, bad := range []string{"command not found", "event not found", "syntax error", "parse error", "No such file", "usage:"} {
 		if strings.Contains(out.String(), bad) {
 			t.Errorf("the README's blocks printed %q:\n%s", bad, out.String())
 		}
 	}
-	return out.String()
+	return out.String(), dir
 }
 
 // TestReadmeThreeNodes runs the README's three-node walk-through as it is
-// written, pasted into each of readmeShells.
+// written, then its conversion of n1's Raft store, pasted into each of
+// readmeShells.
 func TestReadmeThreeNodes(t *testing.T) {
 	for _, shell := range readmeShells {
 		t.Run(shell, func(t *testing.T) {
-			out := runReadme(t, shell, readmeBlocks(t, "A three-node cluster on one machine"),
+			blocks := append(readmeBlocks(t, "A three-node cluster on one machine"), readmeBlocks(t, "Converting a node's Raft store")...)
+			// After the conversion, wait for n1 to serve again before the
+			// shell ends and takes it down.
+			blocks = append(blocks, "bin/roostctl --endpoints 127.0.0.1:4006 --timeout 30s mailbox get user.carol\n")
+			out, dir := runReadme(t, shell, blocks,
 				4005, 4006, 4007, 4008, 4015, 4016, 4017, 4018, 4025, 4026, 4027, 4028, 4035, 4036, 4037, 4038)
-			for _, want := range []string{"is leader", "name:      user.jane", "joined n4", "removed n4", "ready", "roost_raft_leader"} {
+			for _, want := range []string{"is leader", "name:      user.jane", "joined n4", "removed n4", "ready", "roost_raft_leader", "name:      user.carol"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("the walk-through's output lacks %q:\n%s", want, out)
 				}
+			}
+			log, _ := os.ReadFile(filepath.Join(dir, "demo", "n1.log"))
+			if !strings.Contains(string(log), "store=boltdb") {
+				t.Errorf("n1's log does not show it back on BoltDB after convert-store:\n%s", log)
 			}
 		})
 	}
@@ -152,7 +162,7 @@ func TestReadmeThreeNodes(t *testing.T) {
 func TestReadmeSecure(t *testing.T) {
 	for _, shell := range readmeShells {
 		t.Run(shell, func(t *testing.T) {
-			out := runReadme(t, shell, readmeBlocks(t, "Secure a cluster"),
+			out, _ := runReadme(t, shell, readmeBlocks(t, "Secure a cluster"),
 				5005, 5006, 5007, 5008, 5015, 5016, 5017, 5018, 5025, 5026, 5027, 5028)
 			for _, want := range []string{"is leader", "permission denied", "unauthenticated", "TLS certificate loaded"} {
 				if !strings.Contains(out, want) {
