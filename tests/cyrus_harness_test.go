@@ -63,14 +63,32 @@ func startCyrus(t testing.TB, name, role, mupdateAddr string, extra ...string) *
 		t.Fatalf("saslpasswd2: %v: %s", err, out)
 	}
 	c.chownToCyrus(t)
+	t.Cleanup(c.stop)
+	c.launch(t)
+	return c
+}
+
+// restart stops the instance and starts it again following mupdateAddr,
+// as an operator does who edits mupdate_server in imapd.conf; its
+// mailboxes and messages stay.
+func (c *cyrus) restart(t testing.TB, mupdateAddr string, extra ...string) {
+	t.Helper()
+	c.stop()
+	c.writeConfig(t, mupdateAddr, extra)
+	c.chownToCyrus(t)
+	c.launch(t)
+}
+
+// launch starts Cyrus's master process and waits for its greeting.
+func (c *cyrus) launch(t testing.TB) {
+	t.Helper()
 	c.cmd = exec.Command(filepath.Join(cyrusBin, "master"), "-C", c.conf("imapd.conf"), "-M", c.conf("cyrus.conf"),
 		"-p", c.conf("master.pid"), "-L", c.conf("master.log"))
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.stop)
-	waitFor(t, name+"'s IMAP greeting", 60*time.Second, func() error {
+	waitFor(t, c.name+"'s IMAP greeting", 60*time.Second, func() error {
 		if c.cmd.ProcessState != nil {
 			return fmt.Errorf("Cyrus master exited")
 		}
@@ -92,7 +110,6 @@ func startCyrus(t testing.TB, name, role, mupdateAddr string, extra ...string) *
 		}
 		return fmt.Errorf("no * OK greeting")
 	})
-	return c
 }
 
 // cyrusDir returns a directory Cyrus's unprivileged user can reach.
@@ -175,7 +192,7 @@ func (c *cyrus) chownToCyrus(t testing.TB) {
 }
 
 func (c *cyrus) stop() {
-	if c.cmd == nil || c.cmd.Process == nil {
+	if c.cmd == nil || c.cmd.Process == nil || c.cmd.ProcessState != nil {
 		return
 	}
 	syscall.Kill(-c.cmd.Process.Pid, syscall.SIGTERM)
@@ -233,6 +250,16 @@ func (c *cyrus) imap(t testing.TB, commands ...string) []string {
 	}
 	run("Z", "LOGOUT")
 	return out
+}
+
+// imapOK is imap for commands that must all succeed.
+func (c *cyrus) imapOK(t testing.TB, commands ...string) {
+	t.Helper()
+	for i, r := range c.imap(t, commands...) {
+		if !strings.Contains(r, " OK ") {
+			t.Fatalf("IMAP %s on %s: %s", commands[i], c.name, r)
+		}
+	}
 }
 
 // undump writes n mailboxes (user.u000000 and on, as an admin CREATE

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -146,15 +147,25 @@ func TestCyrusMupdatetest(t *testing.T) {
 	}
 }
 
-// dumpNames returns the mailbox names in a Cyrus instance's mailboxes.db.
+// dumpNames returns the mailbox names in a Cyrus instance's mailboxes.db,
+// less the tombstones (mbtype d) a backend keeps of deleted and renamed
+// mailboxes, which it does not tell MUPDATE of.
 func dumpNames(t *testing.T, c *cyrus) []string {
 	t.Helper()
+	var entries map[string]struct {
+		Mbtype string `json:"mbtype"`
+	}
+	out := c.tool(t, "ctl_mboxlist", "-d")
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		t.Fatalf("ctl_mboxlist -d on %s: %v\n%s", c.name, err, out)
+	}
 	var names []string
-	for _, line := range strings.Split(c.tool(t, "ctl_mboxlist", "-d"), "\n") {
-		if name, _, ok := strings.Cut(strings.TrimPrefix(line, `"`), `":`); ok && strings.HasPrefix(line, `"`) {
+	for name, e := range entries {
+		if !strings.Contains(e.Mbtype, "d") {
 			names = append(names, name)
 		}
 	}
+	slices.Sort(names)
 	return names
 }
 
@@ -275,15 +286,7 @@ func TestImportFollowFromCyrusMaster(t *testing.T) {
 	needCyrus(t)
 	master := startCyrus(t, "follow-master", "master", "")
 	be := startCyrus(t, "follow-be", "backend", master.imapAddr)
-	imapOK := func(cmds ...string) {
-		t.Helper()
-		for i, r := range be.imap(t, cmds...) {
-			if !strings.Contains(r, " OK ") {
-				t.Fatalf("IMAP %s: %s", cmds[i], r)
-			}
-		}
-	}
-	imapOK("CREATE user.before", "CREATE user.before.Sent")
+	be.imapOK(t, "CREATE user.before", "CREATE user.before.Sent")
 
 	_, roostctl := buildBinaries(t)
 	n := &testNode{id: "f1"}
@@ -306,7 +309,7 @@ func TestImportFollowFromCyrusMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	imapOK("CREATE user.during", "CREATE user.during.Drafts", "RENAME user.during.Drafts user.during.Old",
+	be.imapOK(t, "CREATE user.during", "CREATE user.during.Drafts", "RENAME user.during.Drafts user.during.Old",
 		"SETACL user.during anyone lrs", "SETACL user.before.Sent admin lrswipkxtecda", "DELETE user.before.Sent")
 	waitFor(t, "the cluster to hold what the master does", 60*time.Second, func() error {
 		want := masterDump(t, master.imapAddr)
@@ -327,6 +330,111 @@ func TestImportFollowFromCyrusMaster(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "stopped following") {
 		t.Errorf("import --follow printed %q", stdout.String())
+	}
+}
+
+// TestCyrusMigration follows the README's migration guide end to end on
+// a running Cyrus murder (its mupdate master, two backends and a
+// frontend, all real Cyrus 3.6): a dry run, then roostctl import --follow
+// while the frontend and then each backend in turn is pointed at the
+// cluster and restarted, with every backend creating and deleting
+// mailboxes throughout; then the import stops and the master is retired.
+// At every step the frontend holds every mailbox of every backend, and at
+// the end the cluster holds exactly what the backends do, each on its own
+// server.
+func TestCyrusMigration(t *testing.T) {
+	needCyrus(t)
+	master := startCyrus(t, "mig-master", "master", "")
+	be1 := startCyrus(t, "mig-be1", "backend", master.imapAddr)
+	be2 := startCyrus(t, "mig-be2", "backend", master.imapAddr)
+	fe := startCyrus(t, "mig-fe", "frontend", master.imapAddr)
+	be1.imapOK(t, "CREATE user.anne", "CREATE user.anne.Sent", "CREATE user.anne.Trash")
+	be2.imapOK(t, "CREATE user.bert", "CREATE shared.news", "SETACL shared.news anyone lrs")
+	backends := func() []string { return append(dumpNames(t, be1), dumpNames(t, be2)...) }
+	frontendFollows := func(step string) {
+		t.Helper()
+		waitFor(t, "the frontend to hold every backend's mailboxes "+step, 60*time.Second, func() error {
+			return sameNames(dumpNames(t, fe), backends())
+		})
+	}
+	frontendFollows("before the migration")
+
+	// 1. The cluster.
+	nodes := startThree(t, "mig", false)
+	fs := followersOf(nodes)
+	_, roostctl := buildBinaries(t)
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte(cyrusPassword+"\n"), 0o600)
+	var endpoints []string
+	for _, tn := range nodes {
+		endpoints = append(endpoints, tn.grpcAddr)
+	}
+	from := []string{"--endpoints", strings.Join(endpoints, ","), "import", "--from", master.imapAddr,
+		"--from-user", cyrusAdmin, "--from-password-file", pw}
+
+	// 2. A dry run, then the import, left following.
+	if out := mustCtl(t, roostctl, append(from, "--dry-run")...); !strings.Contains(out, "6 to add, 0 to change") {
+		t.Errorf("import --dry-run printed %q, want 6 to add", out)
+	}
+	imp := exec.Command(roostctl, append(from, "--follow")...)
+	var stdout, stderr bytes.Buffer
+	imp.Stdout, imp.Stderr = &stdout, &stderr
+	if err := imp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { imp.Process.Kill(); imp.Wait() })
+	clusterFollows := func(step string) {
+		t.Helper()
+		waitFor(t, "the cluster to hold every backend's mailboxes "+step, 60*time.Second, func() error {
+			return sameNames(names(fs[0]), backends())
+		})
+	}
+	clusterFollows("after the import")
+
+	// 3. The frontend moves to the cluster while both backends still
+	// write to the master: the import carries their changes.
+	fe.restart(t, fs[0].mupdateAddr)
+	be1.imapOK(t, "CREATE user.anne.Drafts")
+	be2.imapOK(t, "CREATE user.bert.Sent")
+	frontendFollows("once it follows the cluster")
+
+	// 4. The backends move, one at a time. be1 writes to the cluster, be2
+	// still to the master.
+	be1.restart(t, fs[1].mupdateAddr)
+	be1.imapOK(t, "CREATE user.anne.Archive", "SETACL user.anne.Trash admin lrswipkxtecda", "DELETE user.anne.Trash", "RENAME user.anne.Drafts user.anne.Notes")
+	be2.imapOK(t, "CREATE user.bert.Trash", "SETACL user.bert.Sent admin lrswipkxtecda", "DELETE user.bert.Sent")
+	frontendFollows("with be1 moved")
+	clusterFollows("with be1 moved")
+	var leader *testNode
+	for _, tn := range nodes {
+		if tn.n.Store().IsLeader() {
+			leader = tn
+		}
+	}
+	be2.restart(t, leader.mupdateAddr)
+	be2.imapOK(t, "CREATE user.bert.Archive")
+	frontendFollows("with both moved")
+
+	// 5. The import stops; the master is retired; the murder carries on.
+	imp.Process.Signal(os.Interrupt)
+	if err := imp.Wait(); err != nil {
+		t.Fatalf("import --follow after an interrupt: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "stopped following") || !strings.Contains(stdout.String(), " refused") {
+		t.Errorf("import --follow printed %q", stdout.String())
+	}
+	master.stop()
+	be1.imapOK(t, "CREATE user.anne.Final")
+	be2.imapOK(t, "SETACL user.bert.Trash admin lrswipkxtecda", "DELETE user.bert.Trash")
+	frontendFollows("after the master is gone")
+	clusterFollows("after the master is gone")
+	for _, c := range []*cyrus{be1, be2} {
+		for _, name := range dumpNames(t, c) {
+			m, _ := fs[0].n.Store().FSM().Get(name)
+			if m == nil || m.State != raftfsm.StateActive || !strings.HasPrefix(m.Location, c.servername+"!") {
+				t.Errorf("%s of %s is in the cluster as %+v", name, c.name, m)
+			}
+		}
 	}
 }
 
