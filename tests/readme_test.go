@@ -172,3 +172,26 @@ func TestReadmeSecure(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeFirstScreen runs the README's first commands: its run command
+// (a single node on built-in defaults, built once rather than by go run)
+// and the roostctl calls that reach that node with no flags.
+func TestReadmeFirstScreen(t *testing.T) {
+	blocks := readmeBlocks(t, "Roost")
+	if len(blocks) < 2 || !strings.HasPrefix(blocks[0], "go run ./cmd/roostd\n") {
+		t.Fatalf("the README's first block is not the run command: %q", blocks)
+	}
+	start := "bin/roostd 2>roostd.log &\nuntil curl -sf 127.0.0.1:3908/readyz >/dev/null; do sleep 0.2; done\n"
+	for _, shell := range readmeShells {
+		t.Run(shell, func(t *testing.T) {
+			out, dir := runReadme(t, shell, []string{start, strings.ReplaceAll(blocks[1], "go run ./cmd/roostctl", "bin/roostctl")},
+				3905, 3906, 3907, 3908)
+			if !strings.Contains(out, "user.jane") || !strings.Contains(out, "be1!default") {
+				t.Errorf("the first screen's roostctl calls printed:\n%s", out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "roost-data")); err != nil {
+				t.Errorf("roostd on its defaults made no ./roost-data: %v", err)
+			}
+		})
+	}
+}
