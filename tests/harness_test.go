@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roost-mail/roost/cmd/roostd/node"
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/auth"
-	"github.com/roost-mail/roost/raftfsm/node"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"

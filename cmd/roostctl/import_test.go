@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roost-mail/roost/cmd/roostd/node"
 	"github.com/roost-mail/roost/raftfsm"
-	"github.com/roost-mail/roost/raftfsm/node"
 )
 
 func startNode(t *testing.T, id string, mupdate bool) *node.Node {

@@ -18,9 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/roost-mail/roost/cmd/roostd/node"
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/buildinfo"
-	"github.com/roost-mail/roost/raftfsm/node"
 )
 
 func main() {

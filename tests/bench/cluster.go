@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/roost-mail/roost/cmd/roostd/node"
 	"github.com/roost-mail/roost/raftfsm"
-	"github.com/roost-mail/roost/raftfsm/node"
 )
 
 // startCluster starts three nodes with default (production) Raft

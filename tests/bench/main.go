@@ -27,8 +27,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/roost-mail/roost/cmd/roostd/node"
 	"github.com/roost-mail/roost/raftfsm"
-	"github.com/roost-mail/roost/raftfsm/node"
 	"github.com/roost-mail/roost/tests/internal/floor"
 	"google.golang.org/grpc"
 )

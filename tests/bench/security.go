@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/roost-mail/roost/cmd/roostd/node"
 	"github.com/roost-mail/roost/raftfsm/auth"
 	"github.com/roost-mail/roost/raftfsm/certs"
-	"github.com/roost-mail/roost/raftfsm/node"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
