@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // waitTimeout bounds every wait and call of these tests.
@@ -716,6 +717,24 @@ func TestWatchFromRevision(t *testing.T) {
 	want = []watchEvent{{r1, put, "user.a"}, {r2, put, "user.b"}, {r3, put, "user.a"}, {r4, put, "user.c"}}
 	if got := recvEvents(t, stream, r4); !slices.Equal(got, want) {
 		t.Errorf("Watch(after 0) events = %v, want %v", got, want)
+	}
+}
+
+// TestWatchProgress: a quiet stream that asked for progress messages gets
+// them, with nothing in them but how far it is, and changes still arrive
+// between them.
+func TestWatchProgress(t *testing.T) {
+	n := startTestNode(t)
+	r1 := mustActivate(t, n, "user.a", loc1, "").Revision
+	stream := watchStream(t, n, &roostv1.WatchRequest{AfterRevision: r1, ProgressInterval: durationpb.New(time.Millisecond)})
+	for range 3 {
+		if msg := recvWatch(t, stream); len(msg.Events) != 0 || msg.Revision != r1 || msg.NodeRevision < r1 {
+			t.Fatalf("progress message = %v, want no events at revision %d", msg, r1)
+		}
+	}
+	r2 := mustActivate(t, n, "user.b", loc1, "").Revision
+	if got, want := recvEvents(t, stream, r2), []watchEvent{{r2, roostv1.EventType_EVENT_TYPE_PUT, "user.b"}}; !slices.Equal(got, want) {
+		t.Errorf("events after progress messages = %v, want %v", got, want)
 	}
 }
 

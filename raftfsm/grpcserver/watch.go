@@ -2,6 +2,8 @@ package grpcserver
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
@@ -10,8 +12,13 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// listingChunk is how many entries one listing message carries.
-const listingChunk = 1000
+const (
+	// listingChunk is how many entries one listing message carries.
+	listingChunk = 1000
+	// minProgress bounds how often a quiet stream sends progress
+	// messages, whatever a watcher asks for.
+	minProgress = 50 * time.Millisecond
+)
 
 // Watch implements roost.v1.MailboxService: an optional listing at a
 // revision, then every change after it. The watcher is registered before
@@ -46,15 +53,16 @@ func (s *Server) Watch(req *roostv1.WatchRequest, stream grpc.ServerStreamingSer
 		case <-ctx.Done():
 		}
 	}()
+	progress := req.ProgressInterval.AsDuration()
 	for {
-		evs, rev, err := w.Next(ctx)
+		evs, rev, err := next(ctx, w, progress)
 		if err != nil {
 			if ctx.Err() != nil && stream.Context().Err() == nil {
 				return status.Error(codes.Unavailable, "node shutting down; resume on another node")
 			}
 			return toStatus(err)
 		}
-		msg := &roostv1.WatchResponse{Revision: rev, Events: make([]*roostv1.Event, len(evs))}
+		msg := &roostv1.WatchResponse{Revision: rev, NodeRevision: fsm.Revision(), Events: make([]*roostv1.Event, len(evs))}
 		for i, ev := range evs {
 			msg.Events[i] = &roostv1.Event{Revision: ev.Revision, Type: roostv1.EventType(ev.Type),
 				Mailbox: mailboxToProto(&ev.Mailbox)}
@@ -63,6 +71,22 @@ func (s *Server) Watch(req *roostv1.WatchRequest, stream grpc.ServerStreamingSer
 			return err
 		}
 	}
+}
+
+// next waits for the watcher's next changes; with a progress interval,
+// it returns no events and the watcher's revision once the interval
+// passes without any, for the stream's progress message.
+func next(ctx context.Context, w *raftfsm.Watcher, progress time.Duration) ([]raftfsm.Event, uint64, error) {
+	if progress <= 0 {
+		return w.Next(ctx)
+	}
+	tctx, cancel := context.WithTimeout(ctx, max(progress, minProgress))
+	defer cancel()
+	evs, rev, err := w.Next(tctx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, rev, nil
+	}
+	return evs, rev, err
 }
 
 func sendListing(v *raftfsm.View, prefix string, stream grpc.ServerStreamingServer[roostv1.WatchResponse]) error {

@@ -12,6 +12,7 @@ package roostv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -1572,9 +1573,13 @@ type WatchRequest struct {
 	MinRevision uint64 `protobuf:"varint,4,opt,name=min_revision,json=minRevision,proto3" json:"min_revision,omitempty"`
 	// Confirm with the leader and catch up to its commit index before the
 	// listing, so that it holds every change committed before the call.
-	Consistent    bool `protobuf:"varint,5,opt,name=consistent,proto3" json:"consistent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Consistent bool `protobuf:"varint,5,opt,name=consistent,proto3" json:"consistent,omitempty"`
+	// When set, a stream with nothing to send for this long sends a message
+	// with no events, so that a watcher knows the node is there and how far
+	// it is (a cache's lag is measured by these). Unset: no such messages.
+	ProgressInterval *durationpb.Duration `protobuf:"bytes,6,opt,name=progress_interval,json=progressInterval,proto3" json:"progress_interval,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WatchRequest) Reset() {
@@ -1640,6 +1645,13 @@ func (x *WatchRequest) GetConsistent() bool {
 		return x.Consistent
 	}
 	return false
+}
+
+func (x *WatchRequest) GetProgressInterval() *durationpb.Duration {
+	if x != nil {
+		return x.ProgressInterval
+	}
+	return nil
 }
 
 type Event struct {
@@ -1714,7 +1726,10 @@ type WatchResponse struct {
 	// Changes, in revision order.
 	Events []*Event `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
 	// Every change up to this revision has been sent; resume after it.
-	Revision      uint64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision uint64 `protobuf:"varint,4,opt,name=revision,proto3" json:"revision,omitempty"`
+	// The node's own applied revision as the message was sent: a watcher
+	// this far ahead of revision is still receiving a backlog.
+	NodeRevision  uint64 `protobuf:"varint,5,opt,name=node_revision,json=nodeRevision,proto3" json:"node_revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1777,11 +1792,18 @@ func (x *WatchResponse) GetRevision() uint64 {
 	return 0
 }
 
+func (x *WatchResponse) GetNodeRevision() uint64 {
+	if x != nil {
+		return x.NodeRevision
+	}
+	return 0
+}
+
 var File_roost_v1_mailbox_proto protoreflect.FileDescriptor
 
 const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\n" +
-	"\x16roost/v1/mailbox.proto\x12\broost.v1\"\xcb\x01\n" +
+	"\x16roost/v1/mailbox.proto\x12\broost.v1\x1a\x1egoogle/protobuf/duration.proto\"\xcb\x01\n" +
 	"\aMailbox\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\fR\x04name\x12,\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.roost.v1.MailboxStateR\x05state\x12\x1a\n" +
@@ -1873,7 +1895,7 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\n" +
 	"WriteError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xb9\x01\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x81\x02\n" +
 	"\fWatchRequest\x12%\n" +
 	"\x0eafter_revision\x18\x01 \x01(\x04R\rafterRevision\x12'\n" +
 	"\x0finclude_listing\x18\x02 \x01(\bR\x0eincludeListing\x12\x16\n" +
@@ -1881,16 +1903,18 @@ const file_roost_v1_mailbox_proto_rawDesc = "" +
 	"\fmin_revision\x18\x04 \x01(\x04R\vminRevision\x12\x1e\n" +
 	"\n" +
 	"consistent\x18\x05 \x01(\bR\n" +
-	"consistent\"y\n" +
+	"consistent\x12F\n" +
+	"\x11progress_interval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x10progressInterval\"y\n" +
 	"\x05Event\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x04R\brevision\x12'\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x13.roost.v1.EventTypeR\x04type\x12+\n" +
-	"\amailbox\x18\x03 \x01(\v2\x11.roost.v1.MailboxR\amailbox\"\xac\x01\n" +
+	"\amailbox\x18\x03 \x01(\v2\x11.roost.v1.MailboxR\amailbox\"\xd1\x01\n" +
 	"\rWatchResponse\x12+\n" +
 	"\alisting\x18\x01 \x03(\v2\x11.roost.v1.MailboxR\alisting\x12)\n" +
 	"\x10listing_complete\x18\x02 \x01(\bR\x0flistingComplete\x12'\n" +
 	"\x06events\x18\x03 \x03(\v2\x0f.roost.v1.EventR\x06events\x12\x1a\n" +
-	"\brevision\x18\x04 \x01(\x04R\brevision*c\n" +
+	"\brevision\x18\x04 \x01(\x04R\brevision\x12#\n" +
+	"\rnode_revision\x18\x05 \x01(\x04R\fnodeRevision*c\n" +
 	"\fMailboxState\x12\x1d\n" +
 	"\x19MAILBOX_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16MAILBOX_STATE_RESERVED\x10\x01\x12\x18\n" +
@@ -1968,6 +1992,7 @@ var file_roost_v1_mailbox_proto_goTypes = []any{
 	(*WatchRequest)(nil),          // 24: roost.v1.WatchRequest
 	(*Event)(nil),                 // 25: roost.v1.Event
 	(*WatchResponse)(nil),         // 26: roost.v1.WatchResponse
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_roost_v1_mailbox_proto_depIdxs = []int32{
 	0,  // 0: roost.v1.Mailbox.state:type_name -> roost.v1.MailboxState
@@ -1988,33 +2013,34 @@ var file_roost_v1_mailbox_proto_depIdxs = []int32{
 	17, // 15: roost.v1.WriteRequest.operation:type_name -> roost.v1.Operation
 	18, // 16: roost.v1.WriteResponse.result:type_name -> roost.v1.OperationResult
 	23, // 17: roost.v1.WriteResponse.error:type_name -> roost.v1.WriteError
-	3,  // 18: roost.v1.Event.type:type_name -> roost.v1.EventType
-	4,  // 19: roost.v1.Event.mailbox:type_name -> roost.v1.Mailbox
-	4,  // 20: roost.v1.WatchResponse.listing:type_name -> roost.v1.Mailbox
-	25, // 21: roost.v1.WatchResponse.events:type_name -> roost.v1.Event
-	5,  // 22: roost.v1.MailboxService.GetMailbox:input_type -> roost.v1.GetMailboxRequest
-	7,  // 23: roost.v1.MailboxService.ListMailboxes:input_type -> roost.v1.ListMailboxesRequest
-	9,  // 24: roost.v1.MailboxService.Reserve:input_type -> roost.v1.ReserveRequest
-	11, // 25: roost.v1.MailboxService.Activate:input_type -> roost.v1.ActivateRequest
-	13, // 26: roost.v1.MailboxService.Deactivate:input_type -> roost.v1.DeactivateRequest
-	15, // 27: roost.v1.MailboxService.Delete:input_type -> roost.v1.DeleteRequest
-	19, // 28: roost.v1.MailboxService.Batch:input_type -> roost.v1.BatchRequest
-	21, // 29: roost.v1.MailboxService.Write:input_type -> roost.v1.WriteRequest
-	24, // 30: roost.v1.MailboxService.Watch:input_type -> roost.v1.WatchRequest
-	6,  // 31: roost.v1.MailboxService.GetMailbox:output_type -> roost.v1.GetMailboxResponse
-	8,  // 32: roost.v1.MailboxService.ListMailboxes:output_type -> roost.v1.ListMailboxesResponse
-	10, // 33: roost.v1.MailboxService.Reserve:output_type -> roost.v1.ReserveResponse
-	12, // 34: roost.v1.MailboxService.Activate:output_type -> roost.v1.ActivateResponse
-	14, // 35: roost.v1.MailboxService.Deactivate:output_type -> roost.v1.DeactivateResponse
-	16, // 36: roost.v1.MailboxService.Delete:output_type -> roost.v1.DeleteResponse
-	20, // 37: roost.v1.MailboxService.Batch:output_type -> roost.v1.BatchResponse
-	22, // 38: roost.v1.MailboxService.Write:output_type -> roost.v1.WriteResponse
-	26, // 39: roost.v1.MailboxService.Watch:output_type -> roost.v1.WatchResponse
-	31, // [31:40] is the sub-list for method output_type
-	22, // [22:31] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	27, // 18: roost.v1.WatchRequest.progress_interval:type_name -> google.protobuf.Duration
+	3,  // 19: roost.v1.Event.type:type_name -> roost.v1.EventType
+	4,  // 20: roost.v1.Event.mailbox:type_name -> roost.v1.Mailbox
+	4,  // 21: roost.v1.WatchResponse.listing:type_name -> roost.v1.Mailbox
+	25, // 22: roost.v1.WatchResponse.events:type_name -> roost.v1.Event
+	5,  // 23: roost.v1.MailboxService.GetMailbox:input_type -> roost.v1.GetMailboxRequest
+	7,  // 24: roost.v1.MailboxService.ListMailboxes:input_type -> roost.v1.ListMailboxesRequest
+	9,  // 25: roost.v1.MailboxService.Reserve:input_type -> roost.v1.ReserveRequest
+	11, // 26: roost.v1.MailboxService.Activate:input_type -> roost.v1.ActivateRequest
+	13, // 27: roost.v1.MailboxService.Deactivate:input_type -> roost.v1.DeactivateRequest
+	15, // 28: roost.v1.MailboxService.Delete:input_type -> roost.v1.DeleteRequest
+	19, // 29: roost.v1.MailboxService.Batch:input_type -> roost.v1.BatchRequest
+	21, // 30: roost.v1.MailboxService.Write:input_type -> roost.v1.WriteRequest
+	24, // 31: roost.v1.MailboxService.Watch:input_type -> roost.v1.WatchRequest
+	6,  // 32: roost.v1.MailboxService.GetMailbox:output_type -> roost.v1.GetMailboxResponse
+	8,  // 33: roost.v1.MailboxService.ListMailboxes:output_type -> roost.v1.ListMailboxesResponse
+	10, // 34: roost.v1.MailboxService.Reserve:output_type -> roost.v1.ReserveResponse
+	12, // 35: roost.v1.MailboxService.Activate:output_type -> roost.v1.ActivateResponse
+	14, // 36: roost.v1.MailboxService.Deactivate:output_type -> roost.v1.DeactivateResponse
+	16, // 37: roost.v1.MailboxService.Delete:output_type -> roost.v1.DeleteResponse
+	20, // 38: roost.v1.MailboxService.Batch:output_type -> roost.v1.BatchResponse
+	22, // 39: roost.v1.MailboxService.Write:output_type -> roost.v1.WriteResponse
+	26, // 40: roost.v1.MailboxService.Watch:output_type -> roost.v1.WatchResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_roost_v1_mailbox_proto_init() }
