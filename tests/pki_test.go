@@ -10,7 +10,7 @@ import (
 
 	"github.com/roost-mail/roost/raftfsm/auth"
 	"github.com/roost-mail/roost/raftfsm/certs"
-	"github.com/roost-mail/roost/raftfsm/grpcserver"
+	"github.com/roost-mail/roost/raftfsm/client"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 )
@@ -73,7 +73,7 @@ func (p *testPKI) dial(t testing.TB, addr, name string, role auth.Role, password
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(p.tlsConfig(t, name, role)))}
 	if len(password) > 0 {
-		opts = append(opts, grpc.WithPerRPCCredentials(grpcserver.NewBasicAuth(name, password[0])))
+		opts = append(opts, grpc.WithPerRPCCredentials(client.NewBasicAuth(name, password[0])))
 	}
 	cc, err := grpc.NewClient(addr, opts...)
 	if err != nil {

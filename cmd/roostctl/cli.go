@@ -14,11 +14,8 @@ import (
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm/certs"
-	"github.com/roost-mail/roost/raftfsm/grpcserver"
+	"github.com/roost-mail/roost/raftfsm/client"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -31,8 +28,7 @@ type cli struct {
 	output         string
 	timeout        time.Duration
 	sec            security
-	dial           []grpc.DialOption // made from sec at the first connection
-	conns          map[string]*grpc.ClientConn
+	clients        map[string]*client.Client // made from sec at first use, by endpoints
 }
 
 // security is how roostctl proves who it is: etcdctl's flag names, each
@@ -87,99 +83,94 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, minArgs, maxArgs int) ([]st
 	return pos, nil
 }
 
-func (c *cli) conn(addr string) (*grpc.ClientConn, error) {
-	if cc, ok := c.conns[addr]; ok {
-		return cc, nil
+// api returns the client for endpoints (comma-separated), made from the
+// security flags at first use; each attempt on one endpoint is bounded by
+// timeout (zero: by ctx only).
+func (c *cli) api(endpoints string, timeout time.Duration) (*client.Client, error) {
+	key := fmt.Sprint(endpoints, "|", timeout)
+	if cl, ok := c.clients[key]; ok {
+		return cl, nil
 	}
-	if c.dial == nil {
-		opts, err := c.sec.dialOptions()
-		if err != nil {
-			return nil, err
-		}
-		c.dial = append(opts, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(grpcserver.MaxMsgSize)))
-	}
-	cc, err := grpc.NewClient(addr, c.dial...)
+	conf, err := c.sec.clientConfig()
 	if err != nil {
 		return nil, err
 	}
-	if c.conns == nil {
-		c.conns = map[string]*grpc.ClientConn{}
+	conf.Endpoints, conf.AttemptTimeout = strings.Split(endpoints, ","), timeout
+	cl, err := client.New(conf)
+	if err != nil {
+		return nil, err
 	}
-	c.conns[addr] = cc
-	return cc, nil
+	if c.clients == nil {
+		c.clients = map[string]*client.Client{}
+	}
+	c.clients[key] = cl
+	return cl, nil
 }
 
-// dialOptions are the transport and credentials the flags ask for:
+// clientConfig is the transport and identity the flags ask for:
 // plaintext with none, TLS with --cacert, plus a client certificate or a
 // user name and password.
-func (s security) dialOptions() ([]grpc.DialOption, error) {
+func (s security) clientConfig() (client.Config, error) {
 	if s.cacert == "" {
 		if s.cert != "" || s.key != "" || s.user != "" {
-			return nil, fmt.Errorf("%w: --cert, --key and --user need TLS: give --cacert too", errUsage)
+			return client.Config{}, fmt.Errorf("%w: --cert, --key and --user need TLS: give --cacert too", errUsage)
 		}
-		return []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, nil
+		return client.Config{}, nil
 	}
 	if (s.cert == "") != (s.key == "") {
-		return nil, fmt.Errorf("%w: --cert and --key go together", errUsage)
+		return client.Config{}, fmt.Errorf("%w: --cert and --key go together", errUsage)
 	}
 	if (s.user == "") != (s.passwordFile == "") {
-		return nil, fmt.Errorf("%w: --user and --password-file go together", errUsage)
+		return client.Config{}, fmt.Errorf("%w: --user and --password-file go together", errUsage)
 	}
 	pem, err := os.ReadFile(s.cacert)
 	if err != nil {
-		return nil, err
+		return client.Config{}, err
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--cacert %s holds no PEM certificate", s.cacert)
+		return client.Config{}, fmt.Errorf("--cacert %s holds no PEM certificate", s.cacert)
 	}
 	// A node's certificate names the node role: no other holder of a
 	// certificate from the CA gets roostctl's password or requests.
-	conf := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, VerifyConnection: certs.RequireNode}
+	conf := client.Config{TLS: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, VerifyConnection: certs.RequireNode}}
 	if s.cert != "" {
 		pair, err := tls.LoadX509KeyPair(s.cert, s.key)
 		if err != nil {
-			return nil, err
+			return client.Config{}, err
 		}
-		conf.Certificates = []tls.Certificate{pair}
+		conf.TLS.Certificates = []tls.Certificate{pair}
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(conf))}
 	if s.user != "" {
 		pw, err := readPassword(s.passwordFile)
 		if err != nil {
-			return nil, err
+			return client.Config{}, err
 		}
-		opts = append(opts, grpc.WithPerRPCCredentials(grpcserver.NewBasicAuth(s.user, pw)))
+		conf.User, conf.Password = s.user, pw
 	}
-	return opts, nil
+	return conf, nil
 }
 
 func (c *cli) close() {
-	for _, cc := range c.conns {
-		cc.Close()
+	for _, cl := range c.clients {
+		cl.Close()
 	}
 }
 
-// each calls fn against each endpoint in turn until one is reachable:
-// a node that is down or has no leader (Unavailable) hands over to the
-// next one. Any other answer, success or refusal, is final.
-func (c *cli) each(ctx context.Context, fn func(context.Context, *grpc.ClientConn) error) error {
-	var err error
-	for _, addr := range strings.Split(c.endpoints, ",") {
-		addr = strings.TrimSpace(addr)
-		cc, cerr := c.conn(addr)
-		if cerr != nil {
-			err = cerr
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, c.timeout)
-		err = fn(cctx, cc)
-		cancel()
-		if status.Code(err) != codes.Unavailable {
-			return describe(err)
-		}
+// at calls fn against the endpoints (comma-separated) in turn until one
+// is reachable: a node that is down or has no leader (Unavailable) hands
+// over to the next one. Any other answer, success or refusal, is final.
+func (c *cli) at(ctx context.Context, endpoints string, timeout time.Duration, fn func(context.Context, *grpc.ClientConn) error) error {
+	cl, err := c.api(endpoints, timeout)
+	if err != nil {
+		return err
 	}
-	return describe(err)
+	return describe(cl.Do(ctx, fn))
+}
+
+// each is at with the --endpoints and --timeout flags.
+func (c *cli) each(ctx context.Context, fn func(context.Context, *grpc.ClientConn) error) error {
+	return c.at(ctx, c.endpoints, c.timeout, fn)
 }
 
 func (c *cli) mailboxes(ctx context.Context, fn func(context.Context, roostv1.MailboxServiceClient) error) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"google.golang.org/grpc"
 )
 
 func clusterStatus(ctx context.Context, c *cli, args []string) error {
@@ -21,11 +22,13 @@ func clusterStatus(ctx context.Context, c *cli, args []string) error {
 		}
 		// Only the leader knows its members' health: take its table.
 		if st.Role != roostv1.Role_ROLE_LEADER && st.LeaderGrpcAddress != "" {
-			if lc, err := c.conn(st.LeaderGrpcAddress); err == nil {
-				if ls, err := roostv1.NewClusterServiceClient(lc).GetStatus(ctx, &roostv1.GetStatusRequest{}); err == nil {
+			c.at(ctx, st.LeaderGrpcAddress, c.timeout, func(ctx context.Context, lc *grpc.ClientConn) error {
+				ls, err := roostv1.NewClusterServiceClient(lc).GetStatus(ctx, &roostv1.GetStatusRequest{})
+				if err == nil {
 					st.Members = ls.Members
 				}
-			}
+				return err
+			})
 		}
 		return c.printStatus(st)
 	})

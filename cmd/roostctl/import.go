@@ -8,7 +8,7 @@ import (
 	"github.com/roost-mail/roost/mupdatecompat"
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
-	"github.com/roost-mail/roost/raftfsm/grpcserver"
+	"github.com/roost-mail/roost/raftfsm/client"
 )
 
 // importBatch is how many entries go to the cluster per Batch call.
@@ -107,7 +107,7 @@ func (c *cli) importFollow(ctx context.Context, mc *mupdatecompat.Client, from s
 		}
 		op := importOp(m)
 		if deleted {
-			op = grpcserver.OpToProto(raftfsm.Op{Kind: raftfsm.OpDelete, Name: m.Name})
+			op = client.Delete([]byte(m.Name))
 		}
 		n, err := c.importOps(ctx, []*roostv1.Operation{op})
 		if err != nil {
@@ -174,11 +174,10 @@ func (c *cli) importDryRun(ctx context.Context, mc *mupdatecompat.Client, from s
 }
 
 func importOp(m raftfsm.Mailbox) *roostv1.Operation {
-	op := raftfsm.Op{Kind: raftfsm.OpReserve, Name: m.Name, Location: m.Location}
 	if m.State == raftfsm.StateActive {
-		op.Kind, op.ACL = raftfsm.OpActivate, m.ACL
+		return client.Activate([]byte(m.Name), []byte(m.Location), []byte(m.ACL))
 	}
-	return grpcserver.OpToProto(op)
+	return client.Reserve([]byte(m.Name), []byte(m.Location))
 }
 
 // importOps writes one batch and reports its refusals on stderr.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
+	"google.golang.org/grpc"
 )
 
 // snapshotSave writes a consistent snapshot to FILE, via a temporary file
@@ -80,13 +81,13 @@ func snapshotRestore(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	defer f.Close()
-	cc, err := c.conn(leader)
+	var resp *roostv1.RestoreSnapshotResponse
+	err = c.at(ctx, leader, 0, func(ctx context.Context, cc *grpc.ClientConn) error {
+		resp, err = restoreTo(ctx, roostv1.NewClusterServiceClient(cc), f)
+		return err
+	})
 	if err != nil {
 		return err
-	}
-	resp, err := restoreTo(ctx, roostv1.NewClusterServiceClient(cc), f)
-	if err != nil {
-		return describe(err)
 	}
 	return c.println(fmt.Sprintf("restored %d mailboxes; cluster revision now %d", resp.Mailboxes, resp.Revision))
 }

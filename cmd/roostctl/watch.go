@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	"github.com/roost-mail/roost/raftfsm/client"
 )
 
 // mailboxWatch prints every change, one per line. When a node goes away
@@ -29,86 +26,46 @@ func mailboxWatch(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := &roostv1.WatchRequest{AfterRevision: *from, Prefix: []byte(*prefix), IncludeListing: *listing,
-		Consistent: consistent && *listing}
-	endpoints := strings.Split(c.endpoints, ",")
-	failures, compacted := 0, 0
-	backoff := 100 * time.Millisecond
-	for i := 0; ; i = (i + 1) % len(endpoints) {
-		progressed, err := c.watchOnce(ctx, strings.TrimSpace(endpoints[i]), req)
-		if progressed {
-			failures, compacted, backoff = 0, 0, 100*time.Millisecond
-		}
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case status.Code(err) == codes.OutOfRange:
-			// Another node's history may still reach back far enough.
-			if compacted++; compacted < len(endpoints) {
-				continue
-			}
-			return fmt.Errorf("%w; start again with --listing", describe(err))
-		case status.Code(err) != codes.Unavailable && !errors.Is(err, io.EOF):
-			return describe(err)
-		}
-		if failures++; failures > 10*len(endpoints) {
-			return describe(err)
-		}
-		fmt.Fprintf(c.stderr, "roostctl: watch interrupted (%v); resuming after revision %d\n", describe(err), req.AfterRevision)
-		if failures >= len(endpoints) {
-			// Every endpoint failed in a row: wait before the next round.
-			select {
-			case <-time.After(backoff):
-				backoff = min(2*backoff, 5*time.Second)
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	}
-}
-
-// watchOnce follows one node's stream, advancing req to resume from. It
-// reports whether any message arrived.
-func (c *cli) watchOnce(ctx context.Context, addr string, req *roostv1.WatchRequest) (bool, error) {
-	cc, err := c.conn(addr)
+	cl, err := c.api(c.endpoints, 0)
 	if err != nil {
-		return false, err
+		return err
 	}
-	stream, err := roostv1.NewMailboxServiceClient(cc).Watch(ctx, req)
-	if err != nil {
-		return false, err
-	}
+	opts := client.WatchOptions{AfterRevision: *from, Prefix: []byte(*prefix), Listing: *listing,
+		Consistent: consistent, MaxRounds: 10,
+		OnInterrupt: func(err error, after uint64) {
+			fmt.Fprintf(c.stderr, "roostctl: watch interrupted (%v); resuming after revision %d\n", describe(err), after)
+		}}
 	// A listing is printed only once complete: if the stream breaks in
-	// the middle, the next node sends it again from the start.
-	var listing []*roostv1.Mailbox
-	for progressed := false; ; progressed = true {
-		msg, err := stream.Recv()
-		if err != nil {
-			return progressed, err
+	// the middle, it starts again from the start.
+	var pending []*roostv1.Mailbox
+	err = cl.Watch(ctx, opts, func(u client.Update) error {
+		if u.Reset {
+			pending = nil
 		}
-		listing = append(listing, msg.Listing...)
-		if msg.ListingComplete {
-			for _, m := range listing {
+		pending = append(pending, u.Listing...)
+		if u.ListingComplete {
+			for _, m := range pending {
 				if err := c.printEvent("listing", 0, m); err != nil {
-					return true, err
+					return err
 				}
 			}
-			listing = nil
+			pending = nil
 		}
-		for _, ev := range msg.Events {
+		for _, ev := range u.Events {
 			t := strings.ToLower(strings.TrimPrefix(ev.Type.String(), "EVENT_TYPE_"))
 			if err := c.printEvent(t, ev.Revision, ev.Mailbox); err != nil {
-				return true, err
+				return err
 			}
 		}
-		if msg.ListingComplete || len(msg.Events) > 0 || msg.Revision > req.AfterRevision {
-			// The node the stream resumes on first waits until it
-			// holds what was printed: the watch never goes back in
-			// time, like every other read.
-			req.AfterRevision, req.IncludeListing, req.Consistent = msg.Revision, false, false
-			req.MinRevision = msg.Revision
-		}
+		return nil
+	})
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case errors.Is(err, client.ErrCompacted):
+		return errors.New("the cluster's history no longer reaches back to the last revision printed; start again with --listing")
 	}
+	return describe(err)
 }
 
 func (c *cli) printEvent(typ string, rev uint64, m *roostv1.Mailbox) error {

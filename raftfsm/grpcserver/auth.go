@@ -168,24 +168,3 @@ func parseBasic(v string) (name, password string, ok bool) {
 	}
 	return strings.Cut(string(raw), ":")
 }
-
-// BasicAuth is the credential of a caller that identifies itself with a
-// user name and a password: it sends them with every call, and only over
-// TLS.
-type BasicAuth struct {
-	value string
-}
-
-// NewBasicAuth returns the credential of name and password.
-func NewBasicAuth(name, password string) BasicAuth {
-	return BasicAuth{value: "Basic " + base64.StdEncoding.EncodeToString([]byte(name+":"+password))}
-}
-
-// GetRequestMetadata implements credentials.PerRPCCredentials.
-func (b BasicAuth) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": b.value}, nil
-}
-
-// RequireTransportSecurity implements credentials.PerRPCCredentials: a
-// password never travels in plaintext.
-func (BasicAuth) RequireTransportSecurity() bool { return true }

@@ -10,6 +10,7 @@ import (
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
+	"github.com/roost-mail/roost/raftfsm/client"
 	"github.com/roost-mail/roost/raftfsm/internal/coalesce"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
@@ -50,8 +51,8 @@ const (
 	// its own apply timeout.
 	forwardTimeout = 30 * time.Second
 	// MaxMsgSize is the largest gRPC message servers and clients accept
-	// (a snapshot chunk, a page of listings, a Batch).
-	MaxMsgSize = 64 << 20
+	// (a snapshot chunk, a page of listings, a Batch): the clients'.
+	MaxMsgSize = client.MaxMsgSize
 )
 
 // Forwarder runs operations that need the leader: locally when this node
