@@ -20,6 +20,13 @@ import (
 
 func startNode(t *testing.T, history int) *node.Node {
 	t.Helper()
+	return startNodeHistory(t, history)
+}
+
+func startNodeTB(tb testing.TB) *node.Node { return startNodeHistory(tb, 0) }
+
+func startNodeHistory(t testing.TB, history int) *node.Node {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +45,7 @@ func startNode(t *testing.T, history int) *node.Node {
 	return n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

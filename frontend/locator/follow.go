@@ -122,6 +122,8 @@ func (f *follower) put(tx *bbolt.Tx) error {
 	if b == nil {
 		return errors.New("locator: listing table vanished")
 	}
+	// A listing arrives in nearly ascending order: full pages split least.
+	b.FillPercent = 0.9
 	for _, m := range f.staging {
 		if err := b.Put(m.Name, encode(m)); err != nil {
 			return err
