@@ -3,6 +3,8 @@ package locator_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -81,9 +83,13 @@ func BenchmarkCache(b *testing.B) {
 
 	b.Run("ColdSync1M", func(b *testing.B) {
 		for b.Loop() {
-			took, _, stop := syncOnce(b, b.TempDir(), cl, rev)
+			dir := b.TempDir()
+			took, _, stop := syncOnce(b, dir, cl, rev)
 			stop()
 			b.ReportMetric(took.Seconds(), "s/sync")
+			if fi, err := os.Stat(filepath.Join(dir, locator.FileName)); err == nil {
+				b.ReportMetric(float64(fi.Size())/(1<<20), "MiB/file")
+			}
 		}
 	})
 	b.Run("Restart10Changes", func(b *testing.B) {
