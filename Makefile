@@ -71,6 +71,9 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzReadSnapshot -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./raftfsm/
 	$(GO) test -run XXX -fuzz FuzzDecodeCommand -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./raftfsm/
 	$(GO) test -run XXX -fuzz FuzzReadCommand -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./mupdatecompat/internal/wire/
+	$(GO) test -run XXX -fuzz FuzzReadCommand -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/imapwire/
+	$(GO) test -run XXX -fuzz FuzzReadResponse -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/imapwire/
+	$(GO) test -run XXX -fuzz FuzzParseAString -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/imapwire/
 
 clean:
 	rm -rf bin/
