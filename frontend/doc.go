@@ -1,5 +1,7 @@
-// Package frontend will hold Roost's own frontend: a local cache of the
-// mailbox database fed by the gRPC Watch stream (resuming from its last
-// revision), and IMAP and LMTP proxies that route each mailbox to the
-// backend holding it.
+// Package frontend assembles roost-frontend, the user-facing half of a
+// murder: a location cache (frontend/locator) fed by the cluster's Watch
+// stream, the IMAP proxy (frontend/imapproxy) that routes each client's
+// commands to the backends holding its mailboxes, and the HTTP endpoints
+// for metrics and readiness. cmd/roost-frontend is a thin main over it,
+// and tests start in-process frontends with it.
 package frontend

@@ -1,0 +1,186 @@
+package frontend
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/roost-mail/roost/frontend/namespace"
+	"github.com/roost-mail/roost/raftfsm/certs"
+	"github.com/roost-mail/roost/raftfsm/client"
+)
+
+// Defaults: with no flags at all roost-frontend follows a roostd on its
+// default gRPC address and listens on loopback.
+const (
+	DefaultEndpoint = "127.0.0.1:3906"
+	DefaultIMAPAddr = "127.0.0.1:1143"
+	DefaultHTTPAddr = "127.0.0.1:3909"
+	DefaultDataDir  = "roost-frontend-data"
+)
+
+// Config is what a frontend runs with. Its zero value is not usable;
+// cmd/roost-frontend fills the defaults above.
+type Config struct {
+	// Endpoints are the cluster's gRPC addresses, tried in order.
+	Endpoints []string
+	// ClusterCA, ClusterCert and ClusterKey are PEM files: TLS to the
+	// cluster, with a client certificate naming the frontend role. Empty:
+	// plaintext, which nodes take on loopback only.
+	ClusterCA, ClusterCert, ClusterKey string
+	// ClusterUser and ClusterPasswordFile identify the frontend to the
+	// cluster by password instead of a certificate (with ClusterCA).
+	ClusterUser, ClusterPasswordFile string
+	// DataDir holds the location cache.
+	DataDir string
+
+	// IMAPAddr is the IMAP listener (STARTTLS when TLSCert is set);
+	// IMAPSAddr, when set, a listener that speaks TLS at once.
+	IMAPAddr, IMAPSAddr string
+	// TLSCert and TLSKey are PEM files for the client-facing listeners.
+	TLSCert, TLSKey string
+	// RequireTLS: no LOGIN or AUTHENTICATE before TLS (LOGINDISABLED).
+	RequireTLS bool
+	// Insecure lets IMAP listen beyond loopback without TLS.
+	Insecure bool
+	// HTTPAddr serves /metrics, /healthz and /readyz; empty: none.
+	HTTPAddr string
+
+	// ProxyUser and ProxyPasswordFile: the identity every backend
+	// connection logs in as, with the client's user as the SASL authzid
+	// (a backend must list it in proxyservers). Empty: backend
+	// connections log in with the client's own credentials.
+	ProxyUser, ProxyPasswordFile string
+	// BackendMap maps a location's server name to host:port; a server not
+	// in it is dialled as its name, host[:port] (port 143 if none), as
+	// Cyrus frontends do.
+	BackendMap map[string]string
+	// BackendTLS, when set, is used to STARTTLS on every backend
+	// connection before logging in; nil: plaintext.
+	BackendTLS *tls.Config
+	// DefaultBackend is the server new top-level and user mailboxes are
+	// created on; empty: the server holding the fewest mailboxes.
+	DefaultBackend string
+	// Namespace is the backends' namespace settings (imapd.conf).
+	Namespace namespace.Config
+	// Admins are Cyrus admins (imapd.conf admins): they see every mailbox.
+	Admins []string
+
+	// MaxConnsPerIP bounds the connections from one client address
+	// (zero: 50). IdleTimeout ends a session that sends nothing (zero:
+	// 30 minutes, RFC 9051's minimum).
+	MaxConnsPerIP int
+	IdleTimeout   time.Duration
+
+	// Logger receives the frontend's log; nil discards.
+	Logger *slog.Logger
+}
+
+// Check reports what makes cfg unusable, before anything is opened.
+func (c *Config) Check() error {
+	var errs []error
+	if len(c.Endpoints) == 0 {
+		errs = append(errs, errors.New("--endpoints: at least one is needed"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is empty"))
+	}
+	if c.IMAPAddr == "" && c.IMAPSAddr == "" {
+		errs = append(errs, errors.New("--imap-addr or --imaps-addr is needed"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.IMAPSAddr != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("--imaps-addr needs --tls-cert and --tls-key"))
+	}
+	if c.RequireTLS && c.TLSCert == "" {
+		errs = append(errs, errors.New("--require-tls needs --tls-cert and --tls-key"))
+	}
+	if c.TLSCert == "" && !c.Insecure && c.IMAPAddr != "" && !isLoopback(c.IMAPAddr) {
+		errs = append(errs, fmt.Errorf("--imap-addr %s is beyond loopback: give --tls-cert and --tls-key, or --insecure", c.IMAPAddr))
+	}
+	if (c.ProxyUser == "") != (c.ProxyPasswordFile == "") {
+		errs = append(errs, errors.New("--proxy-user and --proxy-password-file go together"))
+	}
+	if (c.ClusterCert == "") != (c.ClusterKey == "") {
+		errs = append(errs, errors.New("--cluster-cert and --cluster-key go together"))
+	}
+	if (c.ClusterUser == "") != (c.ClusterPasswordFile == "") {
+		errs = append(errs, errors.New("--cluster-user and --cluster-password-file go together"))
+	}
+	if c.ClusterCA == "" && (c.ClusterCert != "" || c.ClusterUser != "") {
+		errs = append(errs, errors.New("--cluster-cert and --cluster-user need --cluster-cacert"))
+	}
+	for name, addr := range c.BackendMap {
+		if _, _, err := net.SplitHostPort(addr); err != nil || name == "" {
+			errs = append(errs, fmt.Errorf("--backend-map %s=%s: want NAME=HOST:PORT", name, addr))
+		}
+	}
+	if err := c.Namespace.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// isLoopback reports whether addr listens on loopback only.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// clusterClient is the client configuration for the cluster.
+func (c *Config) clusterClient() (client.Config, error) {
+	cfg := client.Config{Endpoints: c.Endpoints, AttemptTimeout: 10 * time.Second}
+	if c.ClusterCA == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(c.ClusterCA)
+	if err != nil {
+		return cfg, fmt.Errorf("frontend: --cluster-cacert: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return cfg, fmt.Errorf("frontend: --cluster-cacert %s holds no PEM certificate", c.ClusterCA)
+	}
+	cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, VerifyConnection: certs.RequireNode}
+	if c.ClusterCert != "" {
+		pair, err := tls.LoadX509KeyPair(c.ClusterCert, c.ClusterKey)
+		if err != nil {
+			return cfg, fmt.Errorf("frontend: --cluster-cert: %w", err)
+		}
+		cfg.TLS.Certificates = []tls.Certificate{pair}
+	}
+	if c.ClusterUser != "" {
+		pw, err := readSecret(c.ClusterPasswordFile)
+		if err != nil {
+			return cfg, fmt.Errorf("frontend: --cluster-password-file: %w", err)
+		}
+		cfg.User, cfg.Password = c.ClusterUser, pw
+	}
+	return cfg, nil
+}
+
+// readSecret returns a file's first line.
+func readSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(line, "\r"), nil
+}

@@ -1,0 +1,176 @@
+package imapproxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/roost-mail/roost/frontend/acl"
+	"github.com/roost-mail/roost/frontend/imapwire"
+)
+
+// args parses n astrings from rest, reading literals from the client as
+// they come (answering a synchronizing one first). It returns their
+// values and the rest of the last segment.
+func (c *session) args(p imapwire.Part, rest []byte, n int) ([]string, []byte, error) {
+	var out []string
+	for len(out) < n {
+		arg, after, err := imapwire.ParseAString(rest)
+		if err != nil {
+			return out, nil, err
+		}
+		if arg.Kind != imapwire.ArgLiteral {
+			out = append(out, string(arg.Value))
+			rest = after
+			continue
+		}
+		if p.Literal == nil || p.Literal.Size > maxName {
+			return out, nil, imapwire.ErrLiteralTooLarge
+		}
+		if p.Literal.Sync {
+			c.w.WriteString("+ go ahead\r\n")
+			c.w.Flush()
+		}
+		v, err := c.r.ReadLiteral(maxName)
+		if err != nil {
+			return out, nil, err
+		}
+		out = append(out, string(v))
+		if p, err = c.r.Next(); err != nil {
+			return out, nil, err
+		}
+		rest = p.Line
+	}
+	return out, rest, nil
+}
+
+func (c *session) loginAllowed(tag string) bool {
+	if c.authenticated() {
+		c.r.Discard()
+		c.reply(tag, "BAD", "Already authenticated")
+		return false
+	}
+	if c.s.cfg.RequireTLS && !c.tls {
+		c.r.Discard()
+		c.reply(tag, "NO", "[PRIVACYREQUIRED] TLS is required first (STARTTLS)")
+		return false
+	}
+	return true
+}
+
+func (c *session) handleLogin(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	if !c.loginAllowed(cmd.Tag) {
+		return nil
+	}
+	vals, _, err := c.args(p, rest, 2)
+	if err != nil {
+		c.r.Discard()
+		c.reply(cmd.Tag, "BAD", "LOGIN needs a user name and a password")
+		return nil
+	}
+	c.r.Discard()
+	return c.login(cmd.Tag, vals[0], vals[1])
+}
+
+// handleAuthenticate serves AUTHENTICATE PLAIN, with or without an
+// initial response (RFC 4959).
+func (c *session) handleAuthenticate(cmd imapwire.Command, rest []byte) error {
+	if !c.loginAllowed(cmd.Tag) {
+		return nil
+	}
+	fields := strings.Fields(string(rest))
+	c.r.Discard()
+	if len(fields) == 0 || !strings.EqualFold(fields[0], "PLAIN") {
+		c.reply(cmd.Tag, "NO", "Unsupported mechanism: PLAIN only")
+		return nil
+	}
+	var ir string
+	if len(fields) > 1 {
+		ir = fields[1]
+	} else {
+		c.w.WriteString("+ \r\n")
+		c.w.Flush()
+		p, err := c.r.Next()
+		if err != nil {
+			return err
+		}
+		ir = strings.TrimSpace(string(p.Line))
+		c.r.Discard()
+	}
+	if ir == "*" {
+		c.reply(cmd.Tag, "BAD", "Authentication cancelled")
+		return nil
+	}
+	if ir == "=" {
+		ir = ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(ir)
+	if err != nil {
+		c.reply(cmd.Tag, "BAD", "Invalid base64")
+		return nil
+	}
+	var user, password string
+	srv := sasl.NewPlainServer(func(identity, username, pw string) error {
+		if identity != "" && identity != username {
+			return errors.New("authorization as another user is not allowed")
+		}
+		user, password = username, pw
+		return nil
+	})
+	if _, _, err := srv.Next(raw); err != nil || bytes.Count(raw, []byte{0}) != 2 {
+		c.reply(cmd.Tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed")
+		return nil
+	}
+	return c.login(cmd.Tag, user, password)
+}
+
+// login checks user's password with the backend holding its INBOX, and
+// keeps that connection as the session's INBOX backend.
+func (c *session) login(tag, user, password string) error {
+	ns := c.s.ns
+	view := ns.User(user)
+	admin := c.s.isAdmin(user)
+	if admin {
+		view = ns.Admin(user)
+	}
+	failed := func(why string) error {
+		time.Sleep(time.Second) // a guesser's every failure costs it a second
+		c.logger.Info("login failed", "user", user, "why", why)
+		c.reply(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed")
+		return nil
+	}
+	// The INBOX's backend checks the password, so a user without one
+	// (an admin with no mailbox of its own, too) cannot log in here.
+	e, ok := c.s.cfg.Locator.Lookup(view.Inbox())
+	if !ok || e.Reserved {
+		return failed("no INBOX in the cache")
+	}
+	server := e.Server()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := dialBackend(ctx, server, c.s.cfg.Resolve(server), c.s.cfg.BackendTLS)
+	if err != nil {
+		c.logger.Warn("INBOX backend unreachable at login", "server", server, "user", user, "err", err)
+		c.reply(tag, "NO", "[UNAVAILABLE] the backend holding your INBOX is not reachable")
+		return nil
+	}
+	if err := b.login("", user, password); err != nil {
+		b.conn.Close()
+		var refusal *backendRefusal
+		if errors.As(err, &refusal) {
+			return failed(err.Error())
+		}
+		c.reply(tag, "NO", "[UNAVAILABLE] the backend holding your INBOX is not reachable")
+		return nil
+	}
+	c.user, c.password, c.view = user, password, view
+	c.who = acl.User{ID: user, Admin: admin}
+	c.backends[server], c.inbox = b, b
+	c.logger.Info("login", "user", user, "server", server, "tls", c.tls)
+	c.reply(tag, "OK", "[CAPABILITY %s] User logged in", c.capabilities())
+	return nil
+}

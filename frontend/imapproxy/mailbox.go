@@ -1,0 +1,270 @@
+package imapproxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/roost-mail/roost/frontend/imapwire"
+	"github.com/roost-mail/roost/frontend/locator"
+)
+
+// mailboxCmd is a command whose first argument, a mailbox, has been read.
+type mailboxCmd struct {
+	cmd      imapwire.Command
+	internal string        // the mailbox's internal name
+	prefix   []byte        // what to send before part (the rewritten start), or nil
+	part     imapwire.Part // where forwarding carries on
+}
+
+// readMailbox reads the command's mailbox argument; it answers the
+// client itself and returns ok false when there is none or it does not
+// map.
+func (c *session) readMailbox(cmd imapwire.Command, p imapwire.Part, rest []byte) (mailboxCmd, bool) {
+	m := mailboxCmd{cmd: cmd, part: p}
+	arg, _, err := imapwire.ParseAString(rest)
+	if err != nil {
+		c.r.Discard()
+		c.reply(cmd.Tag, "BAD", "Missing or malformed mailbox name")
+		return m, false
+	}
+	name := string(arg.Value)
+	if arg.Kind == imapwire.ArgLiteral {
+		vals, _, err := c.args(p, rest, 1)
+		if err != nil {
+			c.r.Discard()
+			c.reply(cmd.Tag, "BAD", "Malformed mailbox name")
+			return m, false
+		}
+		name = vals[0]
+		np := c.r // the literal's line goes on in the next part
+		next, err := np.Next()
+		if err != nil {
+			return m, false
+		}
+		var buf bytes.Buffer
+		w := imapwire.NewWriter(bufio.NewWriter(&buf))
+		w.Write(p.Text())
+		w.WriteArg(name)
+		w.Flush()
+		m.prefix, m.part = buf.Bytes(), next
+	}
+	internal, err := c.view.ToInternal(name)
+	if err != nil {
+		c.r.Discard()
+		c.reply(cmd.Tag, "NO", "Invalid mailbox name")
+		return m, false
+	}
+	m.internal = internal
+	return m, true
+}
+
+// lookup returns a mailbox's entry if the user may know of it.
+func (c *session) lookup(internal string) (locator.Entry, bool) {
+	e, ok := c.s.cfg.Locator.Lookup(internal)
+	if !ok || e.Reserved {
+		return e, false
+	}
+	return e, true
+}
+
+// route forwards m to the backend of the mailbox it names.
+func (c *session) route(m mailboxCmd, missing string) (imapwire.Response, *backend, error) {
+	e, ok := c.lookup(m.internal)
+	if !ok {
+		c.r.Discard()
+		c.reply(m.cmd.Tag, "NO", "%s", missing)
+		return imapwire.Response{Status: "NO"}, nil, nil
+	}
+	return c.routeTo(m, e.Server())
+}
+
+func (c *session) routeTo(m mailboxCmd, server string) (imapwire.Response, *backend, error) {
+	b, err := c.backendFor(context.Background(), server)
+	if err != nil {
+		c.logger.Warn("backend unreachable", "server", server, "user", c.user, "err", err)
+		c.r.Discard()
+		c.reply(m.cmd.Tag, "NO", "[UNAVAILABLE] the backend holding this mailbox is not reachable")
+		return imapwire.Response{Status: "NO"}, nil, nil
+	}
+	resp, err := c.forwardResp(b, m.cmd, m.part, m.prefix)
+	return resp, b, err
+}
+
+func (c *session) handleMailbox(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	m, ok := c.readMailbox(cmd, p, rest)
+	if !ok {
+		return nil
+	}
+	missing := "[NONEXISTENT] Mailbox does not exist"
+	if cmd.Name == "APPEND" {
+		missing = "[TRYCREATE] Mailbox does not exist"
+	}
+	_, _, err := c.route(m, missing)
+	return err
+}
+
+func (c *session) handleSelect(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	m, ok := c.readMailbox(cmd, p, rest)
+	if !ok {
+		return nil
+	}
+	e, found := c.lookup(m.internal)
+	if !found {
+		c.r.Discard()
+		c.deselect()
+		c.reply(cmd.Tag, "NO", "[NONEXISTENT] Mailbox does not exist")
+		return nil
+	}
+	if prev := c.selected; prev != nil && prev.server != e.Server() {
+		c.deselect()
+	}
+	resp, b, err := c.routeTo(m, e.Server())
+	if err != nil {
+		return err
+	}
+	c.selected = nil
+	if resp.Status == "OK" {
+		c.selected = b
+	}
+	return nil
+}
+
+// deselect leaves the selected mailbox on its backend without expunging,
+// before a SELECT elsewhere.
+func (c *session) deselect() {
+	b := c.selected
+	if b == nil {
+		return
+	}
+	c.selected = nil
+	command := "CLOSE"
+	if b.has("UNSELECT") {
+		command = "UNSELECT"
+	}
+	if _, err := b.simple(command); err != nil && errors.Is(err, errBackendGone) {
+		c.dropBackend(b)
+	}
+}
+
+// waitCache waits, bounded, until the cache shows what a backend just
+// did, so that the client's next LIST or SELECT sees it.
+func (c *session) waitCache(cond func() bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.CacheWait)
+	defer cancel()
+	if err := c.s.cfg.Locator.WaitFor(ctx, cond); err != nil {
+		c.logger.Warn("the cache did not show a change in time", "user", c.user, "wait", c.s.cfg.CacheWait)
+	}
+}
+
+func (c *session) exists(internal string) func() bool {
+	return func() bool { _, ok := c.lookup(internal); return ok }
+}
+
+func (c *session) handleCreate(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	m, ok := c.readMailbox(cmd, p, rest)
+	if !ok {
+		return nil
+	}
+	if _, found := c.s.cfg.Locator.Lookup(m.internal); found {
+		c.r.Discard()
+		c.reply(cmd.Tag, "NO", "[ALREADYEXISTS] Mailbox already exists")
+		return nil
+	}
+	resp, _, err := c.routeTo(m, c.placement(m.internal))
+	if err == nil && resp.Status == "OK" {
+		c.waitCache(c.exists(m.internal))
+	}
+	return err
+}
+
+// placement is the server a new mailbox goes to: its nearest existing
+// ancestor's, else the default backend, else the one with the fewest
+// mailboxes (mboxlist_findparent and the murder's CREATE).
+func (c *session) placement(internal string) string {
+	for name, ok := c.s.ns.Parent(internal); ok; name, ok = c.s.ns.Parent(name) {
+		if e, found := c.s.cfg.Locator.Lookup(name); found {
+			return e.Server()
+		}
+	}
+	if c.s.cfg.DefaultBackend != "" {
+		return c.s.cfg.DefaultBackend
+	}
+	counts := map[string]int{}
+	c.s.cfg.Locator.List("", func(e locator.Entry) bool { counts[e.Server()]++; return true })
+	best, n := c.inbox.server, -1
+	for server, k := range counts {
+		if n < 0 || k < n || k == n && server < best {
+			best, n = server, k
+		}
+	}
+	return best
+}
+
+func (c *session) handleDelete(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	m, ok := c.readMailbox(cmd, p, rest)
+	if !ok {
+		return nil
+	}
+	resp, _, err := c.route(m, "[NONEXISTENT] Mailbox does not exist")
+	if err == nil && resp.Status == "OK" {
+		c.waitCache(func() bool { return !c.exists(m.internal)() })
+	}
+	return err
+}
+
+func (c *session) handleRename(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	vals, after, err := c.args(p, rest, 2)
+	if err != nil {
+		c.r.Discard()
+		c.reply(cmd.Tag, "BAD", "RENAME needs two mailbox names")
+		return nil
+	}
+	from, err1 := c.view.ToInternal(vals[0])
+	to, err2 := c.view.ToInternal(vals[1])
+	if err1 != nil || err2 != nil {
+		c.r.Discard()
+		c.reply(cmd.Tag, "NO", "Invalid mailbox name")
+		return nil
+	}
+	e, ok := c.lookup(from)
+	if !ok {
+		c.r.Discard()
+		c.reply(cmd.Tag, "NO", "[NONEXISTENT] Mailbox does not exist")
+		return nil
+	}
+	if dest := c.placement(to); dest != e.Server() && c.hasParent(to) {
+		c.r.Discard()
+		c.reply(cmd.Tag, "NO", "Cross-server or cross-partition move w/rename not supported")
+		return nil
+	}
+	var buf bytes.Buffer
+	w := imapwire.NewWriter(bufio.NewWriter(&buf))
+	w.WriteString(cmd.Tag + " RENAME ")
+	w.WriteArg(vals[0])
+	w.WriteString(" ")
+	w.WriteArg(vals[1])
+	w.Flush()
+	m := mailboxCmd{cmd: cmd, internal: from, prefix: buf.Bytes(), part: imapwire.Part{Line: after}}
+	resp, _, err := c.routeTo(m, e.Server())
+	if err == nil && resp.Status == "OK" {
+		c.waitCache(func() bool { return c.exists(to)() && !c.exists(from)() })
+	}
+	return err
+}
+
+// hasParent reports whether a name would go under an existing mailbox.
+func (c *session) hasParent(internal string) bool {
+	for name, ok := c.s.ns.Parent(internal); ok; name, ok = c.s.ns.Parent(name) {
+		if _, found := c.s.cfg.Locator.Lookup(name); found {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *session) inboxExists() bool {
+	_, ok := c.lookup(c.view.Inbox())
+	return ok
+}

@@ -1,0 +1,203 @@
+package imapproxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/roost-mail/roost/frontend/imapwire"
+)
+
+// forward sends the client's command, whose first part is p, to b and
+// relays b's responses until its completion, which it returns to the
+// caller as well. A backend that breaks is dropped and the client told
+// NO [UNAVAILABLE].
+func (c *session) forward(b *backend, cmd imapwire.Command, p imapwire.Part) error {
+	_, err := c.forwardResp(b, cmd, p, nil)
+	return err
+}
+
+// forwardResp is forward with prefix, when set, written before p: the
+// start of a command the proxy rewrote. It returns the completion.
+func (c *session) forwardResp(b *backend, cmd imapwire.Command, p imapwire.Part, prefix []byte) (imapwire.Response, error) {
+	if b == nil {
+		c.r.Discard()
+		c.reply(cmd.Tag, "NO", "[UNAVAILABLE] the backend is not reachable")
+		return imapwire.Response{Status: "NO"}, nil
+	}
+	if err := c.sendCommand(b, p, prefix); err != nil {
+		return c.lost(b, cmd, err)
+	}
+	resp, err := c.relay(b, cmd.Tag)
+	if err != nil {
+		return c.lost(b, cmd, err)
+	}
+	return resp, nil
+}
+
+// lost answers a command whose backend broke, and forgets the backend.
+// The session goes on: other backends are unaffected.
+func (c *session) lost(b *backend, cmd imapwire.Command, err error) (imapwire.Response, error) {
+	c.logger.Warn("backend connection lost", "server", b.server, "user", c.user, "err", err)
+	c.dropBackend(b)
+	c.r.Discard()
+	c.reply(cmd.Tag, "NO", "[UNAVAILABLE] the backend connection was lost")
+	return imapwire.Response{Status: "NO"}, nil
+}
+
+// sendCommand writes the client's command to b, streaming its literals.
+// The proxy answers a synchronizing literal itself and sends it on as
+// non-synchronizing (LITERAL+, which Cyrus backends have), as Cyrus's
+// frontend does: one round trip to the backend is saved per literal.
+func (c *session) sendCommand(b *backend, p imapwire.Part, prefix []byte) error {
+	if _, err := b.w.Write(prefix); err != nil {
+		return err
+	}
+	for {
+		text := p.Line
+		if p.Literal != nil {
+			text = p.Text()
+		}
+		if _, err := b.w.Write(text); err != nil {
+			return err
+		}
+		if p.Literal == nil {
+			_, err := b.w.WriteString("\r\n")
+			if err == nil {
+				err = b.w.Flush()
+			}
+			return err
+		}
+		if p.Literal.Sync {
+			c.w.WriteString("+ go ahead\r\n")
+			c.w.Flush()
+		}
+		if err := b.w.WriteLiteralHeader(imapwire.Literal{Size: p.Literal.Size, Binary: p.Literal.Binary}); err != nil {
+			return err
+		}
+		if _, err := io.Copy(b.w, p.Literal.Body); err != nil {
+			return fmt.Errorf("client literal: %w", err)
+		}
+		var err error
+		if p, err = c.r.Next(); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+	}
+}
+
+// relay copies b's responses to the client until the one tagged tag,
+// streaming literals, and returns it.
+func (c *session) relay(b *backend, tag string) (imapwire.Response, error) {
+	if err := b.w.Flush(); err != nil {
+		return imapwire.Response{}, err
+	}
+	start := true
+	for {
+		b.conn.SetReadDeadline(time.Now().Add(10 * time.Minute))
+		p, err := b.r.Next()
+		if err != nil {
+			return imapwire.Response{}, fmt.Errorf("%w: %v", errBackendGone, err)
+		}
+		var resp imapwire.Response
+		if start {
+			resp, _ = imapwire.ParseResponse(p.Line)
+		}
+		if start && resp.Kind == imapwire.ResponseTagged && resp.Tag == tag {
+			if err := c.w.WritePart(p); err != nil {
+				return resp, err
+			}
+			b.r.Discard()
+			return resp, c.w.Flush()
+		}
+		if start && resp.Kind == imapwire.ResponseContinuation {
+			// A backend asking for more (AUTHENTICATE-style exchanges):
+			// pass the request on and the client's answer back.
+			c.w.WritePart(p)
+			c.w.Flush()
+			cp, err := c.r.Next()
+			if err != nil {
+				return resp, fmt.Errorf("client: %w", err)
+			}
+			if err := c.sendCommand(b, cp, nil); err != nil {
+				return resp, err
+			}
+			continue
+		}
+		if err := c.w.WritePart(p); err != nil {
+			return resp, err
+		}
+		start = p.Literal == nil && !p.Partial
+	}
+}
+
+// idle runs IDLE on b: after the backend's continuation the client's DONE
+// is read and passed on while the backend's updates are relayed.
+func (c *session) idle(b *backend, cmd imapwire.Command, p imapwire.Part) error {
+	if b == nil {
+		c.reply(cmd.Tag, "NO", "[UNAVAILABLE] the backend is not reachable")
+		return nil
+	}
+	if err := c.sendCommand(b, p, nil); err != nil {
+		_, err := c.lost(b, cmd, err)
+		return err
+	}
+	// Wait for the continuation, relaying what comes first.
+	for {
+		p, err := b.r.Next()
+		if err != nil {
+			_, err := c.lost(b, cmd, err)
+			return err
+		}
+		resp, _ := imapwire.ParseResponse(p.Line)
+		c.w.WritePart(p)
+		if resp.Kind == imapwire.ResponseTagged && resp.Tag == cmd.Tag {
+			return c.w.Flush()
+		}
+		if resp.Kind == imapwire.ResponseContinuation {
+			break
+		}
+		if p.Literal != nil {
+			if err := c.finishResponse(b); err != nil {
+				return err
+			}
+		}
+	}
+	c.w.Flush()
+	done := make(chan error, 1)
+	go func() {
+		c.conn.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		dp, err := c.r.Next()
+		if err == nil {
+			err = c.sendCommand(b, dp, nil)
+		}
+		if err != nil {
+			// Wake the relay below: the session is over.
+			b.conn.Close()
+		}
+		done <- err
+	}()
+	_, rerr := c.relay(b, cmd.Tag)
+	if derr := <-done; derr != nil {
+		return derr
+	}
+	if rerr != nil {
+		_, err := c.lost(b, cmd, rerr)
+		return err
+	}
+	return nil
+}
+
+// finishResponse relays the rest of a response whose literal began it.
+func (c *session) finishResponse(b *backend) error {
+	for {
+		p, err := b.r.Next()
+		if err != nil {
+			return errors.Join(errBackendGone, err)
+		}
+		c.w.WritePart(p)
+		if p.Literal == nil && !p.Partial {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package imapproxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/roost-mail/roost/frontend/locator"
+	"github.com/roost-mail/roost/frontend/namespace"
+)
+
+// Locator is what the proxy reads of the location cache.
+type Locator interface {
+	Lookup(name string) (locator.Entry, bool)
+	List(prefix string, fn func(locator.Entry) bool) error
+	WaitFor(ctx context.Context, cond func() bool) error
+	Ready() bool
+}
+
+var _ Locator = (*locator.Cache)(nil)
+
+// Config configures a Server.
+type Config struct {
+	// Locator says where mailboxes live. Required.
+	Locator Locator
+	// Namespace maps names as the backends do. Nil: Cyrus's defaults.
+	Namespace *namespace.Namespace
+	// Admins are Cyrus admins: they see and may route to every mailbox.
+	Admins []string
+	// Resolve returns the address to dial for a location's server name;
+	// nil dials the name itself, with port 143 if it has none.
+	Resolve func(server string) string
+	// ProxyUser and ProxyPassword: every backend connection but the one
+	// that checked the client's password logs in as ProxyUser with the
+	// client's user as authzid. Empty: with the client's own credentials.
+	ProxyUser, ProxyPassword string
+	// BackendTLS, when set, is used to STARTTLS to backends.
+	BackendTLS *tls.Config
+	// TLS, when set, offers STARTTLS to clients.
+	TLS *tls.Config
+	// RequireTLS: no LOGIN or AUTHENTICATE before TLS.
+	RequireTLS bool
+	// MaxConnsPerIP bounds one client address's connections (0: 50).
+	MaxConnsPerIP int
+	// IdleTimeout ends a session that sends nothing (0: 30 minutes).
+	IdleTimeout time.Duration
+	// MaxLiteral bounds a client's literal (0: imapwire's default);
+	// APPEND's message literals are bounded by MaxMessage (0: 64 MiB).
+	MaxMessage int64
+	// DefaultBackend is the server new top-level and user mailboxes go
+	// to; empty: the one holding the fewest mailboxes.
+	DefaultBackend string
+	// CacheWait bounds how long a CREATE, RENAME or DELETE waits for the
+	// cache to show it before answering (0: 5 s).
+	CacheWait time.Duration
+	// Logger receives sessions' lifecycle; nil discards.
+	Logger *slog.Logger
+}
+
+// Server serves IMAP clients.
+type Server struct {
+	cfg    Config
+	ns     *namespace.Namespace
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	perIP  map[string]int            // protected by mu
+	conns  map[net.Conn]struct{}     // protected by mu
+	lis    map[net.Listener]struct{} // protected by mu
+	closed bool                      // protected by mu
+	wg     sync.WaitGroup
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Locator == nil {
+		return nil, errors.New("imapproxy: no Locator")
+	}
+	if cfg.Namespace == nil {
+		ns, err := namespace.New(nil)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Namespace = ns
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 50
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.MaxMessage == 0 {
+		cfg.MaxMessage = 64 << 20
+	}
+	if cfg.CacheWait == 0 {
+		cfg.CacheWait = 5 * time.Second
+	}
+	if cfg.Resolve == nil {
+		cfg.Resolve = func(server string) string {
+			if _, _, err := net.SplitHostPort(server); err == nil {
+				return server
+			}
+			return net.JoinHostPort(server, "143")
+		}
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, ns: cfg.Namespace, logger: logger.With("component", "imapproxy"),
+		perIP: map[string]int{}, conns: map[net.Conn]struct{}{}, lis: map[net.Listener]struct{}{}}, nil
+}
+
+// Serve accepts clients on l until Close; with implicitTLS each
+// connection starts TLS at once (IMAPS).
+func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.lis[l] = struct{}{}
+	s.mu.Unlock()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if implicitTLS {
+			conn = tls.Server(conn, s.cfg.TLS)
+		}
+		if !s.admit(conn) {
+			fmt.Fprintf(conn, "* BYE [UNAVAILABLE] too many connections from your address\r\n")
+			conn.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer s.release(conn)
+			newSession(s, conn, implicitTLS).serve()
+		}()
+	}
+}
+
+func remoteIP(conn net.Conn) string {
+	host, _, err := net.SplitHostPort(conn.RemoteAddr().String())
+	if err != nil {
+		return conn.RemoteAddr().String()
+	}
+	return host
+}
+
+func (s *Server) admit(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ip := remoteIP(conn)
+	if s.closed || s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		return false
+	}
+	s.perIP[ip]++
+	s.conns[conn] = struct{}{}
+	return true
+}
+
+func (s *Server) release(conn net.Conn) {
+	conn.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ip := remoteIP(conn)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+	delete(s.conns, conn)
+}
+
+// Close stops every listener and ends every session.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.lis {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) isAdmin(user string) bool { return slices.Contains(s.cfg.Admins, user) }

@@ -1,0 +1,310 @@
+package imapproxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/roost-mail/roost/frontend/acl"
+	"github.com/roost-mail/roost/frontend/imapwire"
+	"github.com/roost-mail/roost/frontend/namespace"
+)
+
+// maxName bounds a mailbox name or a login argument sent as a literal.
+const maxName = 4096
+
+// session is one client connection. Its goroutine owns everything in it.
+type session struct {
+	s      *Server
+	conn   net.Conn
+	r      *imapwire.Reader
+	w      *imapwire.Writer
+	tls    bool
+	logger *slog.Logger
+
+	user, password string          // once authenticated
+	view           *namespace.View // once authenticated
+	who            acl.User        // once authenticated
+	backends       map[string]*backend
+	inbox          *backend // the INBOX's backend, which checked the password
+	selected       *backend // may be nil
+	enabled        []string // ENABLE arguments, replayed on new backends
+}
+
+func newSession(s *Server, conn net.Conn, tls bool) *session {
+	c := &session{s: s, tls: tls, backends: map[string]*backend{},
+		logger: s.logger.With("remote_addr", conn.RemoteAddr().String())}
+	c.setConn(conn)
+	return c
+}
+
+func (c *session) setConn(conn net.Conn) {
+	c.conn = conn
+	c.r = imapwire.NewCommandReader(bufio.NewReaderSize(conn, 16<<10), &imapwire.Options{MaxLiteral: c.s.cfg.MaxMessage})
+	c.w = imapwire.NewWriter(bufio.NewWriterSize(conn, 64<<10))
+}
+
+func (c *session) serve() {
+	defer func() {
+		for _, b := range c.backends {
+			b.close()
+		}
+	}()
+	c.untagged("OK [CAPABILITY %s] Roost IMAP proxy ready", c.capabilities())
+	for {
+		c.w.Flush()
+		c.conn.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
+		p, err := c.r.Next()
+		if err != nil && !c.protocolError(p, err) {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.untagged("BYE %s", reason(err))
+				c.w.Flush()
+			}
+			return
+		}
+		if err != nil {
+			continue
+		}
+		cmd, rest, err := imapwire.ParseCommand(p.Line)
+		if err != nil {
+			c.reply(tagOf(p.Line), "BAD", "%v", err)
+			c.r.Discard()
+			continue
+		}
+		if err := c.dispatch(cmd, p, rest); err != nil {
+			if !errors.Is(err, errLogout) {
+				c.logger.Info("session ended", "user", c.user, "err", err)
+				c.untagged("BYE %s", reason(err))
+			}
+			c.w.Flush()
+			return
+		}
+	}
+}
+
+// protocolError answers a command the wire layer refused; it reports
+// whether the session goes on.
+func (c *session) protocolError(p imapwire.Part, err error) bool {
+	tag := tagOf(p.Line)
+	switch {
+	case errors.Is(err, imapwire.ErrLiteralTooLarge):
+		if p.Literal != nil && !p.Literal.Sync {
+			// The client is sending it anyway: the Reader drops it.
+			c.reply(tag, "BAD", "[TOOBIG] literal of %d octets is too large", p.Literal.Size)
+			return true
+		}
+		c.reply(tag, "NO", "[TOOBIG] literal too large")
+		c.r.Discard()
+		return true
+	case errors.Is(err, imapwire.ErrLineTooLong):
+		c.reply(tag, "BAD", "command line too long")
+		return true
+	case errors.Is(err, imapwire.ErrNUL), errors.Is(err, imapwire.ErrSyntax):
+		c.reply(tag, "BAD", "%v", strings.TrimPrefix(err.Error(), "imapwire: "))
+		return true
+	}
+	return false
+}
+
+// tagOf returns the tag a broken command line starts with, or "*".
+func tagOf(line []byte) string {
+	tag, _, ok := strings.Cut(string(line), " ")
+	if !ok || tag == "" || strings.ContainsAny(tag, "{}()%*\"\\+") || len(tag) > 64 {
+		return "*"
+	}
+	return tag
+}
+
+func reason(err error) string {
+	if errors.Is(err, errBackendGone) {
+		return "[UNAVAILABLE] backend connection lost"
+	}
+	return "session ended"
+}
+
+func (c *session) untagged(format string, args ...any) {
+	fmt.Fprintf(c.w, "* "+format+"\r\n", args...)
+}
+
+func (c *session) reply(tag, status, format string, args ...any) {
+	fmt.Fprintf(c.w, "%s %s %s\r\n", tag, status, fmt.Sprintf(format, args...))
+}
+
+func (c *session) authenticated() bool { return c.view != nil }
+
+// dispatch runs one command whose first part is p; rest is p.Line after
+// the command name.
+func (c *session) dispatch(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	switch cmd.Name {
+	case "CAPABILITY":
+		c.untagged("CAPABILITY %s", c.capabilities())
+		c.reply(cmd.Tag, "OK", "Completed")
+		return nil
+	case "NOOP", "CHECK":
+		if c.selected != nil {
+			return c.forward(c.selected, cmd, p)
+		}
+		c.reply(cmd.Tag, "OK", "Completed")
+		return nil
+	case "LOGOUT":
+		c.untagged("BYE Roost IMAP proxy signing off")
+		c.reply(cmd.Tag, "OK", "Completed")
+		return errLogout
+	case "ID":
+		c.r.Discard()
+		c.untagged(`ID ("name" "Roost")`)
+		c.reply(cmd.Tag, "OK", "Completed")
+		return nil
+	case "STARTTLS":
+		return c.startTLS(cmd)
+	case "LOGIN":
+		return c.handleLogin(cmd, p, rest)
+	case "AUTHENTICATE":
+		return c.handleAuthenticate(cmd, rest)
+	}
+	if !c.authenticated() {
+		c.r.Discard()
+		c.reply(cmd.Tag, "BAD", "Please login first")
+		return nil
+	}
+	switch cmd.Name {
+	case "NAMESPACE":
+		c.untagged("NAMESPACE %s", c.view.Namespaces(c.inboxExists()))
+		c.reply(cmd.Tag, "OK", "Completed")
+		return nil
+	case "LIST":
+		return c.handleList(cmd, p, rest)
+	case "LSUB", "SUBSCRIBE", "UNSUBSCRIBE":
+		return c.forward(c.inbox, cmd, p)
+	case "ENABLE":
+		c.enabled = append(c.enabled, strings.TrimSpace(string(rest)))
+		return c.forward(c.inbox, cmd, p)
+	case "SELECT", "EXAMINE":
+		return c.handleSelect(cmd, p, rest)
+	case "CREATE":
+		return c.handleCreate(cmd, p, rest)
+	case "DELETE":
+		return c.handleDelete(cmd, p, rest)
+	case "RENAME":
+		return c.handleRename(cmd, p, rest)
+	case "STATUS", "APPEND", "GETACL", "SETACL", "DELETEACL", "MYRIGHTS", "LISTRIGHTS",
+		"GETQUOTAROOT", "GETQUOTA", "SETQUOTA", "SETMETADATA":
+		return c.handleMailbox(cmd, p, rest)
+	case "GETMETADATA":
+		return c.handleMailbox(cmd, p, skipOptions(rest))
+	case "UNSELECT", "CLOSE":
+		b := c.selected
+		if b == nil {
+			c.r.Discard()
+			c.reply(cmd.Tag, "BAD", "No mailbox selected")
+			return nil
+		}
+		c.selected = nil
+		return c.forward(b, cmd, p)
+	case "IDLE":
+		if c.selected == nil {
+			return c.idle(c.inbox, cmd, p)
+		}
+		return c.idle(c.selected, cmd, p)
+	}
+	// FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE, UID ... and anything the
+	// proxy does not know go where the mailbox is selected, else to the
+	// INBOX's backend.
+	if cmd.Name == "UID" && (cmd.Sub == "COPY" || cmd.Sub == "MOVE") || cmd.Name == "COPY" || cmd.Name == "MOVE" {
+		return c.handleCopy(cmd, p, rest)
+	}
+	if c.selected != nil {
+		return c.forward(c.selected, cmd, p)
+	}
+	return c.forward(c.inbox, cmd, p)
+}
+
+// skipOptions skips a parenthesised option list before GETMETADATA's
+// mailbox.
+func skipOptions(rest []byte) []byte {
+	s := strings.TrimLeft(string(rest), " ")
+	if !strings.HasPrefix(s, "(") {
+		return rest
+	}
+	if i := strings.IndexByte(s, ')'); i >= 0 {
+		return []byte(s[i+1:])
+	}
+	return rest
+}
+
+func (c *session) startTLS(cmd imapwire.Command) error {
+	c.r.Discard()
+	if c.s.cfg.TLS == nil || c.tls {
+		c.reply(cmd.Tag, "BAD", "STARTTLS not available")
+		return nil
+	}
+	c.reply(cmd.Tag, "OK", "Begin TLS negotiation now")
+	c.w.Flush()
+	tc := tls.Server(c.conn, c.s.cfg.TLS)
+	c.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	c.conn.SetDeadline(time.Time{})
+	c.tls = true
+	c.setConn(tc)
+	return nil
+}
+
+// backendFor returns the session's connection to server, making one.
+func (c *session) backendFor(ctx context.Context, server string) (*backend, error) {
+	if b, ok := c.backends[server]; ok {
+		return b, nil
+	}
+	b, err := dialBackend(ctx, server, c.s.cfg.Resolve(server), c.s.cfg.BackendTLS)
+	if err != nil {
+		return nil, err
+	}
+	authcid, password, authzid := c.user, c.password, ""
+	if c.s.cfg.ProxyUser != "" {
+		authcid, password, authzid = c.s.cfg.ProxyUser, c.s.cfg.ProxyPassword, c.user
+	}
+	if err := b.login(authzid, authcid, password); err != nil {
+		b.conn.Close()
+		return nil, err
+	}
+	if err := c.replayEnable(b); err != nil {
+		b.conn.Close()
+		return nil, err
+	}
+	c.backends[server] = b
+	return b, nil
+}
+
+// replayEnable sends the session's ENABLEs to a new backend connection,
+// so that, say, QRESYNC holds on every backend the client reaches.
+func (c *session) replayEnable(b *backend) error {
+	for _, args := range c.enabled {
+		if _, err := b.simple("ENABLE " + args); err != nil {
+			var refusal *backendRefusal
+			if !errors.As(err, &refusal) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dropBackend forgets a connection that broke.
+func (c *session) dropBackend(b *backend) {
+	b.conn.Close()
+	delete(c.backends, b.server)
+	if c.selected == b {
+		c.selected = nil
+	}
+	if c.inbox == b {
+		c.inbox = nil
+	}
+}

@@ -1,0 +1,200 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roost-mail/roost/frontend"
+	"github.com/roost-mail/roost/frontend/namespace"
+)
+
+// imapClient is a plain IMAP client for tests: one command at a time,
+// the untagged lines and the tagged completion of each.
+type imapClient struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+	n    int
+}
+
+func dialIMAP(t *testing.T, addr string) *imapClient {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &imapClient{t: t, conn: conn, br: bufio.NewReader(conn)}
+	conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	if g := c.line(); !strings.HasPrefix(g, "* OK") {
+		t.Fatalf("greeting %q", g)
+	}
+	return c
+}
+
+func (c *imapClient) line() string {
+	c.t.Helper()
+	l, err := c.br.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("IMAP read: %v", err)
+	}
+	return strings.TrimRight(l, "\r\n")
+}
+
+// run sends one command (literals given as {n} are sent after the
+// server's continuation) and returns its untagged lines and completion.
+func (c *imapClient) run(command string, literals ...string) ([]string, string) {
+	c.t.Helper()
+	c.n++
+	tag := fmt.Sprintf("t%d", c.n)
+	parts := strings.Split(command, "\x00")
+	fmt.Fprintf(c.conn, "%s %s", tag, parts[0])
+	for i, lit := range literals {
+		fmt.Fprintf(c.conn, "\r\n")
+		if l := c.line(); !strings.HasPrefix(l, "+") {
+			c.t.Fatalf("%s: no continuation for literal %d: %q", command, i, l)
+		}
+		fmt.Fprint(c.conn, lit)
+		if i+1 < len(parts) {
+			fmt.Fprint(c.conn, parts[i+1])
+		}
+	}
+	fmt.Fprint(c.conn, "\r\n")
+	var untagged []string
+	for {
+		l := c.line()
+		if strings.HasPrefix(l, tag+" ") {
+			return untagged, strings.TrimPrefix(l, tag+" ")
+		}
+		untagged = append(untagged, l)
+	}
+}
+
+func (c *imapClient) ok(command string, literals ...string) []string {
+	c.t.Helper()
+	u, done := c.run(command, literals...)
+	if !strings.HasPrefix(done, "OK") {
+		c.t.Fatalf("%s = %s (after %q), want OK", command, done, u)
+	}
+	return u
+}
+
+// listNames returns the names of LIST replies.
+func listNames(lines []string) []string {
+	var out []string
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "* LIST ") {
+			continue
+		}
+		i := strings.LastIndex(l, `" `)
+		out = append(out, strings.Trim(l[i+2:], `"`))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (c *cyrus) addUser(t testing.TB, name, password string) {
+	t.Helper()
+	cmd := exec.Command("/usr/sbin/saslpasswd2", "-p", "-c", "-f", filepath.Join(c.dir, "sasldb2"), "-u", c.servername, name)
+	cmd.Stdin = strings.NewReader(password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("saslpasswd2: %v: %s", err, out)
+	}
+	c.chownToCyrus(t)
+}
+
+// TestFrontendOnCyrus is a murder of two real Cyrus 3.6 backends on a
+// three-node cluster with roost-frontend in front: john (on backend1)
+// sees his own mailboxes and jane's folder shared with him, not her
+// private one; SELECT, APPEND and FETCH on each backend; a CREATE is in
+// the very next LIST; with backend2 stopped, only its mailboxes fail.
+func TestFrontendOnCyrus(t *testing.T) {
+	needCyrus(t)
+	nodes := startThree(t, "fe", false)
+	be1 := startCyrus(t, "backend1", "backend", nodes[1].mupdateAddr)
+	be2 := startCyrus(t, "backend2", "backend", nodes[2].mupdateAddr)
+	be1.addUser(t, "john", "john-pw")
+	be2.addUser(t, "jane", "jane-pw")
+	be1.imapOK(t, "CREATE user.john", "CREATE user.john.Sent")
+	be2.imapOK(t, "CREATE user.jane", "CREATE user.jane.Shared", "CREATE user.jane.Private",
+		"SETACL user.jane.Shared john lrswi")
+	waitFor(t, "the cluster to hold both backends' mailboxes", 30*time.Second, func() error {
+		return sameNames(names(nodes[0]), []string{"user.jane", "user.jane.Private", "user.jane.Shared", "user.john", "user.john.Sent"})
+	})
+
+	pw := filepath.Join(t.TempDir(), "proxy.pw")
+	os.WriteFile(pw, []byte(cyrusPassword+"\n"), 0o600)
+	var endpoints []string
+	for _, n := range nodes {
+		endpoints = append(endpoints, n.grpcAddr)
+	}
+	ns := namespace.DefaultConfig()
+	ns.UnixHierarchySep = false // as the harness's backends
+	f, err := frontend.Start(frontend.Config{Endpoints: endpoints, DataDir: t.TempDir(), IMAPAddr: "127.0.0.1:0",
+		ProxyUser: cyrusAdmin, ProxyPasswordFile: pw, Namespace: ns, Admins: []string{cyrusAdmin},
+		BackendMap: map[string]string{"backend1": be1.imapAddr, "backend2": be2.imapAddr}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	waitFor(t, "the frontend's first sync", 30*time.Second, func() error {
+		if !f.Ready() {
+			return fmt.Errorf("not ready")
+		}
+		return nil
+	})
+
+	john := dialIMAP(t, f.IMAPAddr())
+	if _, done := john.run("SELECT INBOX"); !strings.HasPrefix(done, "BAD") {
+		t.Errorf("SELECT before LOGIN = %s, want BAD", done)
+	}
+	if _, done := john.run("LOGIN john wrong"); !strings.HasPrefix(done, "NO") {
+		t.Errorf("LOGIN with a wrong password = %s, want NO", done)
+	}
+	john.ok("LOGIN john john-pw")
+	if got, want := listNames(john.ok(`LIST "" "*"`)), []string{"INBOX", "Other Users.jane.Shared", "Sent"}; !slices.Equal(got, want) {
+		t.Errorf("john's LIST = %q, want %q", got, want)
+	}
+	john.ok("SELECT INBOX")
+	msg := "From: jane@example.com\r\nSubject: hello\r\n\r\nThrough the frontend.\r\n"
+	john.ok(fmt.Sprintf("APPEND INBOX (\\Seen) {%d}", len(msg)), msg)
+	if got := strings.Join(john.ok("FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"), "\n"); !strings.Contains(got, "Subject: hello") || !strings.Contains(got, `\Seen`) {
+		t.Errorf("FETCH of the appended message: %s", got)
+	}
+	john.ok(`SELECT "Other Users.jane.Shared"`)
+	john.ok(fmt.Sprintf("APPEND \"Other Users.jane.Shared\" {%d}", len(msg)), msg)
+	if got := strings.Join(john.ok("FETCH 1 (BODY.PEEK[TEXT])"), "\n"); !strings.Contains(got, "Through the frontend.") {
+		t.Errorf("FETCH on backend2: %s", got)
+	}
+	if _, done := john.run(`SELECT "Other Users.jane.Private"`); !strings.HasPrefix(done, "NO") {
+		t.Errorf("SELECT of jane's private folder = %s, want NO", done)
+	}
+
+	// A CREATE lands on the parent's backend and is in the next LIST.
+	john.ok("CREATE Projects")
+	if got := listNames(john.ok(`LIST "" "*"`)); !slices.Contains(got, "Projects") {
+		t.Errorf("LIST right after CREATE = %q, want Projects in it", got)
+	}
+	if e, ok := f.Cache().Lookup("user.john.Projects"); !ok || e.Server() != "backend1" {
+		t.Errorf("user.john.Projects in the cache: %+v, %v; want on backend1", e, ok)
+	}
+
+	// backend2 goes away: its mailboxes fail, the rest works.
+	be2.stop()
+	if _, done := john.run(`SELECT "Other Users.jane.Shared"`); !strings.HasPrefix(done, "NO [UNAVAILABLE]") {
+		t.Errorf("SELECT on a stopped backend = %s, want NO [UNAVAILABLE]", done)
+	}
+	if _, done := john.run(`STATUS "Other Users.jane.Shared" (MESSAGES)`); !strings.HasPrefix(done, "NO [UNAVAILABLE]") {
+		t.Errorf("STATUS on a stopped backend = %s, want NO [UNAVAILABLE]", done)
+	}
+	john.ok("SELECT INBOX")
+	john.ok("LOGOUT")
+}
