@@ -74,6 +74,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzReadCommand -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/imapwire/
 	$(GO) test -run XXX -fuzz FuzzReadResponse -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/imapwire/
 	$(GO) test -run XXX -fuzz FuzzParseAString -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/imapwire/
+	$(GO) test -run XXX -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/namespace/
+	$(GO) test -run XXX -fuzz FuzzToExternal -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/namespace/
 
 clean:
 	rm -rf bin/

@@ -178,6 +178,32 @@ func TestFrontendOnCyrus(t *testing.T) {
 		t.Errorf("SELECT of jane's private folder = %s, want NO", done)
 	}
 
+	// Bad input gets BAD or NO, and the connection stays usable.
+	raw := func(line string) string {
+		t.Helper()
+		john.n++
+		tag := fmt.Sprintf("t%d", john.n)
+		fmt.Fprintf(john.conn, "%s %s\r\n", tag, line)
+		for {
+			if l := john.line(); strings.HasPrefix(l, tag+" ") {
+				return strings.TrimPrefix(l, tag+" ")
+			}
+		}
+	}
+	for what, line := range map[string]string{
+		"a NUL byte":             "NOOP \x00",
+		"a 1 MB line":            "SEARCH TEXT " + strings.Repeat("x", 1<<20),
+		"a literal too large":    "APPEND INBOX {100000000}",
+		"an unknown command":     "FROBNICATE",
+		"a malformed SELECT":     `SELECT "unterminated`,
+		"a RENAME with one name": "RENAME Sent",
+	} {
+		if done := raw(line); !strings.HasPrefix(done, "BAD") && !strings.HasPrefix(done, "NO") {
+			t.Errorf("%s: %s, want BAD or NO", what, done)
+		}
+		john.ok("NOOP")
+	}
+
 	// A CREATE lands on the parent's backend and is in the next LIST.
 	john.ok("CREATE Projects")
 	if got := listNames(john.ok(`LIST "" "*"`)); !slices.Contains(got, "Projects") {
