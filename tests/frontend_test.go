@@ -213,6 +213,40 @@ func TestFrontendOnCyrus(t *testing.T) {
 		t.Errorf("user.john.Projects in the cache: %+v, %v; want on backend1", e, ok)
 	}
 
+	// COPY and MOVE across backends keep flags and internal date; MOVE
+	// needs the right to expunge the source.
+	john.ok("SELECT INBOX")
+	dateOf := func(lines []string) string {
+		for _, l := range lines {
+			if i := strings.Index(l, `INTERNALDATE "`); i >= 0 {
+				return l[i : i+strings.Index(l[i+14:], `"`)+15]
+			}
+		}
+		return ""
+	}
+	srcDate := dateOf(john.ok("FETCH 1 (INTERNALDATE)"))
+	if done := strings.Join(john.ok(`COPY 1 "Other Users.jane.Shared"`), " "); srcDate == "" || strings.Contains(done, "EXPUNGE") {
+		t.Errorf("COPY across backends: date %q, untagged %q", srcDate, done)
+	}
+	john.ok(`SELECT "Other Users.jane.Shared"`)
+	copied := strings.Join(john.ok("FETCH 2 (FLAGS INTERNALDATE)"), " ")
+	if !strings.Contains(copied, `\Seen`) || !strings.Contains(copied, srcDate) {
+		t.Errorf("the copy on backend2 = %s, want \\Seen and %s", copied, srcDate)
+	}
+	if _, done := john.run("MOVE 2 INBOX"); !strings.HasPrefix(done, "NO [NOPERM]") {
+		t.Errorf("MOVE out of a folder john may not expunge = %s, want NO [NOPERM]", done)
+	}
+	john.ok("SELECT INBOX")
+	if moved := strings.Join(john.ok(`MOVE 1 "Other Users.jane.Shared"`), " "); !strings.Contains(moved, "EXPUNGE") {
+		t.Errorf("MOVE across backends sent %q, want an EXPUNGE", moved)
+	}
+	if st := strings.Join(john.ok("STATUS INBOX (MESSAGES)"), " "); !strings.Contains(st, "MESSAGES 0") {
+		t.Errorf("INBOX after MOVE: %s, want 0 messages", st)
+	}
+	if st := strings.Join(john.ok(`STATUS "Other Users.jane.Shared" (MESSAGES)`), " "); !strings.Contains(st, "MESSAGES 3") {
+		t.Errorf("the shared folder after COPY and MOVE: %s, want 3 messages", st)
+	}
+
 	// backend2 goes away: its mailboxes fail, the rest works.
 	be2.stop()
 	if _, done := john.run(`SELECT "Other Users.jane.Shared"`); !strings.HasPrefix(done, "NO [UNAVAILABLE]") {

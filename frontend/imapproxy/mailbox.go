@@ -126,7 +126,7 @@ func (c *session) handleSelect(cmd imapwire.Command, p imapwire.Part, rest []byt
 	}
 	c.selected = nil
 	if resp.Status == "OK" {
-		c.selected = b
+		c.selected, c.selectedName = b, m.internal
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ type session struct {
 	backends       map[string]*backend
 	inbox          *backend // the INBOX's backend, which checked the password
 	selected       *backend // may be nil
+	selectedName   string   // the selected mailbox's internal name
 	enabled        []string // ENABLE arguments, replayed on new backends
 }
 
