@@ -67,7 +67,7 @@ func (f *Frontend) startIMAP() (*imapListeners, error) {
 		Locator: f.cache, Namespace: ns, Admins: cfg.Admins, Resolve: f.resolve,
 		ProxyUser: cfg.ProxyUser, ProxyPassword: proxyPassword, BackendTLS: cfg.BackendTLS,
 		TLS: tlsConf, RequireTLS: cfg.RequireTLS, DefaultBackend: cfg.DefaultBackend,
-		MaxConnsPerIP: cfg.MaxConnsPerIP, IdleTimeout: cfg.IdleTimeout, Logger: f.logger,
+		MaxConnsPerIP: cfg.MaxConnsPerIP, IdleTimeout: cfg.IdleTimeout, Logger: f.logger, Metrics: f.reg,
 	})
 	if err != nil {
 		return nil, err

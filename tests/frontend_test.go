@@ -3,7 +3,9 @@ package tests
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -139,7 +141,7 @@ func TestFrontendOnCyrus(t *testing.T) {
 	ns := namespace.DefaultConfig()
 	ns.UnixHierarchySep = false // as the harness's backends
 	f, err := frontend.Start(frontend.Config{Endpoints: endpoints, DataDir: t.TempDir(), IMAPAddr: "127.0.0.1:0",
-		ProxyUser: cyrusAdmin, ProxyPasswordFile: pw, Namespace: ns, Admins: []string{cyrusAdmin},
+		ProxyUser: cyrusAdmin, ProxyPasswordFile: pw, Namespace: ns, Admins: []string{cyrusAdmin}, HTTPAddr: "127.0.0.1:0",
 		BackendMap: map[string]string{"backend1": be1.imapAddr, "backend2": be2.imapAddr}, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -257,4 +259,28 @@ func TestFrontendOnCyrus(t *testing.T) {
 	}
 	john.ok("SELECT INBOX")
 	john.ok("LOGOUT")
+
+	// Every metric the frontend exports is documented, and these counted.
+	resp, err := http.Get("http://" + f.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	doc, _ := os.ReadFile("../docs/metrics.md")
+	for line := range strings.Lines(string(body)) {
+		if name, ok := strings.CutPrefix(line, "# TYPE "); ok && strings.HasPrefix(name, "roost_") {
+			name, _, _ = strings.Cut(name, " ")
+			if !strings.Contains(string(doc), "`"+name) {
+				t.Errorf("docs/metrics.md does not list %s", name)
+			}
+		}
+	}
+	for _, want := range []string{`roost_frontend_imap_commands_total{server="backend1"}`, `roost_frontend_imap_logins_total{result="failed"} 1`,
+		`roost_frontend_imap_cross_backend_copies_total{command="MOVE"} 1`, `roost_frontend_imap_backend_errors_total{server="backend2"}`,
+		"roost_frontend_cache_ready 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

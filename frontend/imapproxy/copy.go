@@ -55,6 +55,7 @@ func (c *session) handleCopy(cmd imapwire.Command, p imapwire.Part, rest []byte)
 		c.reply(cmd.Tag, "NO", "[UNAVAILABLE] the backend holding the destination is not reachable")
 		return nil
 	}
+	c.s.m.crossCopy(map[bool]string{true: "MOVE", false: "COPY"}[move])
 	return c.crossCopy(cmd, dst, set, dest, cmd.Name == "UID", move)
 }
 

@@ -140,6 +140,7 @@ func (c *session) login(tag, user, password string) error {
 	failed := func(why string) error {
 		time.Sleep(time.Second) // a guesser's every failure costs it a second
 		c.logger.Info("login failed", "user", user, "why", why)
+		c.s.m.login("failed")
 		c.reply(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed")
 		return nil
 	}
@@ -155,6 +156,8 @@ func (c *session) login(tag, user, password string) error {
 	b, err := dialBackend(ctx, server, c.s.cfg.Resolve(server), c.s.cfg.BackendTLS)
 	if err != nil {
 		c.logger.Warn("INBOX backend unreachable at login", "server", server, "user", user, "err", err)
+		c.s.m.login("unavailable")
+		c.s.m.backendFailed(server)
 		c.reply(tag, "NO", "[UNAVAILABLE] the backend holding your INBOX is not reachable")
 		return nil
 	}
@@ -164,9 +167,11 @@ func (c *session) login(tag, user, password string) error {
 		if errors.As(err, &refusal) {
 			return failed(err.Error())
 		}
+		c.s.m.login("unavailable")
 		c.reply(tag, "NO", "[UNAVAILABLE] the backend holding your INBOX is not reachable")
 		return nil
 	}
+	c.s.m.login("ok")
 	c.user, c.password, c.view = user, password, view
 	c.who = acl.User{ID: user, Admin: admin}
 	c.backends[server], c.inbox = b, b

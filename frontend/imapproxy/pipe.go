@@ -26,6 +26,7 @@ func (c *session) forwardResp(b *backend, cmd imapwire.Command, p imapwire.Part,
 		c.reply(cmd.Tag, "NO", "[UNAVAILABLE] the backend is not reachable")
 		return imapwire.Response{Status: "NO"}, nil
 	}
+	c.s.m.command(b.server)
 	if err := c.sendCommand(b, p, prefix); err != nil {
 		return c.lost(b, cmd, err)
 	}
@@ -40,6 +41,7 @@ func (c *session) forwardResp(b *backend, cmd imapwire.Command, p imapwire.Part,
 // The session goes on: other backends are unaffected.
 func (c *session) lost(b *backend, cmd imapwire.Command, err error) (imapwire.Response, error) {
 	c.logger.Warn("backend connection lost", "server", b.server, "user", c.user, "err", err)
+	c.s.m.backendFailed(b.server)
 	c.dropBackend(b)
 	c.r.Discard()
 	c.reply(cmd.Tag, "NO", "[UNAVAILABLE] the backend connection was lost")

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/roost-mail/roost/frontend/locator"
 	"github.com/roost-mail/roost/frontend/namespace"
 )
@@ -61,6 +62,8 @@ type Config struct {
 	CacheWait time.Duration
 	// Logger receives sessions' lifecycle; nil discards.
 	Logger *slog.Logger
+	// Metrics, when set, gets the proxy's series.
+	Metrics prometheus.Registerer
 }
 
 // Server serves IMAP clients.
@@ -68,6 +71,7 @@ type Server struct {
 	cfg    Config
 	ns     *namespace.Namespace
 	logger *slog.Logger
+	m      *metrics // may be nil
 
 	mu     sync.Mutex
 	perIP  map[string]int            // protected by mu
@@ -113,8 +117,12 @@ func New(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, ns: cfg.Namespace, logger: logger.With("component", "imapproxy"),
-		perIP: map[string]int{}, conns: map[net.Conn]struct{}{}, lis: map[net.Listener]struct{}{}}, nil
+	s := &Server{cfg: cfg, ns: cfg.Namespace, logger: logger.With("component", "imapproxy"),
+		perIP: map[string]int{}, conns: map[net.Conn]struct{}{}, lis: map[net.Listener]struct{}{}}
+	if cfg.Metrics != nil {
+		s.m = newMetrics(cfg.Metrics)
+	}
+	return s, nil
 }
 
 // Serve accepts clients on l until Close; with implicitTLS each
@@ -146,13 +154,16 @@ func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
 			conn = tls.Server(conn, s.cfg.TLS)
 		}
 		if !s.admit(conn) {
+			s.m.connRefused()
 			fmt.Fprintf(conn, "* BYE [UNAVAILABLE] too many connections from your address\r\n")
 			conn.Close()
 			continue
 		}
 		s.wg.Add(1)
+		s.m.connOpened()
 		go func() {
 			defer s.wg.Done()
+			defer s.m.connClosed()
 			defer s.release(conn)
 			newSession(s, conn, implicitTLS).serve()
 		}()

@@ -266,6 +266,7 @@ func (c *session) backendFor(ctx context.Context, server string) (*backend, erro
 	}
 	b, err := dialBackend(ctx, server, c.s.cfg.Resolve(server), c.s.cfg.BackendTLS)
 	if err != nil {
+		c.s.m.backendFailed(server)
 		return nil, err
 	}
 	authcid, password, authzid := c.user, c.password, ""
