@@ -118,7 +118,17 @@ func (c *cyrus) addUser(t testing.TB, name, password string) {
 // sees his own mailboxes and jane's folder shared with him, not her
 // private one; SELECT, APPEND and FETCH on each backend; a CREATE is in
 // the very next LIST; with backend2 stopped, only its mailboxes fail.
-func TestFrontendOnCyrus(t *testing.T) {
+// murder is two real Cyrus backends on a three-node cluster, and
+// roost-frontend in front: john's INBOX on backend1; jane's on backend2,
+// with user.jane.Shared shared with john and user.jane.Private not.
+type murder struct {
+	nodes    []*testNode
+	be1, be2 *cyrus
+	f        *frontend.Frontend
+}
+
+func startMurder(t *testing.T) *murder {
+	t.Helper()
 	needCyrus(t)
 	nodes := startThree(t, "fe", false)
 	be1 := startCyrus(t, "backend1", "backend", nodes[1].mupdateAddr)
@@ -154,6 +164,12 @@ func TestFrontendOnCyrus(t *testing.T) {
 		return nil
 	})
 
+	return &murder{nodes: nodes, be1: be1, be2: be2, f: f}
+}
+
+func TestFrontendOnCyrus(t *testing.T) {
+	m := startMurder(t)
+	f, be2 := m.f, m.be2
 	john := dialIMAP(t, f.IMAPAddr())
 	if _, done := john.run("SELECT INBOX"); !strings.HasPrefix(done, "BAD") {
 		t.Errorf("SELECT before LOGIN = %s, want BAD", done)
@@ -282,5 +298,95 @@ func TestFrontendOnCyrus(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// maildirFiles lists a Maildir tree's message files, relative to root.
+func maildirFiles(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (filepath.Base(filepath.Dir(p)) == "cur" || filepath.Base(filepath.Dir(p)) == "new") {
+			rel, _ := filepath.Rel(root, p)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	slices.Sort(out)
+	return out
+}
+
+// TestFrontendMbsync: a real client, isync's mbsync, mirrors john's whole
+// account through the frontend, the folder jane shares with him included;
+// a second run changes nothing.
+func TestFrontendMbsync(t *testing.T) {
+	mbsync, err := exec.LookPath("mbsync")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("mbsync is not installed (tests/cyrus/install.sh installs isync)")
+		}
+		t.Skip("mbsync is not installed")
+	}
+	m := startMurder(t)
+	john := dialIMAP(t, m.f.IMAPAddr())
+	john.ok("LOGIN john john-pw")
+	for _, box := range []string{"INBOX", "Sent", `"Other Users.jane.Shared"`} {
+		for i := range 2 {
+			msg := fmt.Sprintf("From: jane@example.com\r\nSubject: %s %d\r\n\r\nbody %d\r\n", box, i, i)
+			john.ok(fmt.Sprintf("APPEND %s {%d}", box, len(msg)), msg)
+		}
+	}
+	john.ok("LOGOUT")
+
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "mail"), 0o700)
+	host, port, _ := net.SplitHostPort(m.f.IMAPAddr())
+	conf := filepath.Join(dir, "mbsyncrc")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`IMAPAccount john
+Host %s
+Port %s
+User john
+Pass john-pw
+SSLType None
+AuthMechs PLAIN
+
+IMAPStore remote
+Account john
+
+MaildirStore local
+Path %s/mail/
+Inbox %s/mail/INBOX
+SubFolders Verbatim
+
+Channel john
+Far :remote:
+Near :local:
+Patterns *
+Create Near
+SyncState *
+`, host, port, dir, dir)), 0o600)
+	sync := func() string {
+		t.Helper()
+		out, err := exec.Command(mbsync, "-c", conf, "-a").CombinedOutput()
+		if err != nil {
+			t.Fatalf("mbsync: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	sync()
+	first := maildirFiles(t, filepath.Join(dir, "mail"))
+	perFolder := map[string]int{}
+	for _, f := range first {
+		perFolder[filepath.Dir(filepath.Dir(f))]++
+	}
+	want := map[string]int{"INBOX": 2, "Sent": 2, "Other Users/jane/Shared": 2}
+	for folder, n := range want {
+		if perFolder[folder] != n {
+			t.Errorf("mbsync mirrored %d messages of %s, want %d (all: %q)", perFolder[folder], folder, n, first)
+		}
+	}
+	sync()
+	if second := maildirFiles(t, filepath.Join(dir, "mail")); !slices.Equal(second, first) {
+		t.Errorf("a second mbsync changed the mirror:\n%q\nto\n%q", first, second)
 	}
 }
