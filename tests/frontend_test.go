@@ -276,6 +276,22 @@ func TestFrontendOnCyrus(t *testing.T) {
 	john.ok("SELECT INBOX")
 	john.ok("LOGOUT")
 
+	// With the whole cluster down the frontend routes from its cache.
+	for _, n := range m.nodes {
+		n.stop(t)
+	}
+	again := dialIMAP(t, f.IMAPAddr())
+	again.ok("LOGIN john john-pw")
+	if got := listNames(again.ok(`LIST "" "%"`)); !slices.Contains(got, "Projects") {
+		t.Errorf("LIST with the cluster down = %q", got)
+	}
+	again.ok("SELECT INBOX")
+	if ready, err := http.Get("http://" + f.HTTPAddr() + "/readyz"); err != nil {
+		t.Error(err)
+	} else if ready.Body.Close(); ready.StatusCode != http.StatusOK {
+		t.Errorf("/readyz with the cluster down: %d, want 200", ready.StatusCode)
+	}
+
 	// Every metric the frontend exports is documented, and these counted.
 	resp, err := http.Get("http://" + f.HTTPAddr() + "/metrics")
 	if err != nil {
