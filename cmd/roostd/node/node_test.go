@@ -312,7 +312,7 @@ func TestPprofWhenAsked(t *testing.T) {
 // TestMetricsDocumented checks that docs/metrics.md lists every roost_
 // metric a node exposes.
 func TestMetricsDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/metrics.md")
+	doc, err := os.ReadFile("../../../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
