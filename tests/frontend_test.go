@@ -181,13 +181,13 @@ func TestFrontendOnCyrus(t *testing.T) {
 	if got, want := listNames(john.ok(`LIST "" "*"`)), []string{"INBOX", "Other Users.jane.Shared", "Sent"}; !slices.Equal(got, want) {
 		t.Errorf("john's LIST = %q, want %q", got, want)
 	}
-	john.ok("SELECT INBOX")
+	john.ok("SELECT {5}", "INBOX")
 	msg := "From: jane@example.com\r\nSubject: hello\r\n\r\nThrough the frontend.\r\n"
 	john.ok(fmt.Sprintf("APPEND INBOX (\\Seen) {%d}", len(msg)), msg)
 	if got := strings.Join(john.ok("FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])"), "\n"); !strings.Contains(got, "Subject: hello") || !strings.Contains(got, `\Seen`) {
 		t.Errorf("FETCH of the appended message: %s", got)
 	}
-	john.ok(`SELECT "Other Users.jane.Shared"`)
+	john.ok("SELECT {23}", "Other Users.jane.Shared")
 	john.ok(fmt.Sprintf("APPEND \"Other Users.jane.Shared\" {%d}", len(msg)), msg)
 	if got := strings.Join(john.ok("FETCH 1 (BODY.PEEK[TEXT])"), "\n"); !strings.Contains(got, "Through the frontend.") {
 		t.Errorf("FETCH on backend2: %s", got)

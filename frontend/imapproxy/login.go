@@ -15,13 +15,14 @@ import (
 
 // args parses n astrings from rest, reading literals from the client as
 // they come (answering a synchronizing one first). It returns their
-// values and the rest of the last segment.
-func (c *session) args(p imapwire.Part, rest []byte, n int) ([]string, []byte, error) {
+// values, the rest of the last segment and the part it is in (p, or the
+// one after the last literal read).
+func (c *session) args(p imapwire.Part, rest []byte, n int) ([]string, []byte, imapwire.Part, error) {
 	var out []string
 	for len(out) < n {
 		arg, after, err := imapwire.ParseAString(rest)
 		if err != nil {
-			return out, nil, err
+			return out, nil, p, err
 		}
 		if arg.Kind != imapwire.ArgLiteral {
 			out = append(out, string(arg.Value))
@@ -29,7 +30,7 @@ func (c *session) args(p imapwire.Part, rest []byte, n int) ([]string, []byte, e
 			continue
 		}
 		if p.Literal == nil || p.Literal.Size > maxName {
-			return out, nil, imapwire.ErrLiteralTooLarge
+			return out, nil, p, imapwire.ErrLiteralTooLarge
 		}
 		if p.Literal.Sync {
 			c.w.WriteString("+ go ahead\r\n")
@@ -37,15 +38,15 @@ func (c *session) args(p imapwire.Part, rest []byte, n int) ([]string, []byte, e
 		}
 		v, err := c.r.ReadLiteral(maxName)
 		if err != nil {
-			return out, nil, err
+			return out, nil, p, err
 		}
 		out = append(out, string(v))
 		if p, err = c.r.Next(); err != nil {
-			return out, nil, err
+			return out, nil, p, err
 		}
 		rest = p.Line
 	}
-	return out, rest, nil
+	return out, rest, p, nil
 }
 
 func (c *session) loginAllowed(tag string) bool {
@@ -66,7 +67,7 @@ func (c *session) handleLogin(cmd imapwire.Command, p imapwire.Part, rest []byte
 	if !c.loginAllowed(cmd.Tag) {
 		return nil
 	}
-	vals, _, err := c.args(p, rest, 2)
+	vals, _, _, err := c.args(p, rest, 2)
 	if err != nil {
 		c.r.Discard()
 		c.reply(cmd.Tag, "BAD", "LOGIN needs a user name and a password")
@@ -153,7 +154,7 @@ func (c *session) login(tag, user, password string) error {
 	server := e.Server()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := dialBackend(ctx, server, c.s.cfg.Resolve(server), c.s.cfg.BackendTLS)
+	b, err := c.dial(ctx, server)
 	if err != nil {
 		c.logger.Warn("INBOX backend unreachable at login", "server", server, "user", user, "err", err)
 		c.s.m.login("unavailable")
@@ -163,6 +164,7 @@ func (c *session) login(tag, user, password string) error {
 	}
 	if err := b.login("", user, password); err != nil {
 		b.conn.Close()
+		c.s.untrack(b.conn)
 		var refusal *backendRefusal
 		if errors.As(err, &refusal) {
 			return failed(err.Error())

@@ -31,21 +31,20 @@ func (c *session) readMailbox(cmd imapwire.Command, p imapwire.Part, rest []byte
 	}
 	name := string(arg.Value)
 	if arg.Kind == imapwire.ArgLiteral {
-		vals, _, err := c.args(p, rest, 1)
+		// The name came as a literal: it is sent on as the proxy encodes
+		// it, then the rest of the command from the part after it.
+		// Text aliases the reader's buffer, which reading the literal reuses.
+		head := append([]byte(nil), p.Text()...)
+		vals, _, next, err := c.args(p, rest, 1)
 		if err != nil {
 			c.r.Discard()
 			c.reply(cmd.Tag, "BAD", "Malformed mailbox name")
 			return m, false
 		}
 		name = vals[0]
-		np := c.r // the literal's line goes on in the next part
-		next, err := np.Next()
-		if err != nil {
-			return m, false
-		}
 		var buf bytes.Buffer
 		w := imapwire.NewWriter(bufio.NewWriter(&buf))
-		w.Write(p.Text())
+		w.Write(head)
 		w.WriteArg(name)
 		w.Flush()
 		m.prefix, m.part = buf.Bytes(), next
@@ -215,7 +214,7 @@ func (c *session) handleDelete(cmd imapwire.Command, p imapwire.Part, rest []byt
 }
 
 func (c *session) handleRename(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
-	vals, after, err := c.args(p, rest, 2)
+	vals, after, _, err := c.args(p, rest, 2)
 	if err != nil {
 		c.r.Discard()
 		c.reply(cmd.Tag, "BAD", "RENAME needs two mailbox names")

@@ -75,7 +75,8 @@ type Server struct {
 
 	mu     sync.Mutex
 	perIP  map[string]int            // protected by mu
-	conns  map[net.Conn]struct{}     // protected by mu
+	conns  map[net.Conn]struct{}     // protected by mu: clients'
+	bconns map[net.Conn]struct{}     // protected by mu: backends'
 	lis    map[net.Listener]struct{} // protected by mu
 	closed bool                      // protected by mu
 	wg     sync.WaitGroup
@@ -118,7 +119,8 @@ func New(cfg Config) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, ns: cfg.Namespace, logger: logger.With("component", "imapproxy"),
-		perIP: map[string]int{}, conns: map[net.Conn]struct{}{}, lis: map[net.Listener]struct{}{}}
+		perIP: map[string]int{}, conns: map[net.Conn]struct{}{}, bconns: map[net.Conn]struct{}{},
+		lis: map[net.Listener]struct{}{}}
 	if cfg.Metrics != nil {
 		s.m = newMetrics(cfg.Metrics)
 	}
@@ -211,9 +213,32 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		c.Close()
 	}
+	// A session may be waiting on a backend: that ends it too.
+	for c := range s.bconns {
+		c.Close()
+	}
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
+}
+
+// track registers a backend connection so that Close ends it; it reports
+// false, closing conn, once the server is closing.
+func (s *Server) track(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		conn.Close()
+		return false
+	}
+	s.bconns[conn] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(conn net.Conn) {
+	s.mu.Lock()
+	delete(s.bconns, conn)
+	s.mu.Unlock()
 }
 
 func (s *Server) isAdmin(user string) bool { return slices.Contains(s.cfg.Admins, user) }

@@ -56,6 +56,7 @@ func (c *session) serve() {
 	defer func() {
 		for _, b := range c.backends {
 			b.close()
+			c.s.untrack(b.conn)
 		}
 	}()
 	c.untagged("OK [CAPABILITY %s] Roost IMAP proxy ready", c.capabilities())
@@ -264,7 +265,7 @@ func (c *session) backendFor(ctx context.Context, server string) (*backend, erro
 	if b, ok := c.backends[server]; ok {
 		return b, nil
 	}
-	b, err := dialBackend(ctx, server, c.s.cfg.Resolve(server), c.s.cfg.BackendTLS)
+	b, err := c.dial(ctx, server)
 	if err != nil {
 		c.s.m.backendFailed(server)
 		return nil, err
@@ -275,13 +276,28 @@ func (c *session) backendFor(ctx context.Context, server string) (*backend, erro
 	}
 	if err := b.login(authzid, authcid, password); err != nil {
 		b.conn.Close()
+		c.s.untrack(b.conn)
 		return nil, err
 	}
 	if err := c.replayEnable(b); err != nil {
 		b.conn.Close()
+		c.s.untrack(b.conn)
 		return nil, err
 	}
 	c.backends[server] = b
+	return b, nil
+}
+
+// dial connects to a backend, registered with the server so that Close
+// ends it; the session closes it with closeBackend.
+func (c *session) dial(ctx context.Context, server string) (*backend, error) {
+	b, err := dialBackend(ctx, server, c.s.cfg.Resolve(server), c.s.cfg.BackendTLS)
+	if err != nil {
+		return nil, err
+	}
+	if !c.s.track(b.conn) {
+		return nil, net.ErrClosed
+	}
 	return b, nil
 }
 
@@ -302,6 +318,7 @@ func (c *session) replayEnable(b *backend) error {
 // dropBackend forgets a connection that broke.
 func (c *session) dropBackend(b *backend) {
 	b.conn.Close()
+	c.s.untrack(b.conn)
 	delete(c.backends, b.server)
 	if c.selected == b {
 		c.selected = nil

@@ -1,0 +1,174 @@
+package imapproxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/roost-mail/roost/frontend/locator"
+	"github.com/roost-mail/roost/frontend/namespace"
+)
+
+// memLocator is a location table in memory.
+type memLocator struct{ m map[string]locator.Entry }
+
+func (l memLocator) Lookup(name string) (locator.Entry, bool) { e, ok := l.m[name]; return e, ok }
+func (l memLocator) List(prefix string, fn func(locator.Entry) bool) error {
+	var names []string
+	for n := range l.m {
+		if strings.HasPrefix(n, prefix) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if !fn(l.m[n]) {
+			break
+		}
+	}
+	return nil
+}
+func (l memLocator) WaitFor(ctx context.Context, cond func() bool) error { cond(); return nil }
+func (l memLocator) Ready() bool                                         { return true }
+
+// lineBackend is a minimal IMAP server that logs in anyone, answers
+// every other command OK, and records the lines it was sent.
+type lineBackend struct {
+	l     net.Listener
+	mu    sync.Mutex
+	lines []string
+}
+
+func startLineBackend(t *testing.T) *lineBackend {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &lineBackend{l: l}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go b.serve(conn)
+		}
+	}()
+	return b
+}
+
+func (b *lineBackend) serve(conn net.Conn) {
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	fmt.Fprintf(conn, "* OK test backend\r\n")
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		b.mu.Lock()
+		b.lines = append(b.lines, line)
+		b.mu.Unlock()
+		tag, rest, _ := strings.Cut(line, " ")
+		if strings.Contains(rest, "STALL") {
+			continue // never answered
+		}
+		if strings.HasPrefix(strings.ToUpper(rest), "CAPABILITY") {
+			fmt.Fprintf(conn, "* CAPABILITY IMAP4rev1 LITERAL+ UNSELECT\r\n")
+		}
+		fmt.Fprintf(conn, "%s OK done\r\n", tag)
+	}
+}
+
+func (b *lineBackend) got() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.lines)
+}
+
+// TestLiteralMailboxName: a mailbox name sent as a literal reaches the
+// backend whole, on one line with the rest of the command.
+func TestLiteralMailboxName(t *testing.T) {
+	be, srv, conn, read := startProxy(t)
+	read()
+	fmt.Fprintf(conn, "a LOGIN jane pw\r\n")
+	if r := read(); !strings.HasPrefix(r, "a OK") {
+		t.Fatalf("LOGIN = %q", r)
+	}
+	fmt.Fprintf(conn, "b SELECT {4}\r\n")
+	if r := read(); !strings.HasPrefix(r, "+") {
+		t.Fatalf("SELECT {4} = %q, want a continuation", r)
+	}
+	fmt.Fprintf(conn, "Sent (CONDSTORE)\r\n")
+	if r := read(); !strings.HasPrefix(r, "b OK") {
+		t.Fatalf("SELECT = %q", r)
+	}
+	if got := be.got(); !slices.Contains(got, `b SELECT "Sent" (CONDSTORE)`) {
+		t.Errorf("the backend got %q, want the SELECT on one line", got)
+	}
+	_ = srv
+}
+
+// TestCloseEndsWaitingSessions: Close returns while a session waits on a
+// backend that never answers.
+func TestCloseEndsWaitingSessions(t *testing.T) {
+	be, srv, conn, read := startProxy(t)
+	read()
+	fmt.Fprintf(conn, "a LOGIN jane pw\r\n")
+	read()
+	fmt.Fprintf(conn, "b STATUS Sent (STALL)\r\n")
+	for deadline := time.Now().Add(10 * time.Second); !slices.ContainsFunc(be.got(), func(l string) bool { return strings.Contains(l, "STALL") }); {
+		if time.Now().After(deadline) {
+			t.Fatal("the STATUS never reached the backend")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	done := make(chan struct{})
+	go func() { srv.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return while a session waited on a backend")
+	}
+}
+
+func startProxy(t *testing.T) (*lineBackend, *Server, net.Conn, func() string) {
+	t.Helper()
+	be := startLineBackend(t)
+	loc := memLocator{m: map[string]locator.Entry{
+		"user.jane":      {Name: "user.jane", Location: "be!default", ACL: "jane\tlrswipkxtecdan\t"},
+		"user.jane.Sent": {Name: "user.jane.Sent", Location: "be!default", ACL: "jane\tlrswipkxtecdan\t"},
+	}}
+	ns, _ := namespace.New(nil)
+	srv, err := New(Config{Locator: loc, Namespace: ns, Resolve: func(string) string { return be.l.Addr().String() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(l, false)
+	t.Cleanup(func() { srv.Close() })
+
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	read := func() string {
+		s, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v (backend got %q)", err, be.got())
+		}
+		return strings.TrimRight(s, "\r\n")
+	}
+	return be, srv, conn, read
+}
