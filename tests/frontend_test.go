@@ -21,13 +21,13 @@ import (
 // imapClient is a plain IMAP client for tests: one command at a time,
 // the untagged lines and the tagged completion of each.
 type imapClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 	n    int
 }
 
-func dialIMAP(t *testing.T, addr string) *imapClient {
+func dialIMAP(t testing.TB, addr string) *imapClient {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -127,7 +127,7 @@ type murder struct {
 	f        *frontend.Frontend
 }
 
-func startMurder(t *testing.T) *murder {
+func startMurder(t testing.TB) *murder {
 	t.Helper()
 	needCyrus(t)
 	nodes := startThree(t, "fe", false)
