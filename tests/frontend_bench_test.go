@@ -151,4 +151,3 @@ func BenchmarkFrontend(b *testing.B) {
 		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/(1<<10), fmt.Sprintf("KiB-alloc-%dMB", size>>20))
 	}
 }
-

@@ -181,6 +181,11 @@ func TestFrontendOnCyrus(t *testing.T) {
 	if got, want := listNames(john.ok(`LIST "" "*"`)), []string{"INBOX", "Other Users.jane.Shared", "Sent"}; !slices.Equal(got, want) {
 		t.Errorf("john's LIST = %q, want %q", got, want)
 	}
+	// LIST with return options goes to every backend john sees, and
+	// brings each one's mailboxes.
+	if got := listNames(john.ok(`LIST "" "*" RETURN (SUBSCRIBED)`)); !slices.Contains(got, "Other Users.jane.Shared") || !slices.Contains(got, "INBOX") {
+		t.Errorf("john's LIST RETURN (SUBSCRIBED) = %q, want both backends' mailboxes", got)
+	}
 	john.ok("SELECT {5}", "INBOX")
 	msg := "From: jane@example.com\r\nSubject: hello\r\n\r\nThrough the frontend.\r\n"
 	john.ok(fmt.Sprintf("APPEND INBOX (\\Seen) {%d}", len(msg)), msg)

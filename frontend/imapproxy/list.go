@@ -3,6 +3,8 @@ package imapproxy
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"fmt"
 	"strings"
 
 	"github.com/roost-mail/roost/frontend/acl"
@@ -11,12 +13,16 @@ import (
 )
 
 // handleList answers LIST from the cache: every mailbox whose external
-// name matches and on which the user has the l right. LIST-EXTENDED
-// selection and return options go to the INBOX's backend, which knows
-// subscriptions and special-use.
+// name matches and on which the user has the l right. With LIST-EXTENDED
+// selection or return options (SUBSCRIBED, SPECIAL-USE, STATUS), which
+// only backends know, it is sent to every backend holding a mailbox the
+// user may see, as Cyrus's frontend does, and their replies merged.
 func (c *session) handleList(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
-	if p.Literal != nil || bytes.HasPrefix(bytes.TrimLeft(rest, " "), []byte("(")) {
+	if p.Literal != nil {
 		return c.forward(c.inbox, cmd, p)
+	}
+	if bytes.HasPrefix(bytes.TrimLeft(rest, " "), []byte("(")) {
+		return c.listEverywhere(cmd, rest)
 	}
 	ref, after, err := imapwire.ParseAString(rest)
 	if err != nil {
@@ -29,7 +35,7 @@ func (c *session) handleList(cmd imapwire.Command, p imapwire.Part, rest []byte)
 		return nil
 	}
 	if len(bytes.TrimSpace(after)) > 0 {
-		return c.forward(c.inbox, cmd, p) // RETURN (...)
+		return c.listEverywhere(cmd, rest) // RETURN (...)
 	}
 	sep := c.view.HierSep()
 	if len(pat.Value) == 0 {
@@ -117,4 +123,62 @@ func match(p, s string, sep byte) bool {
 		}
 	}
 	return len(s) == 0
+}
+
+// listEverywhere sends an extended LIST to the INBOX's backend and every
+// other backend holding a mailbox the user has l on, relays their
+// untagged replies, and completes the client's command once all have.
+func (c *session) listEverywhere(cmd imapwire.Command, rest []byte) error {
+	servers := []string{c.inbox.server}
+	seen := map[string]bool{c.inbox.server: true}
+	owner := acl.Parse(acl.DefaultOwnerRights)
+	c.s.cfg.Locator.List("", func(e locator.Entry) bool {
+		if server := e.Server(); !seen[server] && !e.Reserved {
+			o, isUser := c.s.ns.Owner(e.Name)
+			if r, _ := acl.Of(c.who, e.ACL, isUser && o == c.user, owner); r.Has("l") {
+				seen[server] = true
+				servers = append(servers, server)
+			}
+		}
+		return true
+	})
+	line := "LIST" + string(rest)
+	for _, server := range servers {
+		b, err := c.backendFor(context.Background(), server)
+		if err != nil {
+			c.logger.Warn("LIST: backend unreachable", "server", server, "err", err)
+			continue
+		}
+		tag := b.tag()
+		fmt.Fprintf(b.w, "%s %s\r\n", tag, line)
+		if err := c.relayUntagged(b, tag); err != nil {
+			c.dropBackend(b)
+		}
+	}
+	c.reply(cmd.Tag, "OK", "Completed")
+	return nil
+}
+
+// relayUntagged relays b's untagged responses to the client until the
+// proxy's own command tagged tag completes, which it keeps to itself.
+func (c *session) relayUntagged(b *backend, tag string) error {
+	if err := b.w.Flush(); err != nil {
+		return err
+	}
+	start := true
+	for {
+		p, err := b.r.Next()
+		if err != nil {
+			return err
+		}
+		if start {
+			if resp, _ := imapwire.ParseResponse(p.Line); resp.Kind == imapwire.ResponseTagged && resp.Tag == tag {
+				return b.r.Discard()
+			}
+		}
+		if err := c.w.WritePart(p); err != nil {
+			return err
+		}
+		start = p.Literal == nil && !p.Partial
+	}
 }
