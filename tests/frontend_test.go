@@ -236,6 +236,21 @@ func TestFrontendOnCyrus(t *testing.T) {
 		t.Errorf("user.john.Projects in the cache: %+v, %v; want on backend1", e, ok)
 	}
 
+	// RENAME within a backend is in the next LIST; into a hierarchy on
+	// another backend it is refused, as Cyrus's frontend refuses it.
+	john.ok("CREATE Drafts")
+	john.ok("RENAME Drafts Old")
+	if got := listNames(john.ok(`LIST "" "*"`)); !slices.Contains(got, "Old") || slices.Contains(got, "Drafts") {
+		t.Errorf("LIST right after RENAME = %q, want Old and no Drafts", got)
+	}
+	if _, done := john.run(`RENAME Old "Other Users.jane.Shared.Old"`); !strings.HasPrefix(done, "NO Cross-server") {
+		t.Errorf("RENAME onto another backend = %s, want NO Cross-server", done)
+	}
+	john.ok("DELETE Old")
+	if got := listNames(john.ok(`LIST "" "*"`)); slices.Contains(got, "Old") {
+		t.Errorf("LIST right after DELETE = %q, still has Old", got)
+	}
+
 	// COPY and MOVE across backends keep flags and internal date; MOVE
 	// needs the right to expunge the source.
 	john.ok("SELECT INBOX")
