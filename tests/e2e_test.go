@@ -35,7 +35,7 @@ func buildBinaries(t testing.TB) (roostd, roostctl string) {
 			bins.err = err
 			return
 		}
-		for _, b := range []string{"roostd", "roostctl"} {
+		for _, b := range []string{"roostd", "roostctl", "roost-frontend"} {
 			out, err := exec.Command("go", "build", "-race", "-o", filepath.Join(dir, b), "../cmd/"+b).CombinedOutput()
 			if err != nil {
 				bins.err = fmt.Errorf("build %s: %v\n%s", b, err, out)
@@ -48,6 +48,12 @@ func buildBinaries(t testing.TB) (roostd, roostctl string) {
 		t.Fatal(bins.err)
 	}
 	return bins.roostd, bins.roostctl
+}
+
+// buildFrontend returns the roost-frontend binary buildBinaries built.
+func buildFrontend(t testing.TB) string {
+	roostd, _ := buildBinaries(t)
+	return filepath.Join(filepath.Dir(roostd), "roost-frontend")
 }
 
 // freePort returns a free loopback address below Linux's ephemeral port

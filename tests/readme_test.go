@@ -78,11 +78,18 @@ func runReadme(t *testing.T, shell string, blocks []string, ports ...int) (strin
 		l.Close()
 	}
 	roostd, roostctl := buildBinaries(t)
-	dir := t.TempDir()
+	dir := cyrusDir(t) // a Cyrus started by a block, as user cyrus, reaches it
 	bin := filepath.Join(dir, "bin")
 	os.MkdirAll(bin, 0o755)
-	for _, b := range []string{roostd, roostctl} {
+	for _, b := range []string{roostd, roostctl, buildFrontend(t)} {
 		if err := os.Symlink(b, filepath.Join(bin, filepath.Base(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The blocks call the repository's own scripts.
+	for _, sub := range []string{"deploy", "tests"} {
+		abs, _ := filepath.Abs(filepath.Join("..", sub))
+		if err := os.Symlink(abs, filepath.Join(dir, sub)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,6 +198,31 @@ func TestReadmeFirstScreen(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(dir, "roost-data")); err != nil {
 				t.Errorf("roostd on its defaults made no ./roost-data: %v", err)
+			}
+		})
+	}
+}
+
+// TestReadmeMurder runs the README's murder on one machine: three nodes,
+// two real Cyrus backends, roost-frontend, and curl as the IMAP client.
+func TestReadmeMurder(t *testing.T) {
+	needCyrus(t)
+	for _, shell := range readmeShells {
+		t.Run(shell, func(t *testing.T) {
+			out, dir := runReadme(t, shell, readmeBlocks(t, "A murder on one machine"),
+				6005, 6006, 6007, 6008, 6015, 6016, 6017, 6018, 6025, 6026, 6027, 6028, 6993, 6998)
+			// Cyrus's master runs as a daemon, outside the shell's group.
+			for _, be := range []string{"backend1", "backend2"} {
+				if pid, err := os.ReadFile(filepath.Join(dir, "murder", be, "master.pid")); err == nil {
+					if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+						syscall.Kill(n, syscall.SIGTERM)
+					}
+				}
+			}
+			for _, want := range []string{`"INBOX"`, `"Other Users/jane/Shared"`, "from john", "user.jane.Shared", "backend2!default"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("the murder walk-through's output lacks %q:\n%s", want, out)
+				}
 			}
 		})
 	}

@@ -12,9 +12,10 @@ var carried = []string{"IMAP4rev1", "LITERAL+", "ID", "ENABLE", "NAMESPACE", "SA
 
 // dropped are backend capabilities the proxy cannot carry: it
 // authenticates clients itself, does its own TLS, and cannot compress,
-// notify across backends or hand out URLs.
+// notify across backends or hand out URLs; and a backend's MUPDATE
+// server is none of a client's business.
 func dropped(c string) bool {
-	return strings.HasPrefix(c, "AUTH=") || strings.HasPrefix(c, "COMPRESS=") || slices.Contains([]string{
+	return strings.HasPrefix(c, "AUTH=") || strings.HasPrefix(c, "COMPRESS=") || strings.HasPrefix(c, "MUPDATE=") || slices.Contains([]string{
 		"STARTTLS", "LOGINDISABLED", "SASL-IR", "NOTIFY", "URLAUTH", "MAILBOX-REFERRALS", "LOGIN-REFERRALS",
 		"X-NETSCAPE", "IDLE-AFTER-LOGIN"}, c) || strings.HasPrefix(c, "URLAUTH=")
 }
@@ -26,7 +27,7 @@ func (c *session) capabilities() string {
 	caps := slices.Clone(carried)
 	if c.authenticated() && c.inbox != nil {
 		for _, bc := range c.inbox.caps {
-			if !dropped(bc) && !slices.Contains(caps, bc) {
+			if !dropped(bc) && !slices.ContainsFunc(caps, func(have string) bool { return strings.EqualFold(have, bc) }) {
 				caps = append(caps, bc)
 			}
 		}
