@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roost-mail/roost/mupdatecompat"
 )
 
 // readmeBlocks returns the ```sh blocks of the README's section titled
@@ -222,6 +224,40 @@ func TestReadmeMurder(t *testing.T) {
 			for _, want := range []string{`"INBOX"`, `"Other Users/jane/Shared"`, "from john", "user.jane.Shared", "backend2!default"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("the murder walk-through's output lacks %q:\n%s", want, out)
+				}
+			}
+		})
+	}
+}
+
+// TestReadmeMigration runs the migration guide's import commands as
+// written against a real Cyrus mupdate master standing in for
+// old-master:3905, into a node on roostd's defaults.
+func TestReadmeMigration(t *testing.T) {
+	needCyrus(t)
+	master := startCyrus(t, "readme-master", "master", "")
+	mc, err := mupdatecompat.Dial(t.Context(), master.imapAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.Authenticate(cyrusAdmin, cyrusPassword); err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.Activate("user.migrated", "be1!default", "migrated\tlrswipkxtecdan\t"); err != nil {
+		t.Fatal(err)
+	}
+	mc.Close()
+	block := strings.Join(readmeBlocks(t, "Migrating a Cyrus murder from its mupdate master"), "")
+	block = strings.ReplaceAll(block, "old-master:3905", master.imapAddr)
+	block = strings.ReplaceAll(block, "roostctl import", "bin/roostctl import")
+	start := "bin/roostd 2>roostd.log &\nuntil curl -sf 127.0.0.1:3908/readyz >/dev/null; do sleep 0.2; done\nprintf '" + cyrusPassword + "\\n' > pw\n"
+	wait := "until bin/roostctl mailbox get user.migrated >/dev/null 2>&1; do sleep 0.2; done\nbin/roostctl mailbox get user.migrated\n"
+	for _, shell := range readmeShells {
+		t.Run(shell, func(t *testing.T) {
+			out, _ := runReadme(t, shell, []string{start, block, wait}, 3905, 3906, 3907, 3908)
+			for _, want := range []string{"would activate user.migrated", "1 to add", "location:  be1!default"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("the migration commands' output lacks %q:\n%s", want, out)
 				}
 			}
 		})
