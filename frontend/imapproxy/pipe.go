@@ -106,10 +106,11 @@ func (c *session) relay(b *backend, tag string) (imapwire.Response, error) {
 			resp, _ = imapwire.ParseResponse(p.Line)
 		}
 		if start && resp.Kind == imapwire.ResponseTagged && resp.Tag == tag {
-			if err := c.w.WritePart(p); err != nil {
-				return resp, err
-			}
+			line := append([]byte(nil), p.Line...)
 			b.r.Discard()
+			c.pollSelected(b)
+			c.w.Write(line)
+			c.w.WriteString("\r\n")
 			return resp, c.w.Flush()
 		}
 		if start && resp.Kind == imapwire.ResponseContinuation {
@@ -201,5 +202,23 @@ func (c *session) finishResponse(b *backend) error {
 		if p.Literal == nil && !p.Partial {
 			return nil
 		}
+	}
+}
+
+// pollSelected, after a command went to backend b while a mailbox on
+// another backend is selected, asks that backend for what changed
+// meanwhile (NOOP) and relays it, as Cyrus's frontend does: the client
+// hears of new and expunged messages before the command completes.
+func (c *session) pollSelected(b *backend) {
+	sel := c.selected
+	if sel == nil || sel == b {
+		return
+	}
+	tag := sel.tag()
+	fmt.Fprintf(sel.w, "%s NOOP\r\n", tag)
+	if err := c.relayUntagged(sel, tag); err != nil {
+		c.logger.Warn("backend connection lost", "server", sel.server, "user", c.user, "err", err)
+		c.s.m.backendFailed(sel.server)
+		c.dropBackend(sel)
 	}
 }
