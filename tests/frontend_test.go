@@ -306,6 +306,14 @@ func TestFrontendOnCyrus(t *testing.T) {
 	john.ok("SELECT INBOX")
 	john.ok("LOGOUT")
 
+	// An admin, with no INBOX of its own, sees every mailbox.
+	admin := dialIMAP(t, f.IMAPAddr())
+	admin.ok("LOGIN " + cyrusAdmin + " " + cyrusPassword)
+	if got := listNames(admin.ok(`LIST "" "*"`)); !slices.Contains(got, "user.jane.Private") || !slices.Contains(got, "user.john") {
+		t.Errorf("the admin's LIST = %q, want every user's mailboxes", got)
+	}
+	admin.ok("LOGOUT")
+
 	// With the whole cluster down the frontend routes from its cache.
 	for _, n := range m.nodes {
 		n.stop(t)

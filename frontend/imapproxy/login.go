@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/roost-mail/roost/frontend/acl"
 	"github.com/roost-mail/roost/frontend/imapwire"
+	"github.com/roost-mail/roost/frontend/locator"
 )
 
 // args parses n astrings from rest, reading literals from the client as
@@ -145,16 +147,27 @@ func (c *session) login(tag, user, password string) error {
 		c.reply(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed")
 		return nil
 	}
-	// The INBOX's backend checks the password, so a user without one
-	// (an admin with no mailbox of its own, too) cannot log in here.
-	e, ok := c.s.cfg.Locator.Lookup(view.Inbox())
-	if !ok || e.Reserved {
+	// The INBOX's backend checks the password; an admin, who often has
+	// no INBOX, is checked by the default backend or any backend.
+	var servers []string
+	if e, ok := c.s.cfg.Locator.Lookup(view.Inbox()); ok && !e.Reserved {
+		servers = []string{e.Server()}
+	} else if admin {
+		servers = c.someBackends()
+	}
+	if len(servers) == 0 {
 		return failed("no INBOX in the cache")
 	}
-	server := e.Server()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := c.dial(ctx, server)
+	var b *backend
+	var server string
+	var err error
+	for _, server = range servers {
+		if b, err = c.dial(ctx, server); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		c.logger.Warn("INBOX backend unreachable at login", "server", server, "user", user, "err", err)
 		c.s.m.login("unavailable")
@@ -180,4 +193,20 @@ func (c *session) login(tag, user, password string) error {
 	c.logger.Info("login", "user", user, "server", server, "tls", c.tls)
 	c.reply(tag, "OK", "[CAPABILITY %s] User logged in", c.capabilities())
 	return nil
+}
+
+// someBackends returns where an admin's password may be checked: the
+// default backend, then up to a few servers found in the cache.
+func (c *session) someBackends() []string {
+	var out []string
+	if c.s.cfg.DefaultBackend != "" {
+		out = append(out, c.s.cfg.DefaultBackend)
+	}
+	c.s.cfg.Locator.List("", func(e locator.Entry) bool {
+		if server := e.Server(); !slices.Contains(out, server) {
+			out = append(out, server)
+		}
+		return len(out) < 4
+	})
+	return out
 }
