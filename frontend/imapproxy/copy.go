@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/roost-mail/roost/frontend/acl"
 	"github.com/roost-mail/roost/frontend/imapwire"
@@ -154,7 +155,7 @@ func (c *session) crossCopy(cmd imapwire.Command, dst *backend, set, dest string
 	// numbers change.
 	tag := src.tag()
 	fmt.Fprintf(src.w, "%s UID EXPUNGE %s\r\n", tag, uids)
-	resp, err := c.relay(src, tag)
+	resp, err := c.relay(src, tag, true)
 	if err != nil {
 		_, err := c.lost(src, cmd, err)
 		return err
@@ -188,6 +189,7 @@ func (c *session) copyOne(src, dst *backend, m message, dest string) (string, er
 	appTag := dst.tag()
 	appended := false
 	for {
+		src.conn.SetReadDeadline(time.Now().Add(backendReadTimeout))
 		p, err := src.r.Next()
 		if err != nil {
 			return "", fmt.Errorf("%w: %v", errBackendGone, err)

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/roost-mail/roost/frontend/acl"
 	"github.com/roost-mail/roost/frontend/imapwire"
@@ -19,7 +21,7 @@ import (
 // user may see, as Cyrus's frontend does, and their replies merged.
 func (c *session) handleList(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
 	if p.Literal != nil {
-		return c.forward(c.inbox, cmd, p)
+		return c.forward(c.inboxBackend(), cmd, p)
 	}
 	if bytes.HasPrefix(bytes.TrimLeft(rest, " "), []byte("(")) {
 		return c.listEverywhere(cmd, rest)
@@ -129,8 +131,8 @@ func match(p, s string, sep byte) bool {
 // other backend holding a mailbox the user has l on, relays their
 // untagged replies, and completes the client's command once all have.
 func (c *session) listEverywhere(cmd imapwire.Command, rest []byte) error {
-	servers := []string{c.inbox.server}
-	seen := map[string]bool{c.inbox.server: true}
+	servers := []string{c.inboxServer}
+	seen := map[string]bool{c.inboxServer: true}
 	owner := acl.Parse(acl.DefaultOwnerRights)
 	c.s.cfg.Locator.List("", func(e locator.Entry) bool {
 		if server := e.Server(); !seen[server] && !e.Reserved {
@@ -153,6 +155,9 @@ func (c *session) listEverywhere(cmd imapwire.Command, rest []byte) error {
 		fmt.Fprintf(b.w, "%s %s\r\n", tag, line)
 		if err := c.relayUntagged(b, tag); err != nil {
 			c.dropBackend(b)
+			if errors.Is(err, errDesync) {
+				return err
+			}
 		}
 	}
 	c.reply(cmd.Tag, "OK", "Completed")
@@ -167,8 +172,12 @@ func (c *session) relayUntagged(b *backend, tag string) error {
 	}
 	start := true
 	for {
+		b.conn.SetReadDeadline(time.Now().Add(backendReadTimeout))
 		p, err := b.r.Next()
 		if err != nil {
+			if !start {
+				return fmt.Errorf("%w: %v", errDesync, err)
+			}
 			return err
 		}
 		if start {

@@ -189,7 +189,7 @@ func (c *session) login(tag, user, password string) error {
 	c.s.m.login("ok")
 	c.user, c.password, c.view = user, password, view
 	c.who = acl.User{ID: user, Admin: admin}
-	c.backends[server], c.inbox = b, b
+	c.backends[server], c.inbox, c.inboxServer = b, b, server
 	c.logger.Info("login", "user", user, "server", server, "tls", c.tls)
 	c.reply(tag, "OK", "[CAPABILITY %s] User logged in", c.capabilities())
 	return nil

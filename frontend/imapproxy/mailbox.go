@@ -167,8 +167,13 @@ func (c *session) handleCreate(cmd imapwire.Command, p imapwire.Part, rest []byt
 		return nil
 	}
 	if _, found := c.s.cfg.Locator.Lookup(m.internal); found {
+		// As Cyrus: a name the user may not see is not confirmed to exist.
 		c.r.Discard()
-		c.reply(cmd.Tag, "NO", "[ALREADYEXISTS] Mailbox already exists")
+		if c.rights(m.internal).Has("l") {
+			c.reply(cmd.Tag, "NO", "[ALREADYEXISTS] Mailbox already exists")
+		} else {
+			c.reply(cmd.Tag, "NO", "Permission denied")
+		}
 		return nil
 	}
 	resp, _, err := c.routeTo(m, c.placement(m.internal))
@@ -192,7 +197,7 @@ func (c *session) placement(internal string) string {
 	}
 	counts := map[string]int{}
 	c.s.cfg.Locator.List("", func(e locator.Entry) bool { counts[e.Server()]++; return true })
-	best, n := c.inbox.server, -1
+	best, n := c.inboxServer, -1
 	for server, k := range counts {
 		if n < 0 || k < n || k == n && server < best {
 			best, n = server, k

@@ -9,6 +9,10 @@ import (
 	"github.com/roost-mail/roost/frontend/imapwire"
 )
 
+// backendReadTimeout bounds a wait for a backend's next response line
+// (IDLE waits as long as the client may stay idle).
+const backendReadTimeout = 10 * time.Minute
+
 // forward sends the client's command, whose first part is p, to b and
 // relays b's responses until its completion, which it returns to the
 // caller as well. A backend that breaks is dropped and the client told
@@ -30,7 +34,11 @@ func (c *session) forwardResp(b *backend, cmd imapwire.Command, p imapwire.Part,
 	if err := c.sendCommand(b, p, prefix); err != nil {
 		return c.lost(b, cmd, err)
 	}
-	resp, err := c.relay(b, cmd.Tag)
+	resp, err := c.relay(b, cmd.Tag, true)
+	if errors.Is(err, errDesync) {
+		c.dropBackend(b)
+		return resp, err
+	}
 	if err != nil {
 		return c.lost(b, cmd, err)
 	}
@@ -90,15 +98,25 @@ func (c *session) sendCommand(b *backend, p imapwire.Part, prefix []byte) error 
 
 // relay copies b's responses to the client until the one tagged tag,
 // streaming literals, and returns it.
-func (c *session) relay(b *backend, tag string) (imapwire.Response, error) {
-	if err := b.w.Flush(); err != nil {
-		return imapwire.Response{}, err
+// With flush false the caller has flushed b and another goroutine may be
+// writing to it (IDLE's DONE), and the wait is as long as IdleTimeout.
+func (c *session) relay(b *backend, tag string, flush bool) (imapwire.Response, error) {
+	timeout := backendReadTimeout
+	if flush {
+		if err := b.w.Flush(); err != nil {
+			return imapwire.Response{}, err
+		}
+	} else {
+		timeout = max(timeout, c.s.cfg.IdleTimeout+time.Minute)
 	}
 	start := true
 	for {
-		b.conn.SetReadDeadline(time.Now().Add(10 * time.Minute))
+		b.conn.SetReadDeadline(time.Now().Add(timeout))
 		p, err := b.r.Next()
 		if err != nil {
+			if !start {
+				return imapwire.Response{}, fmt.Errorf("%w: %v", errDesync, err)
+			}
 			return imapwire.Response{}, fmt.Errorf("%w: %v", errBackendGone, err)
 		}
 		var resp imapwire.Response
@@ -147,6 +165,7 @@ func (c *session) idle(b *backend, cmd imapwire.Command, p imapwire.Part) error 
 	}
 	// Wait for the continuation, relaying what comes first.
 	for {
+		b.conn.SetReadDeadline(time.Now().Add(backendReadTimeout))
 		p, err := b.r.Next()
 		if err != nil {
 			_, err := c.lost(b, cmd, err)
@@ -180,7 +199,7 @@ func (c *session) idle(b *backend, cmd imapwire.Command, p imapwire.Part) error 
 		}
 		done <- err
 	}()
-	_, rerr := c.relay(b, cmd.Tag)
+	_, rerr := c.relay(b, cmd.Tag, false)
 	if derr := <-done; derr != nil {
 		return derr
 	}

@@ -172,3 +172,32 @@ func startProxy(t *testing.T) (*lineBackend, *Server, net.Conn, func() string) {
 	}
 	return be, srv, conn, read
 }
+
+// TestSessionSurvivesLostInbox: a command that breaks off mid-literal
+// costs the session its INBOX backend connection, and the session (and
+// the server) go on: the next commands that need that backend connect to
+// it again.
+func TestSessionSurvivesLostInbox(t *testing.T) {
+	_, srv, conn, read := startProxy(t)
+	read()
+	fmt.Fprintf(conn, "a LOGIN jane pw\r\n")
+	read()
+	fmt.Fprintf(conn, "b XFOO {1+}\r\nx \x00\r\n")
+	if r := read(); !strings.HasPrefix(r, "b NO") && !strings.HasPrefix(r, "b BAD") {
+		t.Fatalf("a command broken mid-literal = %q, want NO or BAD", r)
+	}
+	for _, cmd := range []string{`c LIST () "" "*"`, "d LSUB \"\" \"*\"", "e NOOP"} {
+		fmt.Fprintf(conn, "%s\r\n", cmd)
+		tag, _, _ := strings.Cut(cmd, " ")
+		for {
+			r := read()
+			if strings.HasPrefix(r, tag+" ") {
+				if !strings.HasPrefix(r, tag+" OK") {
+					t.Errorf("%s after the INBOX backend was lost = %q, want OK", cmd, r)
+				}
+				break
+			}
+		}
+	}
+	_ = srv
+}

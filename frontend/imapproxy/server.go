@@ -157,7 +157,12 @@ func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
 		}
 		if !s.admit(conn) {
 			s.m.connRefused()
-			fmt.Fprintf(conn, "* BYE [UNAVAILABLE] too many connections from your address\r\n")
+			if !implicitTLS {
+				// A TLS connection is closed unanswered: writing would
+				// start a handshake in the accept loop.
+				conn.SetWriteDeadline(time.Now().Add(time.Second))
+				fmt.Fprintf(conn, "* BYE [UNAVAILABLE] too many connections from your address\r\n")
+			}
 			conn.Close()
 			continue
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -33,7 +34,8 @@ type session struct {
 	view           *namespace.View // once authenticated
 	who            acl.User        // once authenticated
 	backends       map[string]*backend
-	inbox          *backend // the INBOX's backend, which checked the password
+	inbox          *backend // the INBOX's backend, which checked the password; nil once lost
+	inboxServer    string   // its server, to connect to again
 	selected       *backend // may be nil
 	selectedName   string   // the selected mailbox's internal name
 	enabled        []string // ENABLE arguments, replayed on new backends
@@ -53,6 +55,11 @@ func (c *session) setConn(conn net.Conn) {
 }
 
 func (c *session) serve() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.logger.Error("session failed", "user", c.user, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
 	defer func() {
 		for _, b := range c.backends {
 			b.close()
@@ -184,10 +191,10 @@ func (c *session) dispatch(cmd imapwire.Command, p imapwire.Part, rest []byte) e
 	case "LIST":
 		return c.handleList(cmd, p, rest)
 	case "LSUB", "SUBSCRIBE", "UNSUBSCRIBE":
-		return c.forward(c.inbox, cmd, p)
+		return c.forward(c.inboxBackend(), cmd, p)
 	case "ENABLE":
 		c.enabled = append(c.enabled, strings.TrimSpace(string(rest)))
-		return c.forward(c.inbox, cmd, p)
+		return c.forward(c.inboxBackend(), cmd, p)
 	case "SELECT", "EXAMINE":
 		return c.handleSelect(cmd, p, rest)
 	case "CREATE":
@@ -212,7 +219,7 @@ func (c *session) dispatch(cmd imapwire.Command, p imapwire.Part, rest []byte) e
 		return c.forward(b, cmd, p)
 	case "IDLE":
 		if c.selected == nil {
-			return c.idle(c.inbox, cmd, p)
+			return c.idle(c.inboxBackend(), cmd, p)
 		}
 		return c.idle(c.selected, cmd, p)
 	}
@@ -225,7 +232,7 @@ func (c *session) dispatch(cmd imapwire.Command, p imapwire.Part, rest []byte) e
 	if c.selected != nil {
 		return c.forward(c.selected, cmd, p)
 	}
-	return c.forward(c.inbox, cmd, p)
+	return c.forward(c.inboxBackend(), cmd, p)
 }
 
 // skipOptions skips a parenthesised option list before GETMETADATA's
@@ -313,6 +320,17 @@ func (c *session) replayEnable(b *backend) error {
 		}
 	}
 	return nil
+}
+
+// inboxBackend returns the connection to the INBOX's backend, connecting
+// again (as the proxy) if it was lost; nil if that fails.
+func (c *session) inboxBackend() *backend {
+	if c.inbox == nil && c.inboxServer != "" {
+		if b, err := c.backendFor(context.Background(), c.inboxServer); err == nil {
+			c.inbox = b
+		}
+	}
+	return c.inbox
 }
 
 // dropBackend forgets a connection that broke.
