@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -155,7 +156,11 @@ func (c *session) crossCopy(cmd imapwire.Command, dst *backend, set, dest string
 	// numbers change.
 	tag := src.tag()
 	fmt.Fprintf(src.w, "%s UID EXPUNGE %s\r\n", tag, uids)
-	resp, err := c.relay(src, tag, true)
+	resp, err := c.relayOwn(src, tag)
+	if errors.Is(err, errDesync) {
+		c.dropBackend(src)
+		return err
+	}
 	if err != nil {
 		_, err := c.lost(src, cmd, err)
 		return err

@@ -167,8 +167,14 @@ func (c *session) listEverywhere(cmd imapwire.Command, rest []byte) error {
 // relayUntagged relays b's untagged responses to the client until the
 // proxy's own command tagged tag completes, which it keeps to itself.
 func (c *session) relayUntagged(b *backend, tag string) error {
+	_, err := c.relayOwn(b, tag)
+	return err
+}
+
+// relayOwn is relayUntagged returning the completion.
+func (c *session) relayOwn(b *backend, tag string) (imapwire.Response, error) {
 	if err := b.w.Flush(); err != nil {
-		return err
+		return imapwire.Response{}, err
 	}
 	start := true
 	for {
@@ -176,17 +182,17 @@ func (c *session) relayUntagged(b *backend, tag string) error {
 		p, err := b.r.Next()
 		if err != nil {
 			if !start {
-				return fmt.Errorf("%w: %v", errDesync, err)
+				return imapwire.Response{}, fmt.Errorf("%w: %v", errDesync, err)
 			}
-			return err
+			return imapwire.Response{}, err
 		}
 		if start {
 			if resp, _ := imapwire.ParseResponse(p.Line); resp.Kind == imapwire.ResponseTagged && resp.Tag == tag {
-				return b.r.Discard()
+				return resp, b.r.Discard()
 			}
 		}
 		if err := c.w.WritePart(p); err != nil {
-			return err
+			return imapwire.Response{}, err
 		}
 		start = p.Literal == nil && !p.Partial
 	}

@@ -117,7 +117,10 @@ func (c *session) handleSelect(cmd imapwire.Command, p imapwire.Part, rest []byt
 		return nil
 	}
 	if prev := c.selected; prev != nil && prev.server != e.Server() {
+		// The new backend knows nothing of the old mailbox: the proxy
+		// says it is closed, as one server would (RFC 9051 section 7.1).
 		c.deselect()
+		c.untagged("OK [CLOSED] Previous mailbox is now closed")
 	}
 	resp, b, err := c.routeTo(m, e.Server())
 	if err != nil {

@@ -193,8 +193,7 @@ func (c *session) dispatch(cmd imapwire.Command, p imapwire.Part, rest []byte) e
 	case "LSUB", "SUBSCRIBE", "UNSUBSCRIBE":
 		return c.forward(c.inboxBackend(), cmd, p)
 	case "ENABLE":
-		c.enabled = append(c.enabled, strings.TrimSpace(string(rest)))
-		return c.forward(c.inboxBackend(), cmd, p)
+		return c.handleEnable(cmd, p, rest)
 	case "SELECT", "EXAMINE":
 		return c.handleSelect(cmd, p, rest)
 	case "CREATE":
@@ -306,6 +305,28 @@ func (c *session) dial(ctx context.Context, server string) (*backend, error) {
 		return nil, net.ErrClosed
 	}
 	return b, nil
+}
+
+// handleEnable forwards ENABLE to the INBOX's backend, whose answer the
+// client gets, then sends it to every other backend already connected;
+// backends connected later get it as they connect.
+func (c *session) handleEnable(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	args := strings.TrimSpace(string(rest))
+	inbox := c.inboxBackend()
+	resp, err := c.forwardResp(inbox, cmd, p, nil)
+	if err != nil || resp.Status != "OK" {
+		return err
+	}
+	c.enabled = append(c.enabled, args)
+	for _, b := range c.backends {
+		if b == inbox {
+			continue
+		}
+		if _, err := b.simple("ENABLE " + args); err != nil && errors.Is(err, errBackendGone) {
+			c.dropBackend(b)
+		}
+	}
+	return nil
 }
 
 // replayEnable sends the session's ENABLEs to a new backend connection,
