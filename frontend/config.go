@@ -2,18 +2,14 @@ package frontend
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/roost-mail/roost/raftfsm/certs"
 	"log/slog"
 	"net"
-	"net/netip"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/roost-mail/roost/frontend/namespace"
-	"github.com/roost-mail/roost/raftfsm/certs"
 	"github.com/roost-mail/roost/raftfsm/client"
 )
 
@@ -104,7 +100,7 @@ func (c *Config) Check() error {
 	if c.RequireTLS && c.TLSCert == "" {
 		errs = append(errs, errors.New("--require-tls needs --tls-cert and --tls-key"))
 	}
-	if c.TLSCert == "" && !c.Insecure && c.IMAPAddr != "" && !isLoopback(c.IMAPAddr) {
+	if c.TLSCert == "" && !c.Insecure && c.IMAPAddr != "" && !certs.IsLoopback(c.IMAPAddr) {
 		errs = append(errs, fmt.Errorf("--imap-addr %s is beyond loopback: give --tls-cert and --tls-key, or --insecure", c.IMAPAddr))
 	}
 	if (c.ProxyUser == "") != (c.ProxyPasswordFile == "") {
@@ -130,57 +126,13 @@ func (c *Config) Check() error {
 	return errors.Join(errs...)
 }
 
-// isLoopback reports whether addr listens on loopback only.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
-}
-
 // clusterClient is the client configuration for the cluster.
 func (c *Config) clusterClient() (client.Config, error) {
-	cfg := client.Config{Endpoints: c.Endpoints, AttemptTimeout: 10 * time.Second}
-	if c.ClusterCA == "" {
-		return cfg, nil
-	}
-	pem, err := os.ReadFile(c.ClusterCA)
+	cfg, err := client.Files{CA: c.ClusterCA, Cert: c.ClusterCert, Key: c.ClusterKey,
+		User: c.ClusterUser, PasswordFile: c.ClusterPasswordFile}.Config()
 	if err != nil {
-		return cfg, fmt.Errorf("frontend: --cluster-cacert: %w", err)
+		return cfg, fmt.Errorf("frontend: cluster credentials: %w", err)
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return cfg, fmt.Errorf("frontend: --cluster-cacert %s holds no PEM certificate", c.ClusterCA)
-	}
-	cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, VerifyConnection: certs.RequireNode}
-	if c.ClusterCert != "" {
-		pair, err := tls.LoadX509KeyPair(c.ClusterCert, c.ClusterKey)
-		if err != nil {
-			return cfg, fmt.Errorf("frontend: --cluster-cert: %w", err)
-		}
-		cfg.TLS.Certificates = []tls.Certificate{pair}
-	}
-	if c.ClusterUser != "" {
-		pw, err := readSecret(c.ClusterPasswordFile)
-		if err != nil {
-			return cfg, fmt.Errorf("frontend: --cluster-password-file: %w", err)
-		}
-		cfg.User, cfg.Password = c.ClusterUser, pw
-	}
+	cfg.Endpoints, cfg.AttemptTimeout = c.Endpoints, 10*time.Second
 	return cfg, nil
-}
-
-// readSecret returns a file's first line.
-func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	return strings.TrimRight(line, "\r"), nil
 }

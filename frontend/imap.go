@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/roost-mail/roost/raftfsm/client"
 	"net"
 
 	"github.com/roost-mail/roost/frontend/imapproxy"
@@ -59,7 +60,7 @@ func (f *Frontend) startIMAP() (*imapListeners, error) {
 	}
 	var proxyPassword string
 	if cfg.ProxyPasswordFile != "" {
-		if proxyPassword, err = readSecret(cfg.ProxyPasswordFile); err != nil {
+		if proxyPassword, err = client.ReadPassword(cfg.ProxyPasswordFile); err != nil {
 			return nil, fmt.Errorf("frontend: --proxy-password-file: %w", err)
 		}
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
-	"github.com/roost-mail/roost/raftfsm/certs"
 	"github.com/roost-mail/roost/raftfsm/client"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
@@ -123,32 +120,7 @@ func (s security) clientConfig() (client.Config, error) {
 	if (s.user == "") != (s.passwordFile == "") {
 		return client.Config{}, fmt.Errorf("%w: --user and --password-file go together", errUsage)
 	}
-	pem, err := os.ReadFile(s.cacert)
-	if err != nil {
-		return client.Config{}, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return client.Config{}, fmt.Errorf("--cacert %s holds no PEM certificate", s.cacert)
-	}
-	// A node's certificate names the node role: no other holder of a
-	// certificate from the CA gets roostctl's password or requests.
-	conf := client.Config{TLS: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, VerifyConnection: certs.RequireNode}}
-	if s.cert != "" {
-		pair, err := tls.LoadX509KeyPair(s.cert, s.key)
-		if err != nil {
-			return client.Config{}, err
-		}
-		conf.TLS.Certificates = []tls.Certificate{pair}
-	}
-	if s.user != "" {
-		pw, err := readPassword(s.passwordFile)
-		if err != nil {
-			return client.Config{}, err
-		}
-		conf.User, conf.Password = s.user, pw
-	}
-	return conf, nil
+	return client.Files{CA: s.cacert, Cert: s.cert, Key: s.key, User: s.user, PasswordFile: s.passwordFile}.Config()
 }
 
 func (c *cli) close() {

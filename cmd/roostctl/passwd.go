@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"github.com/roost-mail/roost/raftfsm/client"
 	"strings"
 
 	"github.com/roost-mail/roost/raftfsm/auth"
@@ -34,17 +34,5 @@ func passwd(_ context.Context, c *cli, args []string) error {
 	return err
 }
 
-// readPassword reads a password file: its first line, without the line
-// break editors add.
-func readPassword(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	pw, _, _ := strings.Cut(string(b), "\n")
-	pw = strings.TrimSuffix(pw, "\r")
-	if pw == "" {
-		return "", fmt.Errorf("%s: empty password", path)
-	}
-	return pw, nil
-}
+// readPassword reads a password file as every Roost tool does.
+func readPassword(path string) (string, error) { return client.ReadPassword(path) }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync/atomic"
 
@@ -234,4 +235,29 @@ func (c *grpcCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthIn
 func (c *grpcCreds) Clone() credentials.TransportCredentials {
 	cp := *c
 	return &cp
+}
+
+// IsLoopback reports whether a listen address binds loopback only: an IP
+// in 127.0.0.0/8 or ::1, or a name (localhost) all of whose addresses are
+// loopback ones, since a listener binds what the name resolves to. An
+// empty host binds every interface. Roost's listeners serve plaintext
+// only where this holds.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip.IsLoopback()
+	}
+	ips, err := net.LookupIP(host)
+	if err != nil || len(ips) == 0 {
+		return false
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return false
+		}
+	}
+	return true
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -28,7 +27,7 @@ const DefaultReloadInterval = 10 * time.Second
 func (n *Node) secure() error {
 	c := n.cfg
 	if c.TLSCert == "" { // Check has made sure of all three or none
-		if c.Insecure && (!isLoopback(c.GRPCAddr) || !isLoopback(c.RaftAddr)) {
+		if c.Insecure && (!certs.IsLoopback(c.GRPCAddr) || !certs.IsLoopback(c.RaftAddr)) {
 			n.logger.Warn("--insecure: gRPC and Raft accept anyone who reaches them, in plaintext, as an admin",
 				"grpc_addr", c.GRPCAddr, "raft_addr", c.RaftAddr)
 		}
@@ -76,36 +75,12 @@ func plaintextAllowed(c Config) error {
 		return nil
 	}
 	for _, l := range []struct{ flag, addr string }{{"--grpc-addr", c.GRPCAddr}, {"--raft-addr", c.RaftAddr}} {
-		if !isLoopback(l.addr) {
+		if !certs.IsLoopback(l.addr) {
 			return fmt.Errorf("node: %s %s is beyond loopback, and without TLS anyone who reaches it could rewrite the cluster: "+
 				"give --tls-cert, --tls-key and --tls-ca, or --insecure to serve it in plaintext anyway", l.flag, l.addr)
 		}
 	}
 	return nil
-}
-
-// isLoopback reports whether a listen address binds loopback only: an IP
-// in 127.0.0.0/8 or ::1, or a name (localhost) all of whose addresses are
-// loopback ones, since a listener binds what the name resolves to. An
-// empty host binds every interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if ip, err := netip.ParseAddr(host); err == nil {
-		return ip.IsLoopback()
-	}
-	ips, err := net.LookupIP(host)
-	if err != nil || len(ips) == 0 {
-		return false
-	}
-	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return false
-		}
-	}
-	return true
 }
 
 // grpcServerOptions are the gRPC server's TLS and the interceptors that

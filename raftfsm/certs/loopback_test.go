@@ -1,4 +1,4 @@
-package node
+package certs
 
 import "testing"
 
@@ -14,8 +14,8 @@ func TestIsLoopback(t *testing.T) {
 		"192.0.2.1:3906": false,
 		"127.0.0.1":      false, // no port: not an address a listener takes
 	} {
-		if got := isLoopback(addr); got != want {
-			t.Errorf("isLoopback(%q) = %v, want %v", addr, got, want)
+		if got := IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v, want %v", addr, got, want)
 		}
 	}
 }
