@@ -65,7 +65,7 @@ func (f *Frontend) startIMAP() (*imapListeners, error) {
 		}
 	}
 	srv, err := imapproxy.New(imapproxy.Config{
-		Locator: f.cache, Namespace: ns, Admins: cfg.Admins, Resolve: f.resolve,
+		Locator: f.cache, Namespace: ns, Admins: cfg.Admins, BackendMap: cfg.BackendMap,
 		ProxyUser: cfg.ProxyUser, ProxyPassword: proxyPassword, BackendTLS: cfg.BackendTLS,
 		TLS: tlsConf, RequireTLS: cfg.RequireTLS, DefaultBackend: cfg.DefaultBackend,
 		MaxConnsPerIP: cfg.MaxConnsPerIP, IdleTimeout: cfg.IdleTimeout, Logger: f.logger, Metrics: f.reg,
@@ -99,16 +99,4 @@ func (f *Frontend) serve(srv *imapproxy.Server, l net.Listener, implicitTLS bool
 			f.logger.Error("IMAP listener stopped", "addr", l.Addr().String(), "err", err)
 		}
 	}()
-}
-
-// resolve maps a location's server name to the address to dial:
-// --backend-map, else the name itself as host[:port], port 143 if none.
-func (f *Frontend) resolve(server string) string {
-	if addr, ok := f.cfg.BackendMap[server]; ok {
-		return addr
-	}
-	if _, _, err := net.SplitHostPort(server); err == nil {
-		return server
-	}
-	return net.JoinHostPort(server, "143")
 }

@@ -190,10 +190,8 @@ func (c *session) handleCreate(cmd imapwire.Command, p imapwire.Part, rest []byt
 // ancestor's, else the default backend, else the one with the fewest
 // mailboxes (mboxlist_findparent and the murder's CREATE).
 func (c *session) placement(internal string) string {
-	for name, ok := c.s.ns.Parent(internal); ok; name, ok = c.s.ns.Parent(name) {
-		if e, found := c.s.cfg.Locator.Lookup(name); found {
-			return e.Server()
-		}
+	if server, ok := c.parentServer(internal); ok {
+		return server
 	}
 	if c.s.cfg.DefaultBackend != "" {
 		return c.s.cfg.DefaultBackend
@@ -241,7 +239,7 @@ func (c *session) handleRename(cmd imapwire.Command, p imapwire.Part, rest []byt
 		c.reply(cmd.Tag, "NO", "[NONEXISTENT] Mailbox does not exist")
 		return nil
 	}
-	if dest := c.placement(to); dest != e.Server() && c.hasParent(to) {
+	if dest, ok := c.parentServer(to); ok && dest != e.Server() {
 		c.r.Discard()
 		c.reply(cmd.Tag, "NO", "Cross-server or cross-partition move w/rename not supported")
 		return nil
@@ -261,14 +259,15 @@ func (c *session) handleRename(cmd imapwire.Command, p imapwire.Part, rest []byt
 	return err
 }
 
-// hasParent reports whether a name would go under an existing mailbox.
-func (c *session) hasParent(internal string) bool {
+// parentServer returns the server of a name's nearest existing
+// ancestor, where Cyrus's CREATE puts it.
+func (c *session) parentServer(internal string) (string, bool) {
 	for name, ok := c.s.ns.Parent(internal); ok; name, ok = c.s.ns.Parent(name) {
-		if _, found := c.s.cfg.Locator.Lookup(name); found {
-			return true
+		if e, found := c.s.cfg.Locator.Lookup(name); found {
+			return e.Server(), true
 		}
 	}
-	return false
+	return "", false
 }
 
 func (c *session) inboxExists() bool {

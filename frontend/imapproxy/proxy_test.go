@@ -148,7 +148,7 @@ func startProxy(t *testing.T) (*lineBackend, *Server, net.Conn, func() string) {
 		"user.jane.Sent": {Name: "user.jane.Sent", Location: "be!default", ACL: "jane\tlrswipkxtecdan\t"},
 	}}
 	ns, _ := namespace.New(nil)
-	srv, err := New(Config{Locator: loc, Namespace: ns, Resolve: func(string) string { return be.l.Addr().String() }})
+	srv, err := New(Config{Locator: loc, Namespace: ns, BackendMap: map[string]string{"be": be.l.Addr().String()}})
 	if err != nil {
 		t.Fatal(err)
 	}

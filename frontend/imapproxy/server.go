@@ -34,9 +34,10 @@ type Config struct {
 	Namespace *namespace.Namespace
 	// Admins are Cyrus admins: they see and may route to every mailbox.
 	Admins []string
-	// Resolve returns the address to dial for a location's server name;
-	// nil dials the name itself, with port 143 if it has none.
-	Resolve func(server string) string
+	// BackendMap maps a location's server name to host:port; a server
+	// not in it is dialled as its name, host[:port] (port 143 if none), as
+	// Cyrus frontends do.
+	BackendMap map[string]string
 	// ProxyUser and ProxyPassword: every backend connection but the one
 	// that checked the client's password logs in as ProxyUser with the
 	// client's user as authzid. Empty: with the client's own credentials.
@@ -51,8 +52,8 @@ type Config struct {
 	MaxConnsPerIP int
 	// IdleTimeout ends a session that sends nothing (0: 30 minutes).
 	IdleTimeout time.Duration
-	// MaxLiteral bounds a client's literal (0: imapwire's default);
-	// APPEND's message literals are bounded by MaxMessage (0: 64 MiB).
+	// MaxMessage bounds a client's literal, an APPENDed message's
+	// included (0: 64 MiB).
 	MaxMessage int64
 	// DefaultBackend is the server new top-level and user mailboxes go
 	// to; empty: the one holding the fewest mailboxes.
@@ -105,14 +106,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.CacheWait == 0 {
 		cfg.CacheWait = 5 * time.Second
-	}
-	if cfg.Resolve == nil {
-		cfg.Resolve = func(server string) string {
-			if _, _, err := net.SplitHostPort(server); err == nil {
-				return server
-			}
-			return net.JoinHostPort(server, "143")
-		}
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -244,6 +237,17 @@ func (s *Server) untrack(conn net.Conn) {
 	s.mu.Lock()
 	delete(s.bconns, conn)
 	s.mu.Unlock()
+}
+
+// resolve returns the address to dial for a location's server name.
+func (s *Server) resolve(server string) string {
+	if addr, ok := s.cfg.BackendMap[server]; ok {
+		return addr
+	}
+	if _, _, err := net.SplitHostPort(server); err == nil {
+		return server
+	}
+	return net.JoinHostPort(server, "143")
 }
 
 func (s *Server) isAdmin(user string) bool { return slices.Contains(s.cfg.Admins, user) }

@@ -297,7 +297,7 @@ func (c *session) backendFor(ctx context.Context, server string) (*backend, erro
 // dial connects to a backend, registered with the server so that Close
 // ends it; the session closes it with closeBackend.
 func (c *session) dial(ctx context.Context, server string) (*backend, error) {
-	b, err := dialBackend(ctx, server, c.s.cfg.Resolve(server), c.s.cfg.BackendTLS)
+	b, err := dialBackend(ctx, server, c.s.resolve(server), c.s.cfg.BackendTLS)
 	if err != nil {
 		return nil, err
 	}
