@@ -48,8 +48,27 @@ const cyrusAdmin, cyrusPassword = "admin", "secret"
 // imapd.conf.
 func startCyrus(t testing.TB, name, role, mupdateAddr string, extra ...string) *cyrus {
 	t.Helper()
+	return launchCyrus(t, &cyrus{name: name, role: role, servername: name}, mupdateAddr, extra)
+}
+
+// startAddressedBackend starts a backend whose servername is its own IMAP
+// address, so that a frontend with no map of server names (Cyrus's own,
+// or roost-frontend without --backend-map) reaches it by dialling the
+// location's server as host:port.
+func startAddressedBackend(t testing.TB, name, mupdateAddr string, extra ...string) *cyrus {
+	t.Helper()
+	c := &cyrus{name: name, role: "backend", imapAddr: freePort(t)}
+	c.servername = c.imapAddr
+	return launchCyrus(t, c, mupdateAddr, extra)
+}
+
+func launchCyrus(t testing.TB, c *cyrus, mupdateAddr string, extra []string) *cyrus {
+	t.Helper()
 	needCyrus(t)
-	c := &cyrus{name: name, role: role, dir: cyrusDir(t), imapAddr: freePort(t), servername: name}
+	c.dir = cyrusDir(t)
+	if c.imapAddr == "" {
+		c.imapAddr = freePort(t)
+	}
 	for _, sub := range []string{"spool", "proc", "lock", "socket", "sieve", "conf/db", "conf/socket", "conf/proc",
 		"conf/lock", "conf/log", "conf/msg", "conf/user", "conf/quota", "conf/sieve", "conf/ptclient", "conf/sync"} {
 		if err := os.MkdirAll(filepath.Join(c.dir, sub), 0o755); err != nil {

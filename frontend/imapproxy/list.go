@@ -1,11 +1,11 @@
 package imapproxy
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,154 +14,496 @@ import (
 	"github.com/roost-mail/roost/frontend/locator"
 )
 
-// handleList answers LIST from the cache: every mailbox whose external
-// name matches and on which the user has the l right. With LIST-EXTENDED
-// selection or return options (SUBSCRIBED, SPECIAL-USE, STATUS), which
-// only backends know, it is sent to every backend holding a mailbox the
-// user may see, as Cyrus's frontend does, and their replies merged.
+// handleList answers LIST as Cyrus's frontend does (imapd.c list_data):
+// from the cache, by the rules of mboxlist_findallmulti and list_cb, for
+// every mailbox the user has the l right on. Subscriptions, which live on
+// the INBOX's backend, are fetched from it; return options only backends
+// can answer (SPECIAL-USE, STATUS, METADATA) send the LIST on to each
+// backend holding a matching mailbox, once, and relay the replies.
 func (c *session) handleList(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
 	if p.Literal != nil {
 		return c.forward(c.inboxBackend(), cmd, p)
 	}
-	if bytes.HasPrefix(bytes.TrimLeft(rest, " "), []byte("(")) {
-		return c.listEverywhere(cmd, rest)
-	}
-	ref, after, err := imapwire.ParseAString(rest)
+	args, err := parseListArgs(rest)
 	if err != nil {
-		c.reply(cmd.Tag, "BAD", "LIST needs a reference and a mailbox pattern")
+		c.reply(cmd.Tag, "BAD", "Invalid syntax in List command")
 		return nil
-	}
-	pat, after, err := imapwire.ParseListMailbox(after)
-	if err != nil {
-		c.reply(cmd.Tag, "BAD", "LIST needs a reference and a mailbox pattern")
-		return nil
-	}
-	if len(bytes.TrimSpace(after)) > 0 {
-		return c.listEverywhere(cmd, rest) // RETURN (...)
 	}
 	sep := c.view.HierSep()
-	if len(pat.Value) == 0 {
+	if !args.extended && args.patterns[0] == "" {
 		c.untagged(`LIST (\Noselect) "%c" ""`, sep)
 		c.reply(cmd.Tag, "OK", "Completed")
 		return nil
 	}
-	pattern := string(ref.Value) + string(pat.Value)
-	c.listMatching(pattern, sep)
-	c.reply(cmd.Tag, "OK", "Completed")
-	return nil
-}
-
-// listMatching writes a LIST line for each visible mailbox matching
-// pattern.
-func (c *session) listMatching(pattern string, sep byte) {
-	owner := acl.Parse(acl.DefaultOwnerRights)
-	var names []locator.Entry
-	c.s.cfg.Locator.List("", func(e locator.Entry) bool {
-		if !e.Reserved {
-			names = append(names, e)
-		}
-		return true
-	})
-	for i, e := range names {
-		ext, ok := c.view.Listed(e.Name, false)
-		if !ok || !matchList(pattern, ext, sep) {
-			continue
-		}
-		o, isUser := c.s.ns.Owner(e.Name)
-		rights, _ := acl.Of(c.who, e.ACL, isUser && o == c.user, owner)
-		if !rights.Has("l") {
-			continue
-		}
-		attr := `\HasNoChildren`
-		if i+1 < len(names) && strings.HasPrefix(names[i+1].Name, e.Name+".") {
-			attr = `\HasChildren`
-		}
-		var buf bytes.Buffer
-		w := imapwire.NewWriter(bufio.NewWriter(&buf))
-		w.WriteString("* LIST (" + attr + `) "` + string(sep) + `" `)
-		w.WriteArg(ext)
-		w.WriteString("\r\n")
-		w.Flush()
-		c.w.Write(buf.Bytes())
+	l := &lister{c: c, args: args, sep: sep, line: "LIST" + string(rest), done: map[string]bool{}}
+	for _, p := range args.patterns {
+		l.globs = append(l.globs, newGlob(canonicalPattern(args.ref, p, sep), sep))
 	}
-}
-
-// matchList matches an external name against a LIST pattern: * matches
-// anything, % anything but the separator, INBOX any case (RFC 9051
-// section 6.3.9).
-func matchList(pattern, name string, sep byte) bool {
-	if len(name) >= 5 && strings.EqualFold(name[:5], "INBOX") && (len(name) == 5 || name[5] == sep) &&
-		len(pattern) >= 5 && strings.EqualFold(pattern[:5], "INBOX") {
-		name, pattern = "INBOX"+name[5:], "INBOX"+pattern[5:]
-	}
-	return match(pattern, name, sep)
-}
-
-func match(p, s string, sep byte) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			for i := len(s); i >= 0; i-- {
-				if match(p[1:], s[i:], sep) {
-					return true
-				}
-			}
-			return false
-		case '%':
-			for i := 0; i <= len(s); i++ {
-				if match(p[1:], s[i:], sep) {
-					return true
-				}
-				if i < len(s) && s[i] == sep {
-					return false
-				}
-			}
-			return false
-		default:
-			if len(s) == 0 || s[0] != p[0] {
-				return false
-			}
-			p, s = p[1:], s[1:]
-		}
-	}
-	return len(s) == 0
-}
-
-// listEverywhere sends an extended LIST to the INBOX's backend and every
-// other backend holding a mailbox the user has l on, relays their
-// untagged replies, and completes the client's command once all have.
-func (c *session) listEverywhere(cmd imapwire.Command, rest []byte) error {
-	servers := []string{c.inboxServer}
-	seen := map[string]bool{c.inboxServer: true}
-	owner := acl.Parse(acl.DefaultOwnerRights)
-	c.s.cfg.Locator.List("", func(e locator.Entry) bool {
-		if server := e.Server(); !seen[server] && !e.Reserved {
-			o, isUser := c.s.ns.Owner(e.Name)
-			if r, _ := acl.Of(c.who, e.ACL, isUser && o == c.user, owner); r.Has("l") {
-				seen[server] = true
-				servers = append(servers, server)
-			}
-		}
-		return true
-	})
-	line := "LIST" + string(rest)
-	for _, server := range servers {
-		b, err := c.backendFor(context.Background(), server)
-		if err != nil {
-			c.logger.Warn("LIST: backend unreachable", "server", server, "err", err)
-			continue
-		}
-		tag := b.tag()
-		fmt.Fprintf(b.w, "%s %s\r\n", tag, line)
-		if err := c.relayUntagged(b, tag); err != nil {
-			c.dropBackend(b)
-			if errors.Is(err, errDesync) {
+	if len(l.globs) > 0 {
+		if args.ret&retSubscribed != 0 && c.inboxServer != "" {
+			if err := l.subscriptions(); err != nil {
 				return err
 			}
 		}
+		l.find()
 	}
 	c.reply(cmd.Tag, "OK", "Completed")
 	return nil
+}
+
+// Mailbox attributes, in the order Cyrus prints them.
+const (
+	attrNoInferiors = 1 << iota
+	attrNoSelect
+	attrMarked
+	attrUnmarked
+	attrNonExistent
+	attrSubscribed
+	attrRemote
+	attrHasChildren
+	attrHasNoChildren
+	attrChildInfoSubscribed // CHILDINFO ("SUBSCRIBED"), printed apart
+)
+
+var attrNames = []string{`\Noinferiors`, `\Noselect`, `\Marked`, `\Unmarked`, `\NonExistent`,
+	`\Subscribed`, `\Remote`, `\HasChildren`, `\HasNoChildren`}
+
+// lister is one LIST command's walk over the cache: list_cb's state (the
+// name seen last, kept back until the next one tells whether it has
+// children) and the backends already asked.
+type lister struct {
+	c     *session
+	args  listArgs
+	sep   byte
+	globs []*glob
+	line  string // the client's LIST, to send on to backends
+
+	subs []string        // internal names subscribed, or prefixes name+"." with subscribed children
+	done map[string]bool // backends that answered for their own mailboxes
+
+	last      string // external name kept back, "" for none
+	lastEntry *locator.Entry
+	lastAttrs int
+}
+
+// find walks the passes of mboxlist_do_find in order: the user's INBOX,
+// the user's other mailboxes, other users' and the shared ones, each in
+// mailboxes.db order, flushing what is kept back between passes.
+func (l *lister) find() {
+	c := l.c
+	inbox := c.view.Inbox()
+	if c.who.Admin {
+		inbox = ""
+	}
+	passes := make([][]locator.Entry, 4)
+	c.s.cfg.Locator.List("", func(e locator.Entry) bool {
+		if e.Reserved {
+			return true
+		}
+		switch {
+		case inbox != "" && e.Name == inbox:
+			passes[0] = append(passes[0], e)
+		case inbox != "" && strings.HasPrefix(e.Name, inbox+"."):
+			passes[1] = append(passes[1], e)
+		case c.s.ns.IsUserMailbox(e.Name):
+			passes[2] = append(passes[2], e)
+		default:
+			passes[3] = append(passes[3], e)
+		}
+		return true
+	})
+	owner := acl.Parse(acl.DefaultOwnerRights)
+	for _, pass := range passes {
+		slices.SortFunc(pass, func(a, b locator.Entry) int { return strings.Compare(dbOrder(a.Name), dbOrder(b.Name)) })
+		for i := range pass {
+			e := &pass[i]
+			ext, ok := c.view.Listed(e.Name, false)
+			if !ok {
+				continue
+			}
+			n := l.matchLen(ext)
+			if n < 0 {
+				continue
+			}
+			o, isUser := c.s.ns.Owner(e.Name)
+			if rights, _ := acl.Of(c.who, e.ACL, isUser && o == c.user, owner); !rights.Has("l") {
+				continue
+			}
+			l.found(ext, n, e)
+		}
+		l.flush()
+	}
+}
+
+// dbOrder is the key Cyrus's mailboxes.db sorts a name by: the
+// hierarchy separator and the domain's sort before every other octet.
+func dbOrder(name string) string {
+	return strings.NewReplacer(".", "\x1f", "!", "\x1d").Replace(name)
+}
+
+// matchLen is the longest match of any of the patterns on ext, or -1.
+func (l *lister) matchLen(ext string) int {
+	best := -1
+	for _, g := range l.globs {
+		best = max(best, g.match(ext))
+	}
+	return best
+}
+
+// found is mboxlist's find_cb: the matched part of ext, with, for a
+// single trailing %, each shorter parent that matches whole first.
+func (l *lister) found(ext string, n int, e *locator.Entry) {
+	name := ext[:n]
+	if len(l.globs) == 1 && l.singlePercent() {
+		for i := 0; i < len(name); i++ {
+			if name[i] == l.sep && l.globs[0].full(name[:i]) {
+				l.callback(name[:i], false, e)
+			}
+		}
+	}
+	l.callback(name, n == len(ext), e)
+}
+
+// singlePercent: the one pattern ends in % (or *%) after its last literal
+// octet, the case where find_cb offers the shorter names too.
+func (l *lister) singlePercent() bool {
+	p := canonicalPattern(l.args.ref, l.args.patterns[0], l.sep)
+	i := strings.IndexAny(p, "*%")
+	return i >= 0 && (p[i:] == "%" || p[i:] == "*%")
+}
+
+// callback is imapd's list_cb.
+func (l *lister) callback(ext string, exact bool, e *locator.Entry) {
+	isChild := l.last != "" && len(ext) > len(l.last) && ext[len(l.last)] == l.sep && strings.HasPrefix(ext, l.last)
+	if isChild || l.last != "" && !exact && l.last == ext {
+		l.lastAttrs |= attrHasChildren
+	} else if l.lastAttrs&attrHasChildren == 0 {
+		l.lastAttrs |= attrHasNoChildren
+	}
+	if !l.output(ext, e) {
+		return
+	}
+	if !exact {
+		l.lastAttrs |= attrHasChildren | attrNonExistent
+	}
+}
+
+// flush is list_cb's end of a pass.
+func (l *lister) flush() {
+	if l.lastAttrs&attrHasChildren == 0 {
+		l.lastAttrs |= attrHasNoChildren
+	}
+	l.output("", nil)
+}
+
+// output is imapd's perform_output: it writes the name kept back and
+// keeps ext in its place. It reports false when ext is passed over: it
+// was the name kept back again, a parent of it, or on a backend that
+// answers for itself.
+func (l *lister) output(ext string, e *locator.Entry) bool {
+	if e != nil {
+		server := e.Server()
+		if l.done[server] {
+			return false
+		}
+		if l.args.ret&(retSpecialUse|retStatus|retMetadata) != 0 {
+			l.done[server] = true
+			l.remote(server)
+			return false
+		}
+	}
+	if l.last != "" {
+		if ext != "" {
+			if ext == l.last || len(ext) < len(l.last) && l.last[len(ext)] == l.sep && strings.HasPrefix(l.last, ext) {
+				return false
+			}
+		}
+		l.addSubs()
+		if l.args.sel&selSubscribed == 0 || l.lastAttrs&(attrSubscribed|attrChildInfoSubscribed) != 0 {
+			l.respond(l.last, l.lastEntry, l.lastAttrs)
+		}
+		l.last, l.lastEntry = "", nil
+	}
+	if ext != "" {
+		l.last, l.lastEntry = ext, e
+	}
+	l.lastAttrs = 0
+	return true
+}
+
+// addSubs marks the name kept back subscribed, or as having subscribed
+// children.
+func (l *lister) addSubs() {
+	if l.subs == nil || l.lastEntry == nil {
+		return
+	}
+	name := l.lastEntry.Name
+	for _, s := range l.subs {
+		rest, ok := strings.CutPrefix(s, name)
+		switch {
+		case !ok:
+		case rest == "" && l.lastAttrs&attrNonExistent != 0:
+			l.lastAttrs |= attrChildInfoSubscribed
+		case rest == "":
+			l.lastAttrs |= attrSubscribed
+		case rest[0] == '.':
+			l.lastAttrs |= attrChildInfoSubscribed
+		}
+	}
+}
+
+// respond is imapd's list_response: one LIST line, and MYRIGHTS after
+// it when asked.
+func (l *lister) respond(ext string, e *locator.Entry, attrs int) {
+	a := l.args
+	if attrs&attrNonExistent != 0 && !a.extended {
+		attrs = attrs&^attrNonExistent | attrNoSelect
+	}
+	if a.ret&retChildren != 0 && attrs&(attrHasChildren|attrHasNoChildren) == 0 {
+		if !(l.c.view.Alt() && ext == "INBOX") && e != nil && l.hasChild(e.Name) {
+			attrs |= attrHasChildren
+		} else {
+			attrs |= attrHasNoChildren
+		}
+	}
+	if attrs&(attrNonExistent|attrNoSelect) != 0 && !a.extended && attrs&attrHasChildren == 0 {
+		return
+	}
+	if a.sel&selRecursiveMatch == 0 {
+		attrs &^= attrChildInfoSubscribed
+	}
+	if attrs&attrNoInferiors != 0 {
+		attrs &^= attrHasChildren
+	}
+	if attrs&attrHasChildren != 0 {
+		attrs &^= attrHasNoChildren
+	}
+	if a.extended {
+		if attrs&attrNoInferiors != 0 {
+			attrs &^= attrHasNoChildren
+		}
+		if attrs&attrNonExistent != 0 {
+			attrs &^= attrNoSelect
+		}
+	}
+	var b strings.Builder
+	b.WriteString("* LIST (")
+	sep := ""
+	for i, name := range attrNames {
+		if attrs&(1<<i) != 0 {
+			b.WriteString(sep + name)
+			sep = " "
+		}
+	}
+	b.WriteString(`) "` + string(l.sep) + `" `)
+	b.WriteString(cyrusAString(ext))
+	if attrs&attrChildInfoSubscribed != 0 {
+		b.WriteString(` (CHILDINFO ("SUBSCRIBED"))`)
+	}
+	b.WriteString("\r\n")
+	if a.ret&retMyRights != 0 && attrs&(attrNoSelect|attrNonExistent) == 0 && e != nil {
+		o, isUser := l.c.s.ns.Owner(e.Name)
+		rights, _ := acl.Of(l.c.who, e.ACL, isUser && o == l.c.user, acl.Parse(acl.DefaultOwnerRights))
+		b.WriteString("* MYRIGHTS " + cyrusAString(ext) + " " + cyrusAString(cyrusRights(rights)) + "\r\n")
+	}
+	l.c.w.WriteString(b.String())
+}
+
+// hasChild reports whether the cache holds a mailbox under name.
+func (l *lister) hasChild(name string) bool {
+	found := false
+	l.c.s.cfg.Locator.List(name+".", func(e locator.Entry) bool {
+		found = !e.Reserved
+		return !found
+	})
+	return found
+}
+
+// cyrusRights spells rights in Cyrus's order (lib/acl.c).
+func cyrusRights(r acl.Rights) string {
+	var b strings.Builder
+	for _, ch := range "lrswipkxtecdan0123456789" {
+		if r.Has(string(ch)) {
+			b.WriteRune(ch)
+		}
+	}
+	return b.String()
+}
+
+// cyrusAString writes s as Cyrus's prot_printastring does: an atom when
+// it can be one (and is not NIL), else a quoted string, else a literal.
+func cyrusAString(s string) string {
+	if s == "" {
+		return `""`
+	}
+	atom, quotable := len(s) < 1024 && s != "NIL", len(s) < 1024
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c&0x80 != 0 || c == '\r' || c == '\n':
+			atom, quotable = false, false
+		case c == '"' || c == '%' || c == '\\':
+			atom, quotable = false, false
+		case c <= 0x1f || c == 0x7f || c == ' ' || c == '{' || c == '(' || c == ')' || c == '*':
+			atom = false
+		}
+	}
+	switch {
+	case atom:
+		return s
+	case quotable:
+		return `"` + s + `"`
+	}
+	return fmt.Sprintf("{%d}\r\n%s", len(s), s)
+}
+
+// remote sends the client's LIST to a backend and relays its replies:
+// what Cyrus's frontend does when the return options ask for what only
+// the backends know.
+func (l *lister) remote(server string) {
+	c := l.c
+	b, err := c.backendFor(context.Background(), server)
+	if err != nil {
+		c.logger.Warn("LIST: backend unreachable", "server", server, "err", err)
+		return
+	}
+	tag := b.tag()
+	fmt.Fprintf(b.w, "%s %s\r\n", tag, l.line)
+	if err := c.relayUntagged(b, tag); err != nil {
+		c.logger.Warn("LIST: backend failed", "server", server, "err", err)
+		c.dropBackend(b)
+	}
+}
+
+// subscriptions asks the INBOX's backend, which keeps them, for the
+// user's subscriptions (imapd's list_data_remotesubscriptions). With
+// SUBSCRIBED the only selection, the client's LIST goes there as sent and
+// its replies for mailboxes on that backend are relayed; the rest, and
+// every reply otherwise, only feed the list of subscriptions the walk of
+// the cache then marks and filters by.
+func (l *lister) subscriptions() error {
+	c := l.c
+	b := c.inboxBackend()
+	if b == nil {
+		return nil
+	}
+	relay := l.args.sel&selSubscribed != 0 && l.args.sel&(selSpecialUse|selMetadata) == 0
+	line := l.line
+	if !relay {
+		line = "LIST (SUBSCRIBED) " + cyrusAStringQuoted(l.args.ref) + " ("
+		for i, p := range l.args.patterns {
+			if i > 0 {
+				line += " "
+			}
+			line += cyrusAStringQuoted(p)
+		}
+		line += ")"
+	}
+	l.subs = []string{}
+	tag := b.tag()
+	fmt.Fprintf(b.w, "%s %s\r\n", tag, line)
+	if err := b.w.Flush(); err != nil {
+		c.dropBackend(b)
+		return nil
+	}
+	for start := true; ; {
+		b.conn.SetReadDeadline(time.Now().Add(backendReadTimeout))
+		p, err := b.r.Next()
+		if err != nil {
+			c.dropBackend(b)
+			return nil
+		}
+		if !start || p.Literal != nil || p.Partial {
+			// A reply with a literal in it (a name sent as one) is
+			// relayed untouched, or passed over.
+			start = p.Literal == nil && !p.Partial
+			if relay {
+				if err := c.w.WritePart(p); err != nil {
+					return err
+				}
+			} else if p.Literal != nil {
+				io.Copy(io.Discard, p.Literal.Body)
+			}
+			continue
+		}
+		resp, _ := imapwire.ParseResponse(p.Line)
+		if resp.Kind == imapwire.ResponseTagged && resp.Tag == tag {
+			b.r.Discard()
+			break
+		}
+		if out, keep := l.subscribed(p.Line, b.server, relay); keep {
+			c.w.Write(out)
+			c.w.WriteString("\r\n")
+		}
+	}
+	if relay {
+		l.done[b.server] = true
+	}
+	return nil
+}
+
+// subscribed takes one reply of the INBOX's backend to LIST (SUBSCRIBED)
+// as imap_proxy.c's pipe_lsub does: a mailbox the cache holds loses the
+// backend's \NonExistent (the backend knows only its own mailboxes) and,
+// unless it is on that backend and the reply is being relayed, joins the
+// subscriptions instead of reaching the client.
+func (l *lister) subscribed(line []byte, server string, relay bool) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte("* LIST "))
+	if !ok {
+		return line, relay
+	}
+	attrs, after, ok := parenthesised(append([]byte(" "), rest...))
+	if !ok {
+		return line, relay
+	}
+	// after: SP delimiter SP name [SP extended data] CRLF
+	fields := bytes.TrimRight(after, "\r\n")
+	_, nameRest, err := imapwire.ParseAString(fields) // the delimiter, quoted
+	if err != nil {
+		return line, relay
+	}
+	name, _, err := imapwire.ParseAString(nameRest)
+	if err != nil || name.Kind == imapwire.ArgLiteral {
+		return line, relay
+	}
+	internal, err := l.c.view.ToInternal(string(name.Value))
+	if err != nil {
+		return line, relay
+	}
+	e, exists := l.c.lookup(internal)
+	if !exists {
+		return line, relay
+	}
+	var kept []string
+	subscribed := false
+	for _, a := range strings.Fields(attrs) {
+		switch strings.ToLower(a) {
+		case `\noselect`, `\nonexistent`:
+			continue
+		case `\subscribed`:
+			subscribed = true
+		}
+		kept = append(kept, a)
+	}
+	if !relay || e.Server() != server {
+		if subscribed {
+			l.subs = append(l.subs, internal)
+		} else {
+			l.subs = append(l.subs, internal+".")
+		}
+		return nil, false
+	}
+	return []byte("* LIST (" + strings.Join(kept, " ") + ")" + string(after)), true
+}
+
+// cyrusAStringQuoted is cyrusAString for a pattern, which may hold
+// wildcards: quoted unless it needs a literal.
+func cyrusAStringQuoted(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c&0x80 != 0 || c == '\r' || c == '\n' || c == '"' || c == '\\' {
+			return fmt.Sprintf("{%d+}\r\n%s", len(s), s)
+		}
+	}
+	return `"` + s + `"`
 }
 
 // relayUntagged relays b's untagged responses to the client until the

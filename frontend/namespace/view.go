@@ -106,3 +106,7 @@ func isInbox(s string) bool { return equalFoldASCII(s, "INBOX") }
 // hasNUL reports a NUL byte, which ends a C string: Cyrus could never have
 // received the rest of such a name.
 func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+
+// Alt reports whether the user sees the alternate namespace, where the
+// INBOX's children are shown beside it rather than under it.
+func (v *View) Alt() bool { return v.alt }
