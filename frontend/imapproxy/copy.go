@@ -114,6 +114,7 @@ func (c *session) crossCopy(cmd imapwire.Command, dst *backend, set, dest string
 	for _, l := range lines {
 		u, f, d := reUID.FindStringSubmatch(l), reFlags.FindStringSubmatch(l), reDate.FindStringSubmatch(l)
 		if !strings.Contains(l, " FETCH ") || u == nil || d == nil {
+			c.unsolicited(l)
 			continue
 		}
 		m := message{uid: u[1], date: d[1]}
@@ -125,9 +126,9 @@ func (c *session) crossCopy(cmd imapwire.Command, dst *backend, set, dest string
 	var srcUIDs, dstUIDs []string
 	validity := ""
 	for _, m := range msgs {
-		appendUID, err := c.copyOne(src, dst, m, dest)
+		appendUID, culprit, err := c.copyOne(src, dst, m, dest)
 		if err != nil {
-			return c.copyFailed(cmd, dst, err)
+			return c.copyFailed(cmd, culprit, err)
 		}
 		srcUIDs = append(srcUIDs, m.uid)
 		if a := reAppUID.FindStringSubmatch(appendUID); a != nil && (validity == "" || validity == a[1]) {
@@ -149,7 +150,11 @@ func (c *session) crossCopy(cmd imapwire.Command, dst *backend, set, dest string
 		c.untagged("OK %s", strings.TrimSpace(code))
 	}
 	uids := strings.Join(srcUIDs, ",")
-	if _, err := src.simple(fmt.Sprintf("UID STORE %s +FLAGS.SILENT (\\Deleted)", uids)); err != nil {
+	lines, err = src.simple(fmt.Sprintf("UID STORE %s +FLAGS.SILENT (\\Deleted)", uids))
+	for _, l := range lines {
+		c.unsolicited(l)
+	}
+	if err != nil {
 		return c.copyFailed(cmd, src, err)
 	}
 	// The source's EXPUNGE responses go to the client: its sequence
@@ -184,12 +189,14 @@ func dropRecent(flags string) string {
 }
 
 // copyOne streams one message from src's FETCH into dst's APPEND and
-// returns APPENDUID's arguments, if dst gave them.
-func (c *session) copyOne(src, dst *backend, m message, dest string) (string, error) {
+// returns APPENDUID's arguments, if dst gave them; on failure, it says
+// which of the two failed. What else the source says meanwhile (a new
+// message, an expunge by another session) is relayed to the client.
+func (c *session) copyOne(src, dst *backend, m message, dest string) (string, *backend, error) {
 	tag := src.tag()
 	fmt.Fprintf(src.w, "%s UID FETCH %s (BODY.PEEK[])\r\n", tag, m.uid)
 	if err := src.w.Flush(); err != nil {
-		return "", fmt.Errorf("%w: %v", errBackendGone, err)
+		return "", src, fmt.Errorf("%w: %v", errBackendGone, err)
 	}
 	appTag := dst.tag()
 	appended := false
@@ -197,17 +204,20 @@ func (c *session) copyOne(src, dst *backend, m message, dest string) (string, er
 		src.conn.SetReadDeadline(time.Now().Add(backendReadTimeout))
 		p, err := src.r.Next()
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", errBackendGone, err)
+			return "", src, fmt.Errorf("%w: %v", errBackendGone, err)
 		}
 		resp, _ := imapwire.ParseResponse(p.Line)
 		if resp.Kind == imapwire.ResponseTagged && resp.Tag == tag {
 			src.r.Discard()
 			if resp.Status != "OK" {
-				return "", &backendRefusal{resp}
+				return "", src, &backendRefusal{resp}
 			}
 			break
 		}
 		if p.Literal == nil || appended || !bytes.Contains(p.Line, []byte("BODY[]")) {
+			if p.Literal == nil && !p.Partial {
+				c.unsolicited(string(p.Line))
+			}
 			src.r.Discard()
 			continue
 		}
@@ -221,26 +231,36 @@ func (c *session) copyOne(src, dst *backend, m message, dest string) (string, er
 		dst.w.Write(head.Bytes())
 		dst.w.WriteLiteralHeader(imapwire.Literal{Size: p.Literal.Size, Binary: p.Literal.Binary})
 		if _, err := io.Copy(dst.w, p.Literal.Body); err != nil {
-			return "", fmt.Errorf("%w: %v", errBackendGone, err)
+			// Either side broke; the destination is left mid-APPEND.
+			return "", dst, fmt.Errorf("%w: %v", errBackendGone, err)
 		}
 		dst.w.WriteString("\r\n")
 		appended = true
 		src.r.Discard()
 	}
 	if !appended {
-		return "", fmt.Errorf("the source sent no body for UID %s", m.uid)
+		return "", src, &backendRefusal{imapwire.Response{Status: "NO", Text: "the source sent no body for UID " + m.uid}}
 	}
 	resp, _, err := dst.collect(appTag, nil)
 	if err != nil {
-		return "", err
+		return "", dst, err
 	}
 	if resp.Status != "OK" {
-		return "", &backendRefusal{resp}
+		return "", dst, &backendRefusal{resp}
 	}
 	if resp.Code == "APPENDUID" {
-		return resp.CodeArgs, nil
+		return resp.CodeArgs, nil, nil
 	}
-	return "", nil
+	return "", nil, nil
+}
+
+// unsolicited relays an untagged line of the selected backend's that
+// answered none of the proxy's own questions: EXISTS, EXPUNGE, VANISHED,
+// a FETCH of flags another session changed.
+func (c *session) unsolicited(line string) {
+	if strings.HasPrefix(line, "* ") {
+		c.w.WriteString(line + "\r\n")
+	}
 }
 
 // copyFailed answers a COPY that failed part-way: what was appended

@@ -220,7 +220,7 @@ func (c *session) handleDelete(cmd imapwire.Command, p imapwire.Part, rest []byt
 }
 
 func (c *session) handleRename(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
-	vals, after, _, err := c.args(p, rest, 2)
+	vals, after, last, err := c.args(p, rest, 2)
 	if err != nil {
 		c.r.Discard()
 		c.reply(cmd.Tag, "BAD", "RENAME needs two mailbox names")
@@ -251,7 +251,11 @@ func (c *session) handleRename(cmd imapwire.Command, p imapwire.Part, rest []byt
 	w.WriteString(" ")
 	w.WriteArg(vals[1])
 	w.Flush()
-	m := mailboxCmd{cmd: cmd, internal: from, prefix: buf.Bytes(), part: imapwire.Part{Line: after}}
+	// What follows the names (a partition, perhaps as a literal) goes on
+	// as the client sent it.
+	tail := last
+	tail.Line = after
+	m := mailboxCmd{cmd: cmd, internal: from, prefix: buf.Bytes(), part: tail}
 	resp, _, err := c.routeTo(m, e.Server())
 	if err == nil && resp.Status == "OK" {
 		c.waitCache(func() bool { return c.exists(to)() && !c.exists(from)() })

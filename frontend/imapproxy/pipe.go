@@ -131,7 +131,7 @@ func (c *session) relay(b *backend, tag string, flush bool) (imapwire.Response, 
 			c.w.WriteString("\r\n")
 			return resp, c.w.Flush()
 		}
-		if start && resp.Kind == imapwire.ResponseContinuation {
+		if start && resp.Kind == imapwire.ResponseContinuation && flush {
 			// A backend asking for more (AUTHENTICATE-style exchanges):
 			// pass the request on and the client's answer back.
 			c.w.WritePart(p)
@@ -186,28 +186,50 @@ func (c *session) idle(b *backend, cmd imapwire.Command, p imapwire.Part) error 
 		}
 	}
 	c.w.Flush()
-	done := make(chan error, 1)
+	// The relay runs beside a wait for the client's next octet: DONE, or,
+	// when the backend ended IDLE itself, the client's next command,
+	// which is then left to the session's loop instead of being sent to
+	// the backend as if it were DONE.
+	relayed := make(chan error, 1)
+	go func() {
+		_, err := c.relay(b, cmd.Tag, false)
+		relayed <- err
+	}()
+	clientReady := make(chan error, 1)
 	go func() {
 		c.conn.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
-		dp, err := c.r.Next()
+		_, err := c.br.Peek(1)
+		clientReady <- err
+	}()
+	select {
+	case err := <-clientReady:
 		if err == nil {
-			err = c.sendCommand(b, dp, nil)
+			var dp imapwire.Part
+			if dp, err = c.r.Next(); err == nil {
+				err = c.sendCommand(b, dp, nil)
+			}
 		}
 		if err != nil {
-			// Wake the relay below: the session is over.
+			// The session is over: wake the relay.
 			b.conn.Close()
+			<-relayed
+			return err
 		}
-		done <- err
-	}()
-	_, rerr := c.relay(b, cmd.Tag, false)
-	if derr := <-done; derr != nil {
-		return derr
+		if rerr := <-relayed; rerr != nil {
+			_, err := c.lost(b, cmd, rerr)
+			return err
+		}
+		return nil
+	case rerr := <-relayed:
+		c.conn.SetReadDeadline(time.Now()) // wake the peek
+		<-clientReady
+		c.conn.SetReadDeadline(time.Time{})
+		if rerr != nil {
+			_, err := c.lost(b, cmd, rerr)
+			return err
+		}
+		return nil
 	}
-	if rerr != nil {
-		_, err := c.lost(b, cmd, rerr)
-		return err
-	}
-	return nil
 }
 
 // finishResponse relays the rest of a response whose literal began it.

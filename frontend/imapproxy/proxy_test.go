@@ -40,9 +40,10 @@ func (l memLocator) Ready() bool                                         { retur
 // lineBackend is a minimal IMAP server that logs in anyone, answers
 // every other command OK, and records the lines it was sent.
 type lineBackend struct {
-	l     net.Listener
-	mu    sync.Mutex
-	lines []string
+	l       net.Listener
+	mu      sync.Mutex
+	lines   []string
+	endIdle bool // IDLE ends at once, without waiting for DONE
 }
 
 func startLineBackend(t *testing.T) *lineBackend {
@@ -80,6 +81,21 @@ func (b *lineBackend) serve(conn net.Conn) {
 		tag, rest, _ := strings.Cut(line, " ")
 		if strings.Contains(rest, "STALL") {
 			continue // never answered
+		}
+		if strings.EqualFold(rest, "IDLE") {
+			fmt.Fprintf(conn, "+ idling\r\n")
+			b.mu.Lock()
+			end := b.endIdle
+			b.mu.Unlock()
+			if !end {
+				done, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				b.mu.Lock()
+				b.lines = append(b.lines, strings.TrimRight(done, "\r\n"))
+				b.mu.Unlock()
+			}
 		}
 		if strings.HasPrefix(strings.ToUpper(rest), "CAPABILITY") {
 			fmt.Fprintf(conn, "* CAPABILITY IMAP4rev1 LITERAL+ UNSELECT\r\n")
@@ -200,4 +216,49 @@ func TestSessionSurvivesLostInbox(t *testing.T) {
 		}
 	}
 	_ = srv
+}
+
+// TestIdle: DONE ends IDLE on the backend; and when the backend ends IDLE
+// itself, the client's next command is the proxy's to run, not sent to
+// the backend as if it were DONE.
+func TestIdle(t *testing.T) {
+	be, _, conn, read := startProxy(t)
+	read()
+	fmt.Fprintf(conn, "a LOGIN jane pw\r\n")
+	read()
+	fmt.Fprintf(conn, "b IDLE\r\n")
+	if r := read(); !strings.HasPrefix(r, "+") {
+		t.Fatalf("IDLE = %q, want a continuation", r)
+	}
+	fmt.Fprintf(conn, "DONE\r\n")
+	if r := read(); !strings.HasPrefix(r, "b OK") {
+		t.Fatalf("IDLE after DONE = %q", r)
+	}
+	if got := be.got(); !slices.Contains(got, "DONE") {
+		t.Errorf("the backend got %q, want DONE", got)
+	}
+
+	be.mu.Lock()
+	be.endIdle = true
+	be.mu.Unlock()
+	fmt.Fprintf(conn, "c IDLE\r\n")
+	if r := read(); !strings.HasPrefix(r, "+") {
+		t.Fatalf("IDLE = %q, want a continuation", r)
+	}
+	if r := read(); !strings.HasPrefix(r, "c OK") {
+		t.Fatalf("IDLE ended by the backend = %q, want c OK", r)
+	}
+	fmt.Fprintf(conn, "d CAPABILITY\r\n")
+	for {
+		r := read()
+		if strings.HasPrefix(r, "d ") {
+			if !strings.HasPrefix(r, "d OK") {
+				t.Errorf("CAPABILITY after IDLE = %q", r)
+			}
+			break
+		}
+	}
+	if got := be.got(); slices.Contains(got, "d CAPABILITY") {
+		t.Errorf("the backend got %q: the command after IDLE reached it", got)
+	}
 }

@@ -25,6 +25,7 @@ const maxName = 4096
 type session struct {
 	s      *Server
 	conn   net.Conn
+	br     *bufio.Reader // under r: IDLE peeks at it
 	r      *imapwire.Reader
 	w      *imapwire.Writer
 	tls    bool
@@ -50,8 +51,22 @@ func newSession(s *Server, conn net.Conn, tls bool) *session {
 
 func (c *session) setConn(conn net.Conn) {
 	c.conn = conn
-	c.r = imapwire.NewCommandReader(bufio.NewReaderSize(conn, 16<<10), &imapwire.Options{MaxLiteral: c.s.cfg.MaxMessage})
-	c.w = imapwire.NewWriter(bufio.NewWriterSize(conn, 64<<10))
+	c.br = bufio.NewReaderSize(conn, 16<<10)
+	c.r = imapwire.NewCommandReader(c.br, &imapwire.Options{MaxLiteral: c.s.cfg.MaxMessage})
+	c.w = imapwire.NewWriter(bufio.NewWriterSize(timedWriter{conn}, 64<<10))
+}
+
+// clientWriteTimeout bounds how long a client may leave what the proxy
+// sends it unread: one that stops reading in the middle of a large FETCH
+// is dropped rather than holding its backend connections for ever.
+const clientWriteTimeout = 5 * time.Minute
+
+// timedWriter gives every write to the client a deadline.
+type timedWriter struct{ conn net.Conn }
+
+func (w timedWriter) Write(p []byte) (int, error) {
+	w.conn.SetWriteDeadline(time.Now().Add(clientWriteTimeout))
+	return w.conn.Write(p)
 }
 
 func (c *session) serve() {
