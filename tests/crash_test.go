@@ -118,8 +118,14 @@ func TestConvertedNodeKeepsData(t *testing.T) {
 // waitReady waits for a node's /readyz.
 func waitReady(t *testing.T, p *proc) {
 	t.Helper()
-	waitFor(t, p.id+" ready", 30*time.Second, func() error {
-		resp, err := http.Get("http://" + p.http + "/readyz")
+	waitReadyz(t, p.id, p.http)
+}
+
+// waitReadyz waits until a process's /readyz on httpAddr says 200.
+func waitReadyz(tb testing.TB, what, httpAddr string) {
+	tb.Helper()
+	waitFor(tb, what+" ready", 30*time.Second, func() error {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
 		if err != nil {
 			return err
 		}

@@ -3,7 +3,6 @@ package tests
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -181,17 +180,7 @@ func startFrontendProcess(tb testing.TB, m *murder) *frontendProcess {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { f.cmd.Process.Kill(); f.cmd.Wait() })
-	waitFor(tb, "roost-frontend's first sync", 30*time.Second, func() error {
-		resp, err := http.Get("http://" + f.httpAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return nil
-	})
+	waitReadyz(tb, "roost-frontend", f.httpAddr)
 	return f
 }
 
