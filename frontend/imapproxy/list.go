@@ -29,13 +29,22 @@ func (c *session) handleList(cmd imapwire.Command, p imapwire.Part, rest []byte)
 		c.reply(cmd.Tag, "BAD", "Invalid syntax in List command")
 		return nil
 	}
+	if cmd.Name == "XLIST" {
+		// Apple's XLIST is LIST with children and special-use, which
+		// only backends know: Cyrus sends it on to them.
+		if args.extended {
+			c.reply(cmd.Tag, "BAD", "Invalid syntax in Xlist command")
+			return nil
+		}
+		args.ret |= retChildren | retSpecialUse
+	}
 	sep := c.view.HierSep()
 	if !args.extended && args.patterns[0] == "" {
-		c.untagged(`LIST (\Noselect) "%c" ""`, sep)
+		c.untagged(`%s (\Noselect) "%c" ""`, cmd.Name, sep)
 		c.reply(cmd.Tag, "OK", "Completed")
 		return nil
 	}
-	l := &lister{c: c, args: args, sep: sep, line: "LIST" + string(rest), done: map[string]bool{}}
+	l := &lister{c: c, args: args, sep: sep, line: cmd.Name + string(rest), done: map[string]bool{}}
 	for _, p := range args.patterns {
 		l.globs = append(l.globs, newGlob(canonicalPattern(args.ref, p, sep), sep))
 	}

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/roost-mail/roost/frontend/imapwire"
 	"github.com/roost-mail/roost/frontend/locator"
@@ -239,6 +241,13 @@ func (c *session) handleRename(cmd imapwire.Command, p imapwire.Part, rest []byt
 		c.reply(cmd.Tag, "NO", "[NONEXISTENT] Mailbox does not exist")
 		return nil
 	}
+	if bytes.IndexByte(after, '!') >= 0 || last.Literal != nil {
+		// RENAME old new server!partition is Cyrus's move to another
+		// backend (XFER), which needs the backends to move the messages.
+		c.r.Discard()
+		c.reply(cmd.Tag, "NO", "[CANNOT] Moving a mailbox to another server is not supported")
+		return nil
+	}
 	if dest, ok := c.parentServer(to); ok && dest != e.Server() {
 		c.r.Discard()
 		c.reply(cmd.Tag, "NO", "Cross-server or cross-partition move w/rename not supported")
@@ -251,8 +260,7 @@ func (c *session) handleRename(cmd imapwire.Command, p imapwire.Part, rest []byt
 	w.WriteString(" ")
 	w.WriteArg(vals[1])
 	w.Flush()
-	// What follows the names (a partition, perhaps as a literal) goes on
-	// as the client sent it.
+	// What follows the names (a partition) goes on as the client sent it.
 	tail := last
 	tail.Line = after
 	m := mailboxCmd{cmd: cmd, internal: from, prefix: buf.Bytes(), part: tail}
@@ -277,4 +285,88 @@ func (c *session) parentServer(internal string) (string, bool) {
 func (c *session) inboxExists() bool {
 	_, ok := c.lookup(c.view.Inbox())
 	return ok
+}
+
+// handleGetMetadata routes GETMETADATA, whose mailbox may be a
+// parenthesised list (as Cyrus takes it): to the one backend holding them
+// all, or to each backend with its own mailboxes of the list, the
+// replies merged.
+func (c *session) handleGetMetadata(cmd imapwire.Command, p imapwire.Part, rest []byte) error {
+	after := rest
+	if opts, more, ok := parenthesised(rest); ok {
+		word, _, _ := strings.Cut(strings.TrimSpace(opts), " ")
+		if w := strings.ToUpper(word); w == "MAXSIZE" || w == "DEPTH" {
+			after = more // RFC 5464 options, before the mailbox
+		}
+	}
+	inside, tail, ok := parenthesised(after)
+	if !ok {
+		return c.handleMailbox(cmd, p, after)
+	}
+	options := rest[:len(rest)-len(after)]
+	var servers []string
+	byServer := map[string][]string{}
+	var first string
+	for list := " " + inside; strings.TrimSpace(list) != ""; {
+		arg, more, err := imapwire.ParseAString([]byte(list))
+		if err != nil || arg.Kind == imapwire.ArgLiteral {
+			c.r.Discard()
+			c.reply(cmd.Tag, "BAD", "Malformed mailbox list")
+			return nil
+		}
+		list = string(more)
+		internal, err := c.view.ToInternal(string(arg.Value))
+		if err != nil {
+			c.r.Discard()
+			c.reply(cmd.Tag, "NO", "Invalid mailbox name")
+			return nil
+		}
+		e, found := c.lookup(internal)
+		if !found {
+			c.r.Discard()
+			c.reply(cmd.Tag, "NO", "[NONEXISTENT] Mailbox does not exist")
+			return nil
+		}
+		if first == "" {
+			first = internal
+		}
+		if _, seen := byServer[e.Server()]; !seen {
+			servers = append(servers, e.Server())
+		}
+		byServer[e.Server()] = append(byServer[e.Server()], string(arg.Raw))
+	}
+	if len(servers) == 0 {
+		c.r.Discard()
+		c.reply(cmd.Tag, "BAD", "Empty mailbox list")
+		return nil
+	}
+	if len(servers) == 1 {
+		_, _, err := c.routeTo(mailboxCmd{cmd: cmd, internal: first, part: p}, servers[0])
+		return err
+	}
+	if p.Literal != nil {
+		c.r.Discard()
+		c.reply(cmd.Tag, "NO", "GETMETADATA of mailboxes on several servers takes no literals")
+		return nil
+	}
+	for _, server := range servers {
+		b, err := c.backendFor(context.Background(), server)
+		if err != nil {
+			c.reply(cmd.Tag, "NO", "[UNAVAILABLE] the backend holding a mailbox is not reachable")
+			return nil
+		}
+		tag := b.tag()
+		fmt.Fprintf(b.w, "%s GETMETADATA%s (%s)%s\r\n", tag, options, strings.Join(byServer[server], " "), tail)
+		resp, err := c.relayOwn(b, tag)
+		if err != nil {
+			_, err := c.lost(b, cmd, err)
+			return err
+		}
+		if resp.Status != "OK" {
+			c.reply(cmd.Tag, resp.Status, "%s", resp.Text)
+			return nil
+		}
+	}
+	c.reply(cmd.Tag, "OK", "Completed")
+	return nil
 }

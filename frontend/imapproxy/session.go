@@ -203,7 +203,7 @@ func (c *session) dispatch(cmd imapwire.Command, p imapwire.Part, rest []byte) e
 		c.untagged("NAMESPACE %s", c.view.Namespaces(c.inboxExists()))
 		c.reply(cmd.Tag, "OK", "Completed")
 		return nil
-	case "LIST":
+	case "LIST", "XLIST":
 		return c.handleList(cmd, p, rest)
 	case "LSUB", "SUBSCRIBE", "UNSUBSCRIBE":
 		return c.forward(c.inboxBackend(), cmd, p)
@@ -221,7 +221,7 @@ func (c *session) dispatch(cmd imapwire.Command, p imapwire.Part, rest []byte) e
 		"GETQUOTAROOT", "GETQUOTA", "SETQUOTA", "SETMETADATA":
 		return c.handleMailbox(cmd, p, rest)
 	case "GETMETADATA":
-		return c.handleMailbox(cmd, p, skipOptions(rest))
+		return c.handleGetMetadata(cmd, p, rest)
 	case "UNSELECT", "CLOSE":
 		b := c.selected
 		if b == nil {
@@ -247,19 +247,6 @@ func (c *session) dispatch(cmd imapwire.Command, p imapwire.Part, rest []byte) e
 		return c.forward(c.selected, cmd, p)
 	}
 	return c.forward(c.inboxBackend(), cmd, p)
-}
-
-// skipOptions skips a parenthesised option list before GETMETADATA's
-// mailbox.
-func skipOptions(rest []byte) []byte {
-	s := strings.TrimLeft(string(rest), " ")
-	if !strings.HasPrefix(s, "(") {
-		return rest
-	}
-	if i := strings.IndexByte(s, ')'); i >= 0 {
-		return []byte(s[i+1:])
-	}
-	return rest
 }
 
 func (c *session) startTLS(cmd imapwire.Command) error {
