@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ type lineBackend struct {
 	mu      sync.Mutex
 	lines   []string
 	endIdle bool // IDLE ends at once, without waiting for DONE
+	closed  atomic.Int32 // connections ended
 }
 
 func startLineBackend(t *testing.T) *lineBackend {
@@ -66,6 +68,7 @@ func startLineBackend(t *testing.T) *lineBackend {
 }
 
 func (b *lineBackend) serve(conn net.Conn) {
+	defer b.closed.Add(1)
 	defer conn.Close()
 	br := bufio.NewReader(conn)
 	fmt.Fprintf(conn, "* OK test backend\r\n")
@@ -156,7 +159,7 @@ func TestCloseEndsWaitingSessions(t *testing.T) {
 	}
 }
 
-func startProxy(t *testing.T) (*lineBackend, *Server, net.Conn, func() string) {
+func startProxy(t *testing.T, configure ...func(*Config)) (*lineBackend, *Server, net.Conn, func() string) {
 	t.Helper()
 	be := startLineBackend(t)
 	loc := memLocator{m: map[string]locator.Entry{
@@ -164,7 +167,11 @@ func startProxy(t *testing.T) (*lineBackend, *Server, net.Conn, func() string) {
 		"user.jane.Sent": {Name: "user.jane.Sent", Location: "be!default", ACL: "jane\tlrswipkxtecdan\t"},
 	}}
 	ns, _ := namespace.New(nil)
-	srv, err := New(Config{Locator: loc, Namespace: ns, BackendMap: map[string]string{"be": be.l.Addr().String()}})
+	cfg := Config{Locator: loc, Namespace: ns, BackendMap: map[string]string{"be": be.l.Addr().String()}}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,5 +267,65 @@ func TestIdle(t *testing.T) {
 	}
 	if got := be.got(); slices.Contains(got, "d CAPABILITY") {
 		t.Errorf("the backend got %q: the command after IDLE reached it", got)
+	}
+}
+
+// TestBadInputReachesNoBackend: what the proxy refuses never reaches a
+// backend, and a command the client breaks off in the middle of a literal
+// costs the backend connection rather than reaching the backend
+// completed by whatever comes next.
+func TestBadInputReachesNoBackend(t *testing.T) {
+	be, _, conn, read := startProxy(t, func(c *Config) { c.MaxMessage = 1 << 20 })
+	read()
+	fmt.Fprintf(conn, "a LOGIN jane pw\r\n")
+	read()
+	for line, want := range map[string]string{
+		"b APPEND INBOX {100000000}\r\n":         "b NO [TOOBIG]",
+		"c APPEND INBOX (\\Seen\x00) {3+}\r\nabc\r\n": "c BAD",
+		"d SELECT \"unbalanced\r\n":             "d BAD",
+		"e APPEND INBOX {2000000+}\r\n":          "e BAD [TOOBIG]",
+	} {
+		fmt.Fprint(conn, line)
+		if strings.HasPrefix(line, "e ") {
+			fmt.Fprintf(conn, "%s\r\n", strings.Repeat("x", 2000000))
+		}
+		if r := read(); !strings.HasPrefix(r, want) {
+			t.Errorf("%q = %q, want %s", line, r, want)
+		}
+		tag, _, _ := strings.Cut(line, " ")
+		if slices.ContainsFunc(be.got(), func(l string) bool { return strings.HasPrefix(l, tag+" ") }) {
+			t.Errorf("%q reached the backend: %q", line, be.got())
+		}
+	}
+	fmt.Fprintf(conn, "f NOOP\r\n")
+	if r := read(); !strings.HasPrefix(r, "f OK") {
+		t.Errorf("NOOP after the bad input = %q", r)
+	}
+	// An APPEND broken off mid-literal: the backend connection goes.
+	before := be.closed.Load()
+	fmt.Fprintf(conn, "g APPEND INBOX {10+}\r\n12345")
+	conn.(*net.TCPConn).CloseWrite()
+	deadline := time.Now().Add(10 * time.Second)
+	for be.closed.Load() == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the backend connection stayed after a client broke off mid-literal (it got %q)", be.got())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := be.got(); slices.ContainsFunc(got, func(l string) bool { return strings.Contains(l, "LOGOUT") }) {
+		t.Errorf("the backend got %q: its half-sent APPEND was completed", got)
+	}
+}
+
+// TestIdleClient: a client that goes quiet, even in the middle of a
+// command, is told BYE once the idle timeout passes.
+func TestIdleClient(t *testing.T) {
+	_, _, conn, read := startProxy(t, func(c *Config) { c.IdleTimeout = 200 * time.Millisecond })
+	read()
+	fmt.Fprintf(conn, "a LOGIN jane pw\r\n")
+	read()
+	fmt.Fprintf(conn, "b NOOP")
+	if r := read(); !strings.HasPrefix(r, "* BYE Idle") {
+		t.Errorf("after the idle timeout: %q, want * BYE Idle for too long", r)
 	}
 }

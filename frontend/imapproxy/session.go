@@ -150,6 +150,9 @@ func reason(err error) string {
 	if errors.Is(err, errBackendGone) {
 		return "[UNAVAILABLE] backend connection lost"
 	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return "Idle for too long"
+	}
 	return "session ended"
 }
 
