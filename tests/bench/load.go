@@ -10,7 +10,7 @@ import (
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
-	"github.com/roost-mail/roost/raftfsm/grpcserver"
+	"github.com/roost-mail/roost/raftfsm/client"
 	"google.golang.org/grpc"
 )
 
@@ -65,9 +65,8 @@ func dial(opt grpc.DialOption, addrs []string, clients, perConn int) ([]roostv1.
 
 // activation is the write every single-write client sends: the j-th
 // ACTIVATE of client i.
-func activation(tag string, i, j int) raftfsm.Op {
-	return raftfsm.Op{Kind: raftfsm.OpActivate, Name: fmt.Sprintf("user.%s.u%d.f%d", tag, i, j),
-		Location: "be1!default", ACL: "anyone\tlrs\t"}
+func activation(tag string, i, j int) *roostv1.Operation {
+	return client.Activate(fmt.Appendf(nil, "user.%s.u%d.f%d", tag, i, j), []byte("be1!default"), []byte("anyone\tlrs\t"))
 }
 
 // writeLoad runs clients that each send one ACTIVATE at a time for d, and
@@ -79,7 +78,7 @@ func writeLoad(ctx context.Context, opt grpc.DialOption, addrs []string, clients
 	}
 	defer closeAll()
 	return loop(clients, d, func(i, j int) (int, error) {
-		_, err := mcs[i].Activate(ctx, grpcserver.OpToProto(activation(tag, i, j)).GetActivate())
+		_, err := mcs[i].Activate(ctx, activation(tag, i, j).GetActivate())
 		return 1, err
 	})
 }
@@ -101,7 +100,7 @@ func streamLoad(ctx context.Context, opt grpc.DialOption, addrs []string, client
 		}
 	}
 	return loop(clients, d, func(i, j int) (int, error) {
-		req := &roostv1.WriteRequest{Id: uint64(j), OmitMailbox: true, Operation: grpcserver.OpToProto(activation(tag, i, j))}
+		req := &roostv1.WriteRequest{Id: uint64(j), OmitMailbox: true, Operation: activation(tag, i, j)}
 		if err := streams[i].Send(req); err != nil {
 			return 0, err
 		}
@@ -134,9 +133,8 @@ func prefill(ctx context.Context, opt grpc.DialOption, addr string, n int) error
 			for start := c * size; start < n && errs[c] == nil; start += clients * size {
 				req := &roostv1.BatchRequest{OmitMailboxes: true}
 				for i := start; i < min(start+size, n); i++ {
-					req.Operations = append(req.Operations, grpcserver.OpToProto(raftfsm.Op{Kind: raftfsm.OpActivate,
-						Name: fmt.Sprintf("user.pre%07d", i), Location: fmt.Sprintf("be%02d!default", i%20),
-						ACL: fmt.Sprintf("pre%07d\tlrswipkxtecdan\t", i)}))
+					req.Operations = append(req.Operations, client.Activate(fmt.Appendf(nil, "user.pre%07d", i),
+						fmt.Appendf(nil, "be%02d!default", i%20), fmt.Appendf(nil, "pre%07d\tlrswipkxtecdan\t", i)))
 				}
 				_, errs[c] = mc.Batch(ctx, req)
 			}
@@ -157,8 +155,7 @@ func batchLoad(ctx context.Context, opt grpc.DialOption, addr string, clients, s
 	return loop(clients, d, func(i, j int) (int, error) {
 		req := &roostv1.BatchRequest{Operations: make([]*roostv1.Operation, size), OmitMailboxes: true}
 		for k := range req.Operations {
-			req.Operations[k] = grpcserver.OpToProto(raftfsm.Op{Kind: raftfsm.OpActivate,
-				Name: fmt.Sprintf("user.batch%d.r%d.f%d", i, j, k), Location: "be2!default", ACL: "anyone\tlrs\t"})
+			req.Operations[k] = client.Activate(fmt.Appendf(nil, "user.batch%d.r%d.f%d", i, j, k), []byte("be2!default"), []byte("anyone\tlrs\t"))
 		}
 		resp, err := mcs[i].Batch(ctx, req)
 		if err != nil {
@@ -178,7 +175,8 @@ func batchLoad(ctx context.Context, opt grpc.DialOption, addr string, clients, s
 // gRPC, to set the gRPC rows against.
 func storeLoad(ctx context.Context, store *raftfsm.Store, clients int, d time.Duration, tag string) (result, error) {
 	return loop(clients, d, func(i, j int) (int, error) {
-		resp, err := store.Apply(ctx, []raftfsm.Op{activation(tag, i, j)}, false)
+		a := activation(tag, i, j).GetActivate()
+		resp, err := store.Apply(ctx, []raftfsm.Op{{Kind: raftfsm.OpActivate, Name: string(a.Name), Location: string(a.Location), ACL: string(a.Acl)}}, false)
 		if err != nil {
 			return 0, err
 		}
