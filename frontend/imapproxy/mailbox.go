@@ -198,10 +198,8 @@ func (c *session) placement(internal string) string {
 	if c.s.cfg.DefaultBackend != "" {
 		return c.s.cfg.DefaultBackend
 	}
-	counts := map[string]int{}
-	c.s.cfg.Locator.List("", func(e locator.Entry) bool { counts[e.Server()]++; return true })
 	best, n := c.inboxServer, -1
-	for server, k := range counts {
+	for server, k := range c.s.cfg.Locator.Servers() {
 		if n < 0 || k < n || k == n && server < best {
 			best, n = server, k
 		}

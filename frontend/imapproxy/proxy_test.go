@@ -37,6 +37,13 @@ func (l memLocator) List(prefix string, fn func(locator.Entry) bool) error {
 }
 func (l memLocator) WaitFor(ctx context.Context, cond func() bool) error { cond(); return nil }
 func (l memLocator) Ready() bool                                         { return true }
+func (l memLocator) Servers() map[string]int {
+	n := map[string]int{}
+	for _, e := range l.m {
+		n[e.Server()]++
+	}
+	return n
+}
 
 // lineBackend is a minimal IMAP server that logs in anyone, answers
 // every other command OK, and records the lines it was sent.
@@ -44,7 +51,7 @@ type lineBackend struct {
 	l       net.Listener
 	mu      sync.Mutex
 	lines   []string
-	endIdle bool // IDLE ends at once, without waiting for DONE
+	endIdle bool         // IDLE ends at once, without waiting for DONE
 	closed  atomic.Int32 // connections ended
 }
 
@@ -280,10 +287,10 @@ func TestBadInputReachesNoBackend(t *testing.T) {
 	fmt.Fprintf(conn, "a LOGIN jane pw\r\n")
 	read()
 	for line, want := range map[string]string{
-		"b APPEND INBOX {100000000}\r\n":         "b NO [TOOBIG]",
+		"b APPEND INBOX {100000000}\r\n":              "b NO [TOOBIG]",
 		"c APPEND INBOX (\\Seen\x00) {3+}\r\nabc\r\n": "c BAD",
-		"d SELECT \"unbalanced\r\n":             "d BAD",
-		"e APPEND INBOX {2000000+}\r\n":          "e BAD [TOOBIG]",
+		"d SELECT \"unbalanced\r\n":                   "d BAD",
+		"e APPEND INBOX {2000000+}\r\n":               "e BAD [TOOBIG]",
 	} {
 		fmt.Fprint(conn, line)
 		if strings.HasPrefix(line, "e ") {

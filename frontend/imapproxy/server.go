@@ -22,6 +22,8 @@ type Locator interface {
 	List(prefix string, fn func(locator.Entry) bool) error
 	WaitFor(ctx context.Context, cond func() bool) error
 	Ready() bool
+	// Servers counts mailboxes per server, for placing new ones.
+	Servers() map[string]int
 }
 
 var _ Locator = (*locator.Cache)(nil)

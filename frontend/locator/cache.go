@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -18,7 +19,8 @@ import (
 // FileName is the cache's file inside its directory.
 const FileName = "locations.db"
 
-const format = 1
+// format 2 added the per-server counts.
+const format = 2
 
 var (
 	bucketMeta  = []byte("meta")
@@ -28,6 +30,9 @@ var (
 	keySynced   = []byte("synced")
 	keyCount    = []byte("count")
 	tables      = [2][]byte{[]byte("a"), []byte("b")}
+	// bucketServers counts the live table's mailboxes per server, for
+	// placing new mailboxes on the backend with the fewest.
+	bucketServers = []byte("servers")
 )
 
 // Cache is the on-disk copy of the location database. Reads are safe
@@ -41,8 +46,9 @@ type Cache struct {
 	synced atomic.Bool   // a listing was completed, now or before a restart
 
 	mu      sync.Mutex
-	changed chan struct{} // protected by mu: closed and replaced at every change
-	entries int           // protected by mu: mailboxes in the live table
+	changed chan struct{}  // protected by mu: closed and replaced at every change
+	entries int            // protected by mu: mailboxes in the live table
+	servers map[string]int // protected by mu: the live table's mailboxes per server; replaced, never changed
 
 	lastContact atomic.Int64 // unix nanoseconds of the last message; 0: none since Open
 	inSyncAt    atomic.Int64 // unix nanoseconds when the copy last had all the node had
@@ -85,10 +91,26 @@ func Open(dir string, opts *Options) (*Cache, error) {
 	return c, nil
 }
 
-// load reads the meta bucket, creating it in a new file.
+// load reads the meta bucket, creating it in a new file. A file of an
+// older format is emptied: it is a cache, and the next Run lists again.
 func (c *Cache) load() error {
 	return c.db.Update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
+		var f []byte
+		if meta != nil {
+			f = meta.Get(keyFormat)
+		}
+		if len(f) == 8 && binary.BigEndian.Uint64(f) < format {
+			c.logger.Info("cache of an older format: listing again", "format", binary.BigEndian.Uint64(f))
+			for _, b := range [][]byte{bucketMeta, tables[0], tables[1], bucketServers} {
+				if tx.Bucket(b) != nil {
+					if err := tx.DeleteBucket(b); err != nil {
+						return err
+					}
+				}
+			}
+			meta = nil
+		}
 		if meta == nil {
 			var err error
 			if meta, err = tx.CreateBucket(bucketMeta); err != nil {
@@ -101,18 +123,29 @@ func (c *Cache) load() error {
 			if _, err := tx.CreateBucket(tables[0]); err != nil {
 				return err
 			}
+			if _, err := tx.CreateBucket(bucketServers); err != nil {
+				return err
+			}
 		}
 		if f := meta.Get(keyFormat); len(f) != 8 || binary.BigEndian.Uint64(f) != format {
 			return ErrCorrupt
 		}
 		cur, rev, count := meta.Get(keyCurrent), meta.Get(keyRevision), meta.Get(keyCount)
-		if len(cur) != 1 || cur[0] > 1 || len(rev) != 8 || len(count) != 8 || tx.Bucket(tables[cur[0]]) == nil {
+		servers := tx.Bucket(bucketServers)
+		if len(cur) != 1 || cur[0] > 1 || len(rev) != 8 || len(count) != 8 || tx.Bucket(tables[cur[0]]) == nil || servers == nil {
 			return ErrCorrupt
 		}
 		c.rev.Store(binary.BigEndian.Uint64(rev))
 		c.synced.Store(meta.Get(keySynced) != nil)
 		c.entries = int(binary.BigEndian.Uint64(count))
-		return nil
+		c.servers = map[string]int{}
+		return servers.ForEach(func(k, v []byte) error {
+			if len(v) != 8 {
+				return ErrCorrupt
+			}
+			c.servers[string(k)] = int(binary.BigEndian.Uint64(v))
+			return nil
+		})
 	})
 }
 
@@ -134,6 +167,13 @@ func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.entries
+}
+
+// Servers returns how many mailboxes the copy holds on each server.
+func (c *Cache) Servers() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.servers)
 }
 
 // Lookup returns the entry of an internal name.
@@ -204,13 +244,34 @@ func (c *Cache) WaitFor(ctx context.Context, cond func() bool) error {
 	}
 }
 
-// notify wakes every WaitFor after a change, with the live table's size.
-func (c *Cache) notify(entries int) {
+// notify wakes every WaitFor after a change, with the live table's size
+// and counts per server.
+func (c *Cache) notify(entries int, servers map[string]int) {
 	c.mu.Lock()
 	close(c.changed)
 	c.changed = make(chan struct{})
-	c.entries = entries
+	c.entries, c.servers = entries, servers
 	c.mu.Unlock()
+}
+
+// putServers writes the counts that changed from old to now.
+func putServers(tx *bbolt.Tx, old, now map[string]int) error {
+	b := tx.Bucket(bucketServers)
+	for server, n := range now {
+		if old[server] == n {
+			continue
+		}
+		var err error
+		if n <= 0 {
+			err = b.Delete([]byte(server))
+		} else {
+			err = b.Put([]byte(server), u64(uint64(n)))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Lag says how far behind the cache may be: the revisions the node it

@@ -2,11 +2,14 @@ package locator_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
 	"github.com/roost-mail/roost/raftfsm"
 	"github.com/roost-mail/roost/raftfsm/client"
+	"go.etcd.io/bbolt"
 )
 
 func startNode(t *testing.T, history int) *node.Node {
@@ -138,10 +142,16 @@ func fromProto(op *roostv1.Operation) raftfsm.Op {
 // same reports how the cache and the node's database differ.
 func same(c *locator.Cache, n *node.Node) error {
 	var want, got []string
+	servers := map[string]int{}
 	n.Store().FSM().View().List(raftfsm.ListOptions{ByteOrder: true}, func(m raftfsm.Mailbox) bool {
 		want = append(want, fmt.Sprintf("%s %v %s %q", m.Name, m.State == raftfsm.StateReserved, m.Location, m.ACL))
+		server, _, _ := strings.Cut(m.Location, "!")
+		servers[server]++
 		return true
 	})
+	if got := c.Servers(); !maps.Equal(got, servers) {
+		return fmt.Errorf("cache counts per server %v, node %v", got, servers)
+	}
 	c.List("", func(e locator.Entry) bool {
 		got = append(got, fmt.Sprintf("%s %v %s %q", e.Name, e.Reserved, e.Location, e.ACL))
 		return true
@@ -286,5 +296,41 @@ func TestOpenTwice(t *testing.T) {
 	if c2, err := locator.Open(dir, nil); err == nil {
 		c2.Close()
 		t.Error("a second Open of a directory in use succeeded")
+	}
+}
+
+// TestOlderFormat: a cache file of an older format (here format 1, from
+// before the counts per server) is emptied on Open, so that Run lists
+// again, rather than refused.
+func TestOlderFormat(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bbolt.Open(filepath.Join(dir, locator.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		meta, _ := tx.CreateBucket([]byte("meta"))
+		meta.Put([]byte("format"), binary.BigEndian.AppendUint64(nil, 1))
+		meta.Put([]byte("current"), []byte{0})
+		meta.Put([]byte("revision"), binary.BigEndian.AppendUint64(nil, 42))
+		meta.Put([]byte("synced"), []byte{1})
+		meta.Put([]byte("count"), binary.BigEndian.AppendUint64(nil, 1))
+		a, _ := tx.CreateBucket([]byte("a"))
+		return a.Put([]byte("user.old"), []byte("a\x0bbe1!default"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := locator.Open(dir, nil)
+	if err != nil {
+		t.Fatalf("Open of a format 1 cache: %v", err)
+	}
+	defer c.Close()
+	if c.Ready() || c.Revision() != 0 || c.Len() != 0 {
+		t.Errorf("a format 1 cache after Open: ready %v, revision %d, %d mailboxes; want it emptied", c.Ready(), c.Revision(), c.Len())
+	}
+	if _, ok := c.Lookup("user.old"); ok {
+		t.Error("an entry of the old file is still there")
 	}
 }

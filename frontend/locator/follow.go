@@ -1,9 +1,11 @@
 package locator
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"time"
 
 	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
@@ -51,6 +53,7 @@ type follower struct {
 	staging []*roostv1.Mailbox // listing entries not yet written
 	target  int                // the table a listing is written into
 	listed  int                // entries of the listing written so far
+	counts  map[string]int     // the listing's mailboxes per server so far
 }
 
 func (f *follower) update(u client.Update) error {
@@ -94,7 +97,7 @@ func (f *follower) update(u client.Update) error {
 
 // startListing empties the table beside the live one for a new listing.
 func (f *follower) startListing() error {
-	f.staging, f.listed = f.staging[:0], 0
+	f.staging, f.listed, f.counts = f.staging[:0], 0, map[string]int{}
 	if f.c.m != nil {
 		f.c.m.listings.Inc()
 	}
@@ -128,6 +131,7 @@ func (f *follower) put(tx *bbolt.Tx) error {
 		if err := b.Put(m.Name, encode(m)); err != nil {
 			return err
 		}
+		f.counts[serverOf(m.Location)]++
 	}
 	f.listed += len(f.staging)
 	return nil
@@ -147,6 +151,15 @@ func (f *follower) finishListing(rev uint64) error {
 		meta.Put(keyRevision, u64(rev))
 		meta.Put(keySynced, []byte{1})
 		meta.Put(keyCount, u64(uint64(f.listed)))
+		if err := tx.DeleteBucket(bucketServers); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketServers); err != nil {
+			return err
+		}
+		if err := putServers(tx, nil, f.counts); err != nil {
+			return err
+		}
 		return tx.DeleteBucket(tables[old])
 	})
 	f.staging = f.staging[:0]
@@ -156,7 +169,8 @@ func (f *follower) finishListing(rev uint64) error {
 	c.rev.Store(rev)
 	c.synced.Store(true)
 	c.logger.Info("listing complete", "revision", rev, "mailboxes", f.listed)
-	c.notify(f.listed)
+	c.notify(f.listed, f.counts)
+	f.counts = nil
 	return nil
 }
 
@@ -165,25 +179,36 @@ func (f *follower) finishListing(rev uint64) error {
 func (f *follower) apply(events []*roostv1.Event, rev uint64) error {
 	c := f.c
 	var n int
+	old := c.Servers()
+	servers := maps.Clone(old)
 	err := c.db.Update(func(tx *bbolt.Tx) error {
 		b, meta := c.table(tx), tx.Bucket(bucketMeta)
 		n = int(binary.BigEndian.Uint64(meta.Get(keyCount)))
 		for _, ev := range events {
-			existed := b.Get(ev.Mailbox.Name) != nil
+			prev := b.Get(ev.Mailbox.Name)
+			if prev != nil {
+				if e, err := decode(ev.Mailbox.Name, prev); err == nil {
+					servers[e.Server()]--
+				}
+			}
 			var err error
 			switch {
 			case ev.Type == roostv1.EventType_EVENT_TYPE_DELETE:
-				if existed {
+				if prev != nil {
 					err, n = b.Delete(ev.Mailbox.Name), n-1
 				}
 			default:
-				if err = b.Put(ev.Mailbox.Name, encode(ev.Mailbox)); !existed {
+				if err = b.Put(ev.Mailbox.Name, encode(ev.Mailbox)); prev == nil {
 					n++
 				}
+				servers[serverOf(ev.Mailbox.Location)]++
 			}
 			if err != nil {
 				return err
 			}
+		}
+		if err := putServers(tx, old, servers); err != nil {
+			return err
 		}
 		meta.Put(keyCount, u64(uint64(n)))
 		return meta.Put(keyRevision, u64(rev))
@@ -191,7 +216,14 @@ func (f *follower) apply(events []*roostv1.Event, rev uint64) error {
 	if err != nil {
 		return err
 	}
+	maps.DeleteFunc(servers, func(_ string, k int) bool { return k <= 0 })
 	c.rev.Store(rev)
-	c.notify(n)
+	c.notify(n, servers)
 	return nil
+}
+
+// serverOf is the server of a location, server!partition.
+func serverOf(location []byte) string {
+	server, _, _ := bytes.Cut(location, []byte("!"))
+	return string(server)
 }
