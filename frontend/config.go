@@ -68,6 +68,10 @@ type Config struct {
 	Namespace namespace.Config
 	// Admins are Cyrus admins (imapd.conf admins): they see every mailbox.
 	Admins []string
+	// NoUnixGroups: a user's rights do not include those of the system
+	// groups (/etc/group) it is in, as with the backends'
+	// unix_group_enable: no.
+	NoUnixGroups bool
 
 	// MaxConnsPerIP bounds the connections from one client address
 	// (zero: 50). IdleTimeout ends a session that sends nothing (zero:

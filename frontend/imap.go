@@ -4,11 +4,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/roost-mail/roost/raftfsm/client"
 	"net"
 
+	"github.com/roost-mail/roost/frontend/acl"
 	"github.com/roost-mail/roost/frontend/imapproxy"
 	"github.com/roost-mail/roost/frontend/namespace"
+	"github.com/roost-mail/roost/raftfsm/client"
 )
 
 // imapListeners are the proxy and the sockets it serves.
@@ -64,7 +65,11 @@ func (f *Frontend) startIMAP() (*imapListeners, error) {
 			return nil, fmt.Errorf("frontend: --proxy-password-file: %w", err)
 		}
 	}
-	srv, err := imapproxy.New(imapproxy.Config{
+	groups := func(userid string) []string { return acl.UnixGroups(userid, acl.GroupFile) }
+	if cfg.NoUnixGroups {
+		groups = nil
+	}
+	srv, err := imapproxy.New(imapproxy.Config{Groups: groups,
 		Locator: f.cache, Namespace: ns, Admins: cfg.Admins, BackendMap: cfg.BackendMap,
 		ProxyUser: cfg.ProxyUser, ProxyPassword: proxyPassword, BackendTLS: cfg.BackendTLS,
 		TLS: tlsConf, RequireTLS: cfg.RequireTLS, DefaultBackend: cfg.DefaultBackend,

@@ -105,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (frontend.Config, error) {
 	fs.Var(mapFlag(cfg.BackendMap), "backend-map", "NAME=HOST:PORT: where to reach the server of that name (repeatable)")
 	fs.StringVar(&cfg.DefaultBackend, "default-backend", "", "server for new top-level and user mailboxes; empty: the one with the fewest")
 	admins := fs.String("admins", "", "comma-separated Cyrus admins (imapd.conf admins)")
+	fs.BoolVar(&cfg.NoUnixGroups, "no-unix-groups", false, "rights come from no system group (the backends' unix_group_enable: no)")
 	ns := &cfg.Namespace
 	fs.BoolVar(&ns.UnixHierarchySep, "unixhierarchysep", ns.UnixHierarchySep, "the backends' unixhierarchysep")
 	fs.BoolVar(&ns.AltNamespace, "altnamespace", ns.AltNamespace, "the backends' altnamespace")

@@ -189,6 +189,9 @@ func (c *session) login(tag, user, password string) error {
 	c.s.m.login("ok")
 	c.user, c.password, c.view = user, password, view
 	c.who = acl.User{ID: user, Admin: admin}
+	if c.s.cfg.Groups != nil {
+		c.who.Groups = c.s.cfg.Groups(user)
+	}
 	c.backends[server], c.inbox, c.inboxServer = b, b, server
 	c.logger.Info("login", "user", user, "server", server, "tls", c.tls)
 	c.reply(tag, "OK", "[CAPABILITY %s] User logged in", c.capabilities())

@@ -336,3 +336,30 @@ func TestIdleClient(t *testing.T) {
 		t.Errorf("after the idle timeout: %q, want * BYE Idle for too long", r)
 	}
 }
+
+// TestGroupRights: a folder shared with a group is listed for its
+// members only.
+func TestGroupRights(t *testing.T) {
+	list := func(groups func(string) []string) string {
+		_, _, conn, read := startProxy(t, func(c *Config) {
+			c.Locator.(memLocator).m["team"] = locator.Entry{Name: "team", Location: "be!default", ACL: "group:staff\tlr\t"}
+			c.Groups = groups
+		})
+		read()
+		fmt.Fprintf(conn, "a LOGIN jane pw\r\nb LIST \"\" \"*\"\r\n")
+		var lines []string
+		for {
+			r := read()
+			lines = append(lines, r)
+			if strings.HasPrefix(r, "b ") {
+				return strings.Join(lines, "\n")
+			}
+		}
+	}
+	if got := list(func(string) []string { return []string{"group:staff"} }); !strings.Contains(got, `"Shared Folders/team"`) {
+		t.Errorf("a member of group:staff lists %s, want Shared Folders/team", got)
+	}
+	if got := list(nil); strings.Contains(got, "team") {
+		t.Errorf("a user in no group lists %s", got)
+	}
+}

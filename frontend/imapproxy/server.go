@@ -36,6 +36,10 @@ type Config struct {
 	Namespace *namespace.Namespace
 	// Admins are Cyrus admins: they see and may route to every mailbox.
 	Admins []string
+	// Groups, when set, returns the group:NAME identifiers a user's
+	// rights include, as the backends' auth mechanism has them (Cyrus's
+	// default: acl.UnixGroups).
+	Groups func(userid string) []string
 	// BackendMap maps a location's server name to host:port; a server
 	// not in it is dialled as its name, host[:port] (port 143 if none), as
 	// Cyrus frontends do.
