@@ -221,7 +221,7 @@ func TestReadmeMurder(t *testing.T) {
 					}
 				}
 			}
-			for _, want := range []string{`"INBOX"`, `"Other Users/jane/Shared"`, "from john", "user.jane.Shared", "backend2!default"} {
+			for _, want := range []string{`"/" INBOX`, `"Other Users/jane/Shared"`, "from john", "user.jane.Shared", "backend2!default"} {
 				if !strings.Contains(out, want) {
 					t.Errorf("the murder walk-through's output lacks %q:\n%s", want, out)
 				}
