@@ -210,6 +210,13 @@ func (c *session) copyOne(src, dst *backend, m message, dest string) (string, *b
 		if resp.Kind == imapwire.ResponseTagged && resp.Tag == tag {
 			src.r.Discard()
 			if resp.Status != "OK" {
+				if appended {
+					// The destination has the whole APPEND: read its
+					// answer, so that it does not reach the client later.
+					if _, _, err := dst.collect(appTag, nil); err != nil {
+						return "", dst, err
+					}
+				}
 				return "", src, &backendRefusal{resp}
 			}
 			break

@@ -122,7 +122,7 @@ func (l *lister) find() {
 		return true
 	})
 	owner := acl.Parse(acl.DefaultOwnerRights)
-	for _, pass := range passes {
+	for i, pass := range passes {
 		slices.SortFunc(pass, func(a, b locator.Entry) int { return strings.Compare(dbOrder(a.Name), dbOrder(b.Name)) })
 		for i := range pass {
 			e := &pass[i]
@@ -140,7 +140,11 @@ func (l *lister) find() {
 			}
 			l.found(ext, n, e)
 		}
-		l.flush()
+		if i > 0 || c.view.Alt() {
+			// Only the alternate namespace ends a pass at the INBOX,
+			// whose children there are not its children.
+			l.flush()
+		}
 	}
 }
 
@@ -177,7 +181,7 @@ func (l *lister) found(ext string, n int, e *locator.Entry) {
 // octet, the case where find_cb offers the shorter names too.
 func (l *lister) singlePercent() bool {
 	p := canonicalPattern(l.args.ref, l.args.patterns[0], l.sep)
-	i := strings.IndexAny(p, "*%")
+	i := strings.IndexAny(p, "*%?")
 	return i >= 0 && (p[i:] == "%" || p[i:] == "*%")
 }
 
@@ -458,7 +462,7 @@ func (l *lister) subscriptions() error {
 func (l *lister) subscribed(line []byte, server string, relay bool) ([]byte, bool) {
 	rest, ok := bytes.CutPrefix(line, []byte("* LIST "))
 	if !ok {
-		return line, relay
+		return line, true // EXISTS, EXPUNGE: the selected mailbox may be on this backend
 	}
 	attrs, after, ok := parenthesised(append([]byte(" "), rest...))
 	if !ok {

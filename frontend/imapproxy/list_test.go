@@ -53,6 +53,7 @@ func TestParseListArgs(t *testing.T) {
 		{` "" "*" RETURN (CHILDREN)`, true, 0, retChildren, []string{"*"}},
 		{` "" % RETURN (STATUS (MESSAGES UNSEEN) SPECIAL-USE)`, true, 0, retStatus | retSpecialUse, []string{"%"}},
 		{` (special-use recursivematch) "" *`, true, selSpecialUse | selRecursiveMatch, retSpecialUse, []string{"*"}},
+		{` (remote) "" *`, true, selRemote, 0, []string{"*"}},
 	} {
 		a, err := parseListArgs([]byte(tc.rest))
 		if err != nil {
@@ -63,7 +64,8 @@ func TestParseListArgs(t *testing.T) {
 			t.Errorf("%q = %+v", tc.rest, a)
 		}
 	}
-	for _, bad := range []string{``, ` ""`, ` "" "*" RETURN`, ` "" "*" RETURN (`, ` "" "*" EXTRA`, ` "" ("*"`, ` "" "*" RETURN (FROB)`} {
+	for _, bad := range []string{``, ` ""`, ` "" "*" RETURN`, ` "" "*" RETURN (`, ` "" "*" EXTRA`, ` "" ("*"`, ` "" "*" RETURN (FROB)`,
+		` "" "*" RETURN ((X))`, ` "" "*" RETURN (CHILDREN (X))`, ` (FROB) "" "*"`, ` (RECURSIVEMATCH) "" "*"`} {
 		if _, err := parseListArgs([]byte(bad)); err == nil {
 			t.Errorf("%q parsed", bad)
 		}

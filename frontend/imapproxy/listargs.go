@@ -64,7 +64,14 @@ func parseListArgs(rest []byte) (listArgs, error) {
 			case "METADATA":
 				a.sel |= selMetadata
 				a.ret |= retMetadata
+			case "VENDOR.CMU-DAV", "VENDOR.CMU-INCLUDE-DELETED", "VENDOR.FM-INCLUDE-NONEXISTENT":
+				// Cyrus's own; nothing of them reaches the cache's answer.
+			default:
+				return a, errListSyntax
 			}
+		}
+		if a.sel&selRecursiveMatch != 0 && a.sel&^(selRecursiveMatch|selRemote) == 0 {
+			return a, errListSyntax // RFC 5258: RECURSIVEMATCH needs another selection option
 		}
 		b = after
 	}
@@ -109,7 +116,9 @@ func parseListArgs(rest []byte) (listArgs, error) {
 	for o := opts; o != ""; {
 		o = strings.TrimLeft(o, " ")
 		word, more, _ := strings.Cut(o, " ")
-		if i := strings.IndexByte(word, '('); i >= 0 {
+		if i := strings.IndexByte(word, '('); i == 0 {
+			return a, errListSyntax // a list where an option belongs
+		} else if i > 0 {
 			word, more = word[:i], o[i:]
 		}
 		o = more

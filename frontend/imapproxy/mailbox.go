@@ -299,6 +299,10 @@ func (c *session) handleGetMetadata(cmd imapwire.Command, p imapwire.Part, rest 
 	}
 	inside, tail, ok := parenthesised(after)
 	if !ok {
+		if arg, _, err := imapwire.ParseAString(after); err == nil && arg.Kind != imapwire.ArgLiteral && len(arg.Value) == 0 {
+			// "": the server's own annotations, the INBOX's backend's.
+			return c.forward(c.inboxBackend(), cmd, p)
+		}
 		return c.handleMailbox(cmd, p, after)
 	}
 	options := rest[:len(rest)-len(after)]

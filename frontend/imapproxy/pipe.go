@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/roost-mail/roost/frontend/imapwire"
@@ -179,35 +180,35 @@ func (c *session) idle(b *backend, cmd imapwire.Command, p imapwire.Part) error 
 		if resp.Kind == imapwire.ResponseContinuation {
 			break
 		}
-		if p.Literal != nil {
+		if p.Literal != nil || p.Partial {
 			if err := c.finishResponse(b); err != nil {
 				return err
 			}
 		}
 	}
 	c.w.Flush()
-	// The relay runs beside a wait for the client's next octet: DONE, or,
-	// when the backend ended IDLE itself, the client's next command,
-	// which is then left to the session's loop instead of being sent to
-	// the backend as if it were DONE.
+	// The relay runs beside a wait for the client's next octet. The
+	// proxy itself sends the backend DONE, so that nothing of the
+	// client's reaches a backend that may already have ended IDLE: the
+	// client's DONE is consumed, anything else it sends ends IDLE too and
+	// is left to the session's loop, as is whatever follows a backend's
+	// own end of IDLE.
 	relayed := make(chan error, 1)
 	go func() {
 		_, err := c.relay(b, cmd.Tag, false)
 		relayed <- err
 	}()
 	clientReady := make(chan error, 1)
+	c.conn.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 	go func() {
-		c.conn.SetReadDeadline(time.Now().Add(c.s.cfg.IdleTimeout))
 		_, err := c.br.Peek(1)
 		clientReady <- err
 	}()
+	var rerr error
 	select {
 	case err := <-clientReady:
 		if err == nil {
-			var dp imapwire.Part
-			if dp, err = c.r.Next(); err == nil {
-				err = c.sendCommand(b, dp, nil)
-			}
+			err = c.consumeDone()
 		}
 		if err != nil {
 			// The session is over: wake the relay.
@@ -215,20 +216,48 @@ func (c *session) idle(b *backend, cmd imapwire.Command, p imapwire.Part) error 
 			<-relayed
 			return err
 		}
-		if rerr := <-relayed; rerr != nil {
-			_, err := c.lost(b, cmd, rerr)
-			return err
+		select {
+		case rerr = <-relayed: // the backend ended IDLE first
+		default:
+			b.w.WriteString("DONE\r\n")
+			if err := b.w.Flush(); err != nil {
+				b.conn.Close()
+			}
+			rerr = <-relayed
 		}
-		return nil
-	case rerr := <-relayed:
+	case rerr = <-relayed:
 		c.conn.SetReadDeadline(time.Now()) // wake the peek
 		<-clientReady
 		c.conn.SetReadDeadline(time.Time{})
-		if rerr != nil {
-			_, err := c.lost(b, cmd, rerr)
+	}
+	if rerr != nil {
+		_, err := c.lost(b, cmd, rerr)
+		return err
+	}
+	return nil
+}
+
+// consumeDone reads the client's DONE line (CRLF or a bare LF) if that
+// is what it sent, and leaves anything else unread. It waits for as many
+// octets as it takes to tell.
+func (c *session) consumeDone() error {
+	for n := 1; ; n++ {
+		got, err := c.br.Peek(n)
+		if err != nil {
 			return err
 		}
-		return nil
+		switch {
+		case n <= 4:
+			if !strings.EqualFold(string(got), "DONE"[:n]) {
+				return nil
+			}
+		case got[n-1] == '\n' && (n == 5 || got[4] == '\r'):
+			_, err := c.br.Discard(n)
+			return err
+		case n == 5 && got[4] == '\r':
+		default:
+			return nil
+		}
 	}
 }
 

@@ -252,6 +252,18 @@ func TestIdle(t *testing.T) {
 		t.Errorf("the backend got %q, want DONE", got)
 	}
 
+	// Another command during IDLE ends it, then runs.
+	fmt.Fprintf(conn, "b2 IDLE\r\n")
+	if r := read(); !strings.HasPrefix(r, "+") {
+		t.Fatalf("IDLE = %q, want a continuation", r)
+	}
+	fmt.Fprintf(conn, "b3 NOOP\r\n")
+	for _, want := range []string{"b2 OK", "b3 OK"} {
+		if r := read(); !strings.HasPrefix(r, want) {
+			t.Fatalf("a NOOP during IDLE: %q, want %s", r, want)
+		}
+	}
+
 	be.mu.Lock()
 	be.endIdle = true
 	be.mu.Unlock()
