@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/roost-mail/roost/mupdatecompat/internal/wire"
@@ -24,6 +25,10 @@ type Client struct {
 	dec *wire.Decoder
 	w   *wire.Writer
 	tag int
+
+	closeOnce sync.Once
+	closeErr  error
+
 	// Capabilities are the banner's lines before "* OK", by name.
 	Capabilities map[string][]string
 }
@@ -246,8 +251,13 @@ func (c *Client) write(cmd string, args ...string) error {
 	return c.done(tag, nil)
 }
 
-// Close logs out and closes the connection.
+// Close logs out and closes the connection. It may be called more than
+// once, and from another goroutine to end a blocked Next: only the first
+// call does anything.
 func (c *Client) Close() error {
-	c.send(c.nextTag(), "LOGOUT")
-	return c.nc.Close()
+	c.closeOnce.Do(func() {
+		c.send(c.nextTag(), "LOGOUT")
+		c.closeErr = c.nc.Close()
+	})
+	return c.closeErr
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -369,6 +370,13 @@ func TestClient(t *testing.T) {
 	if m, err := c.Find("user.none"); err != nil || m != nil {
 		t.Errorf("Find(user.none) = %+v, %v, want nil, nil", m, err)
 	}
+	// Close from two goroutines at once, as roostctl import --follow's
+	// interrupt and its deferred Close do: one logs out, neither races.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { c.Close() })
+	}
+	wg.Wait()
 }
 
 // TestMaxConns: past the cap a connection gets Cyrus's BYE and is closed;
