@@ -371,7 +371,11 @@ func cyrusAString(s string) string {
 
 // remote sends the client's LIST to a backend and relays its replies:
 // what Cyrus's frontend does when the return options ask for what only
-// the backends know.
+// the backends know. A backend other than the INBOX's knows nothing of
+// the user's subscriptions: as in imapd's list_data_remote, it is asked
+// without the SUBSCRIBED and RECURSIVEMATCH selection, and its replies
+// are marked \Subscribed, or dropped, by the subscriptions fetched from
+// the INBOX's backend (imap_proxy.c's check_subs).
 func (l *lister) remote(server string) {
 	c := l.c
 	b, err := c.backendFor(context.Background(), server)
@@ -379,12 +383,148 @@ func (l *lister) remote(server string) {
 		c.logger.Warn("LIST: backend unreachable", "server", server, "err", err)
 		return
 	}
-	tag := b.tag()
-	fmt.Fprintf(b.w, "%s %s\r\n", tag, l.line)
-	if err := c.relayUntagged(b, tag); err != nil {
-		c.logger.Warn("LIST: backend failed", "server", server, "err", err)
-		c.dropBackend(b)
+	line := l.line
+	bySubs := l.subs != nil && server != c.inboxServer
+	if bySubs {
+		line = l.argsFor(selSubscribed | selRecursiveMatch)
 	}
+	tag := b.tag()
+	fmt.Fprintf(b.w, "%s %s\r\n", tag, line)
+	if !bySubs {
+		if err := c.relayUntagged(b, tag); err != nil {
+			c.logger.Warn("LIST: backend failed", "server", server, "err", err)
+			c.dropBackend(b)
+		}
+		return
+	}
+	if err := b.w.Flush(); err != nil {
+		c.dropBackend(b)
+		return
+	}
+	dropping := false // the LIST before was dropped: so are its STATUS and the like
+	for start := true; ; {
+		b.conn.SetReadDeadline(time.Now().Add(backendReadTimeout))
+		p, err := b.r.Next()
+		if err != nil {
+			c.logger.Warn("LIST: backend failed", "server", server, "err", err)
+			c.dropBackend(b)
+			return
+		}
+		if !start || p.Literal != nil || p.Partial {
+			start = p.Literal == nil && !p.Partial
+			c.w.WritePart(p)
+			continue
+		}
+		resp, _ := imapwire.ParseResponse(p.Line)
+		if resp.Kind == imapwire.ResponseTagged && resp.Tag == tag {
+			b.r.Discard()
+			return
+		}
+		out, keep := l.markSubscribed(p.Line, &dropping)
+		if keep {
+			c.w.Write(out)
+			c.w.WriteString("\r\n")
+		}
+	}
+}
+
+// markSubscribed applies the subscriptions to one reply of a backend
+// that does not keep them.
+func (l *lister) markSubscribed(line []byte, dropping *bool) ([]byte, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte("* LIST "))
+	if !ok {
+		if *dropping && (bytes.HasPrefix(line, []byte("* STATUS ")) || bytes.HasPrefix(line, []byte("* MYRIGHTS ")) ||
+			bytes.HasPrefix(line, []byte("* METADATA "))) {
+			return nil, false
+		}
+		return line, true
+	}
+	*dropping = false
+	attrs, after, internal, ok := l.parseListReply(rest)
+	if !ok {
+		return line, true
+	}
+	if _, exists := l.c.lookup(internal); !exists {
+		return line, true
+	}
+	kept, subscribed := []string{}, false
+	for _, a := range attrs {
+		switch strings.ToLower(a) {
+		case `\noselect`, `\nonexistent`:
+			continue
+		case `\subscribed`:
+			subscribed = true
+		}
+		kept = append(kept, a)
+	}
+	childSubscribed := false
+	for _, s := range l.subs {
+		switch {
+		case s == internal && !subscribed:
+			kept, subscribed = append(kept, `\Subscribed`), true
+		case s == internal+".":
+			childSubscribed = true
+		}
+	}
+	if l.args.sel&selSubscribed != 0 && !subscribed && !(childSubscribed && l.args.sel&selRecursiveMatch != 0) {
+		*dropping = true
+		return nil, false
+	}
+	return []byte("* LIST (" + strings.Join(kept, " ") + ")" + string(after)), true
+}
+
+// parseListReply splits what follows "* LIST " into its attributes, the
+// rest of the line after them, and the mailbox's internal name.
+func (l *lister) parseListReply(rest []byte) (attrs []string, after []byte, internal string, ok bool) {
+	inside, after, ok := parenthesised(append([]byte(" "), rest...))
+	if !ok {
+		return nil, nil, "", false
+	}
+	_, nameRest, err := imapwire.ParseAString(after) // the delimiter, quoted
+	if err != nil {
+		return nil, nil, "", false
+	}
+	name, _, err := imapwire.ParseAString(nameRest)
+	if err != nil || name.Kind == imapwire.ArgLiteral {
+		return nil, nil, "", false
+	}
+	internal, err = l.c.view.ToInternal(string(name.Value))
+	if err != nil {
+		return nil, nil, "", false
+	}
+	return strings.Fields(inside), after, internal, true
+}
+
+// argsFor writes the LIST again without the selection options in drop,
+// with the patterns made canonical and an empty reference, as
+// list_data_remote does.
+func (l *lister) argsFor(drop int) string {
+	a := l.args
+	var b strings.Builder
+	b.WriteString("LIST")
+	var sel []string
+	for _, w := range a.selWords {
+		switch u := strings.ToUpper(w); {
+		case u == "SUBSCRIBED" && drop&selSubscribed != 0, u == "RECURSIVEMATCH" && drop&selRecursiveMatch != 0:
+		default:
+			sel = append(sel, w)
+		}
+	}
+	if len(sel) > 0 {
+		b.WriteString(" (" + strings.Join(sel, " ") + ")")
+	}
+	b.WriteString(` "" (`)
+	for i, p := range a.patterns {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString(cyrusAStringQuoted(canonicalPattern(a.ref, p, l.sep)))
+	}
+	b.WriteString(")")
+	if a.retText != "" {
+		b.WriteString(" RETURN (" + a.retText + ")")
+	}
+	return b.String()
 }
 
 // subscriptions asks the INBOX's backend, which keeps them, for the
@@ -464,22 +604,8 @@ func (l *lister) subscribed(line []byte, server string, relay bool) ([]byte, boo
 	if !ok {
 		return line, true // EXISTS, EXPUNGE: the selected mailbox may be on this backend
 	}
-	attrs, after, ok := parenthesised(append([]byte(" "), rest...))
+	attrList, after, internal, ok := l.parseListReply(rest)
 	if !ok {
-		return line, relay
-	}
-	// after: SP delimiter SP name [SP extended data] CRLF
-	fields := bytes.TrimRight(after, "\r\n")
-	_, nameRest, err := imapwire.ParseAString(fields) // the delimiter, quoted
-	if err != nil {
-		return line, relay
-	}
-	name, _, err := imapwire.ParseAString(nameRest)
-	if err != nil || name.Kind == imapwire.ArgLiteral {
-		return line, relay
-	}
-	internal, err := l.c.view.ToInternal(string(name.Value))
-	if err != nil {
 		return line, relay
 	}
 	e, exists := l.c.lookup(internal)
@@ -488,7 +614,7 @@ func (l *lister) subscribed(line []byte, server string, relay bool) ([]byte, boo
 	}
 	var kept []string
 	subscribed := false
-	for _, a := range strings.Fields(attrs) {
+	for _, a := range attrList {
 		switch strings.ToLower(a) {
 		case `\noselect`, `\nonexistent`:
 			continue

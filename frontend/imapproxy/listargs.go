@@ -38,6 +38,10 @@ type listArgs struct {
 	patterns []string
 	// status is the STATUS return option's parenthesised items, as sent.
 	status string
+	// selWords and ret are the selection options and the return
+	// options' list as sent, to write the LIST again for a backend.
+	selWords []string
+	retText  string
 }
 
 var errListSyntax = errors.New("invalid syntax in LIST command")
@@ -49,6 +53,7 @@ func parseListArgs(rest []byte) (listArgs, error) {
 	b := rest
 	if opts, after, ok := parenthesised(b); ok {
 		a.extended = true
+		a.selWords = strings.Fields(opts)
 		for _, o := range strings.Fields(strings.ToUpper(opts)) {
 			switch o {
 			case "SUBSCRIBED":
@@ -113,6 +118,7 @@ func parseListArgs(rest []byte) (listArgs, error) {
 		return a, errListSyntax
 	}
 	a.extended = true
+	a.retText = opts
 	for o := opts; o != ""; {
 		o = strings.TrimLeft(o, " ")
 		word, more, _ := strings.Cut(o, " ")

@@ -53,6 +53,9 @@ type lineBackend struct {
 	lines   []string
 	endIdle bool         // IDLE ends at once, without waiting for DONE
 	closed  atomic.Int32 // connections ended
+	// replies: untagged lines sent before the OK of a command whose
+	// line starts with the key (after the tag).
+	replies map[string][]string
 }
 
 func startLineBackend(t *testing.T) *lineBackend {
@@ -107,6 +110,15 @@ func (b *lineBackend) serve(conn net.Conn) {
 				b.mu.Unlock()
 			}
 		}
+		b.mu.Lock()
+		for key, lines := range b.replies {
+			if strings.HasPrefix(rest, key) {
+				for _, l := range lines {
+					fmt.Fprintf(conn, "%s\r\n", l)
+				}
+			}
+		}
+		b.mu.Unlock()
 		if strings.HasPrefix(strings.ToUpper(rest), "CAPABILITY") {
 			fmt.Fprintf(conn, "* CAPABILITY IMAP4rev1 LITERAL+ UNSELECT\r\n")
 		}
@@ -373,5 +385,64 @@ func TestGroupRights(t *testing.T) {
 	}
 	if got := list(nil); strings.Contains(got, "team") {
 		t.Errorf("a user in no group lists %s", got)
+	}
+}
+
+// TestListSubscribedElsewhere: LIST (SUBSCRIBED) with a return option
+// only backends answer. The INBOX's backend keeps the subscriptions and
+// answers for its own mailboxes; another backend is asked without the
+// SUBSCRIBED selection, and of its replies only the subscribed mailboxes
+// reach the client, marked \Subscribed, with their STATUS.
+func TestListSubscribedElsewhere(t *testing.T) {
+	be1, be2 := startLineBackend(t), startLineBackend(t)
+	const cmd = `LIST (SUBSCRIBED) "" "*" RETURN (STATUS (MESSAGES))`
+	be1.replies = map[string][]string{cmd: {
+		`* LIST (\Subscribed) "/" INBOX`, `* STATUS INBOX (MESSAGES 1)`,
+		`* LIST (\Subscribed \NonExistent) "/" Archive`}}
+	be2.replies = map[string][]string{`LIST "" ("*") RETURN (STATUS (MESSAGES))`: {
+		`* LIST (\HasNoChildren) "/" Archive`, `* STATUS Archive (MESSAGES 5)`,
+		`* LIST (\HasNoChildren) "/" Junk`, `* STATUS Junk (MESSAGES 7)`}}
+	acl := "jane\tlrswipkxtecdan\t"
+	loc := memLocator{m: map[string]locator.Entry{
+		"user.jane":         {Name: "user.jane", Location: "be1!default", ACL: acl},
+		"user.jane.Archive": {Name: "user.jane.Archive", Location: "be2!default", ACL: acl},
+		"user.jane.Junk":    {Name: "user.jane.Junk", Location: "be2!default", ACL: acl},
+	}}
+	ns, _ := namespace.New(nil)
+	srv, err := New(Config{Locator: loc, Namespace: ns,
+		BackendMap: map[string]string{"be1": be1.l.Addr().String(), "be2": be2.l.Addr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(l, false)
+	t.Cleanup(func() { srv.Close() })
+	conn, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(conn)
+	br.ReadString('\n')
+	fmt.Fprintf(conn, "a LOGIN jane pw\r\nb %s\r\n", cmd)
+	var got []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("read: %v after %q", err, got)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if strings.HasPrefix(line, "b ") {
+			break
+		}
+		if strings.HasPrefix(line, "* ") {
+			got = append(got, line)
+		}
+	}
+	want := []string{`* LIST (\Subscribed) "/" INBOX`, `* STATUS INBOX (MESSAGES 1)`,
+		`* LIST (\HasNoChildren \Subscribed) "/" Archive`, `* STATUS Archive (MESSAGES 5)`}
+	if !slices.Equal(got, want) {
+		t.Errorf("LIST (SUBSCRIBED) across backends:\n got %q\nwant %q", got, want)
 	}
 }
