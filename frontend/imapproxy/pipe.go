@@ -223,18 +223,55 @@ func (c *session) idle(b *backend, cmd imapwire.Command, p imapwire.Part) error 
 			if err := b.w.Flush(); err != nil {
 				b.conn.Close()
 			}
-			rerr = <-relayed
+			if rerr = <-relayed; rerr == nil {
+				rerr = c.afterDone(b)
+			}
 		}
 	case rerr = <-relayed:
 		c.conn.SetReadDeadline(time.Now()) // wake the peek
 		<-clientReady
 		c.conn.SetReadDeadline(time.Time{})
+		// The client may be sending DONE as the backend ended IDLE: the
+		// session's loop passes over it.
+		c.idleEnded = true
 	}
 	if rerr != nil {
 		_, err := c.lost(b, cmd, rerr)
 		return err
 	}
 	return nil
+}
+
+// afterDone runs a NOOP of the proxy's own on b after it sent DONE: if
+// the backend had ended IDLE by itself just before, it answers that DONE
+// as a command (DONE BAD), and the answer is dropped here instead of
+// reaching the client with the next command. What else comes is relayed.
+func (c *session) afterDone(b *backend) error {
+	tag := b.tag()
+	fmt.Fprintf(b.w, "%s NOOP\r\n", tag)
+	if err := b.w.Flush(); err != nil {
+		return err
+	}
+	for start := true; ; {
+		b.conn.SetReadDeadline(time.Now().Add(backendReadTimeout))
+		p, err := b.r.Next()
+		if err != nil {
+			return err
+		}
+		if start {
+			resp, _ := imapwire.ParseResponse(p.Line)
+			if resp.Kind == imapwire.ResponseTagged && (resp.Tag == tag || resp.Tag == "DONE") {
+				if err := b.r.Discard(); err != nil || resp.Tag == tag {
+					return err
+				}
+				continue
+			}
+		}
+		if err := c.w.WritePart(p); err != nil {
+			return err
+		}
+		start = p.Literal == nil && !p.Partial
+	}
 }
 
 // consumeDone reads the client's DONE line (CRLF or a bare LF) if that

@@ -286,6 +286,18 @@ func TestIdle(t *testing.T) {
 	if r := read(); !strings.HasPrefix(r, "c OK") {
 		t.Fatalf("IDLE ended by the backend = %q, want c OK", r)
 	}
+	// The client's DONE crossing the backend's own end of IDLE is no
+	// command, whichever comes first.
+	for i := range 20 {
+		fmt.Fprintf(conn, "x%d IDLE\r\n", i)
+		if r := read(); !strings.HasPrefix(r, "+") {
+			t.Fatalf("IDLE = %q, want a continuation", r)
+		}
+		fmt.Fprintf(conn, "DONE\r\n")
+		if r := read(); !strings.HasPrefix(r, fmt.Sprintf("x%d OK", i)) {
+			t.Fatalf("IDLE ended by the backend, DONE crossing = %q", r)
+		}
+	}
 	fmt.Fprintf(conn, "d CAPABILITY\r\n")
 	for {
 		r := read()

@@ -40,6 +40,7 @@ type session struct {
 	selected       *backend // may be nil
 	selectedName   string   // the selected mailbox's internal name
 	enabled        []string // ENABLE arguments, replayed on new backends
+	idleEnded      bool     // a backend ended IDLE itself: a DONE may follow
 }
 
 func newSession(s *Server, conn net.Conn, tls bool) *session {
@@ -95,6 +96,12 @@ func (c *session) serve() {
 		}
 		if err != nil {
 			continue
+		}
+		if c.idleEnded {
+			c.idleEnded = false
+			if p.Literal == nil && strings.EqualFold(string(p.Line), "DONE") {
+				continue
+			}
 		}
 		cmd, rest, err := imapwire.ParseCommand(p.Line)
 		if err != nil {
