@@ -48,7 +48,11 @@ func TestNoQuorumFailsPromptly(t *testing.T) {
 			startNode(t, tn, nil, false)
 		}
 	}
-	catchUp(t, nodes, left)
+	for _, tn := range nodes {
+		// Every node, not only the one that stayed: the restarted ones
+		// are checked below.
+		catchUp(t, nodes, tn)
+	}
 	for _, tn := range nodes {
 		if m, _ := tn.n.Store().FSM().Get("user.refused"); m != nil {
 			t.Errorf("%s has the refused write: %+v", tn.id, m)
