@@ -30,9 +30,19 @@ const (
 	transportTimeout = 10 * time.Second
 )
 
+// transportConfig turns off hashicorp/raft's pipelined replication
+// (MaxRPCsInFlight 1): its decoder and sender hand off over unbuffered
+// channels with no way out once a reply with a newer term stops the
+// decoder, which can stall replication to a follower and hang Shutdown
+// for ever (hashicorp/raft#612). Replication then sends one AppendEntries
+// at a time; the group commit already packs concurrent writes into each.
+func transportConfig(logger hclog.Logger) *raft.NetworkTransportConfig {
+	return &raft.NetworkTransportConfig{MaxPool: transportPool, Timeout: transportTimeout, Logger: logger, MaxRPCsInFlight: 1}
+}
+
 func newTransport(bind string, adv net.Addr, tc *RaftTLS, logger hclog.Logger) (*raft.NetworkTransport, error) {
 	if tc == nil {
-		return raft.NewTCPTransportWithLogger(bind, adv, transportPool, transportTimeout, logger)
+		return raft.NewTCPTransportWithConfig(bind, adv, transportConfig(logger))
 	}
 	if tc.Server == nil || tc.Dial == nil {
 		return nil, errors.New("raftfsm: Raft TLS needs a server and a client configuration")
@@ -49,9 +59,9 @@ func newTransport(bind string, adv net.Addr, tc *RaftTLS, logger hclog.Logger) (
 		return nil, fmt.Errorf("raftfsm: %v is not an address other nodes can dial", adv)
 	}
 	layer := &tlsLayer{Listener: l, server: tc.Server, adv: adv, dial: tc.Dial}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: layer, MaxPool: transportPool, Timeout: transportTimeout, Logger: logger,
-	}), nil
+	cfg := transportConfig(logger)
+	cfg.Stream = layer
+	return raft.NewNetworkTransportWithConfig(cfg), nil
 }
 
 // tlsLayer is a raft.StreamLayer over TLS.
