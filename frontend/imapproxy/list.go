@@ -45,9 +45,12 @@ func (c *session) handleList(cmd imapwire.Command, p imapwire.Part, rest []byte)
 		return nil
 	}
 	l := &lister{c: c, args: args, sep: sep, line: cmd.Name + string(rest), done: map[string]bool{}}
+	var canonical []string
 	for _, p := range args.patterns {
-		l.globs = append(l.globs, newGlob(canonicalPattern(args.ref, p, sep), sep))
+		canonical = append(canonical, canonicalPattern(args.ref, p, sep))
+		l.globs = append(l.globs, newGlob(canonical[len(canonical)-1], sep))
 	}
+	l.singlePercent = singlePercent(canonical)
 	if len(l.globs) > 0 {
 		if args.ret&retSubscribed != 0 && c.inboxServer != "" {
 			if err := l.subscriptions(); err != nil {
@@ -85,7 +88,9 @@ type lister struct {
 	args  listArgs
 	sep   byte
 	globs []*glob
-	line  string // the client's LIST, to send on to backends
+	// singlePercent: see the function of that name.
+	singlePercent bool
+	line          string // the client's LIST, to send on to backends
 
 	subs []string        // internal names subscribed, or prefixes name+"." with subscribed children
 	done map[string]bool // backends that answered for their own mailboxes
@@ -104,41 +109,47 @@ func (l *lister) find() {
 	if c.who.Admin {
 		inbox = ""
 	}
-	passes := make([][]locator.Entry, 4)
+	// Only what the user may see and the patterns match is kept, with
+	// its sort key: a LIST costs one walk of the cache, not a copy of it.
+	type match struct {
+		key, ext string
+		n        int
+		e        locator.Entry
+	}
+	passes := make([][]match, 4)
+	owner := acl.Parse(acl.DefaultOwnerRights)
 	c.s.cfg.Locator.List("", func(e locator.Entry) bool {
 		if e.Reserved {
 			return true
 		}
+		ext, ok := c.view.Listed(e.Name, false)
+		if !ok {
+			return true
+		}
+		n := l.matchLen(ext)
+		if n < 0 {
+			return true
+		}
+		o, isUser := c.s.ns.Owner(e.Name)
+		if rights, _ := acl.Of(c.who, e.ACL, isUser && o == c.user, owner); !rights.Has("l") {
+			return true
+		}
+		pass := 3
 		switch {
 		case inbox != "" && e.Name == inbox:
-			passes[0] = append(passes[0], e)
+			pass = 0
 		case inbox != "" && strings.HasPrefix(e.Name, inbox+"."):
-			passes[1] = append(passes[1], e)
+			pass = 1
 		case c.s.ns.IsUserMailbox(e.Name):
-			passes[2] = append(passes[2], e)
-		default:
-			passes[3] = append(passes[3], e)
+			pass = 2
 		}
+		passes[pass] = append(passes[pass], match{key: dbOrder.Replace(e.Name), ext: ext, n: n, e: e})
 		return true
 	})
-	owner := acl.Parse(acl.DefaultOwnerRights)
 	for i, pass := range passes {
-		slices.SortFunc(pass, func(a, b locator.Entry) int { return strings.Compare(dbOrder(a.Name), dbOrder(b.Name)) })
-		for i := range pass {
-			e := &pass[i]
-			ext, ok := c.view.Listed(e.Name, false)
-			if !ok {
-				continue
-			}
-			n := l.matchLen(ext)
-			if n < 0 {
-				continue
-			}
-			o, isUser := c.s.ns.Owner(e.Name)
-			if rights, _ := acl.Of(c.who, e.ACL, isUser && o == c.user, owner); !rights.Has("l") {
-				continue
-			}
-			l.found(ext, n, e)
+		slices.SortFunc(pass, func(a, b match) int { return strings.Compare(a.key, b.key) })
+		for j := range pass {
+			l.found(pass[j].ext, pass[j].n, &pass[j].e)
 		}
 		if i > 0 || c.view.Alt() {
 			// Only the alternate namespace ends a pass at the INBOX,
@@ -148,11 +159,9 @@ func (l *lister) find() {
 	}
 }
 
-// dbOrder is the key Cyrus's mailboxes.db sorts a name by: the
+// dbOrder makes the key Cyrus's mailboxes.db sorts a name by: the
 // hierarchy separator and the domain's sort before every other octet.
-func dbOrder(name string) string {
-	return strings.NewReplacer(".", "\x1f", "!", "\x1d").Replace(name)
-}
+var dbOrder = strings.NewReplacer(".", "\x1f", "!", "\x1d")
 
 // matchLen is the longest match of any of the patterns on ext, or -1.
 func (l *lister) matchLen(ext string) int {
@@ -167,7 +176,7 @@ func (l *lister) matchLen(ext string) int {
 // single trailing %, each shorter parent that matches whole first.
 func (l *lister) found(ext string, n int, e *locator.Entry) {
 	name := ext[:n]
-	if len(l.globs) == 1 && l.singlePercent() {
+	if l.singlePercent {
 		for i := 0; i < len(name); i++ {
 			if name[i] == l.sep && l.globs[0].full(name[:i]) {
 				l.callback(name[:i], false, e)
@@ -177,10 +186,14 @@ func (l *lister) found(ext string, n int, e *locator.Entry) {
 	l.callback(name, n == len(ext), e)
 }
 
-// singlePercent: the one pattern ends in % (or *%) after its last literal
-// octet, the case where find_cb offers the shorter names too.
-func (l *lister) singlePercent() bool {
-	p := canonicalPattern(l.args.ref, l.args.patterns[0], l.sep)
+// singlePercent reports whether the only pattern ends in % (or *%)
+// after its last literal octet, the case where find_cb offers the
+// shorter names too.
+func singlePercent(patterns []string) bool {
+	if len(patterns) != 1 {
+		return false
+	}
+	p := patterns[0]
 	i := strings.IndexAny(p, "*%?")
 	return i >= 0 && (p[i:] == "%" || p[i:] == "*%")
 }
@@ -447,16 +460,7 @@ func (l *lister) markSubscribed(line []byte, dropping *bool) ([]byte, bool) {
 	if _, exists := l.c.lookup(internal); !exists {
 		return line, true
 	}
-	kept, subscribed := []string{}, false
-	for _, a := range attrs {
-		switch strings.ToLower(a) {
-		case `\noselect`, `\nonexistent`:
-			continue
-		case `\subscribed`:
-			subscribed = true
-		}
-		kept = append(kept, a)
-	}
+	kept, subscribed := existing(attrs)
 	childSubscribed := false
 	for _, s := range l.subs {
 		switch {
@@ -471,6 +475,23 @@ func (l *lister) markSubscribed(line []byte, dropping *bool) ([]byte, bool) {
 		return nil, false
 	}
 	return []byte("* LIST (" + strings.Join(kept, " ") + ")" + string(after)), true
+}
+
+// existing drops a backend's \Noselect and \NonExistent from the
+// attributes of a mailbox the cache holds (the backend knows only its
+// own mailboxes), and says whether \Subscribed is among them.
+func existing(attrs []string) (kept []string, subscribed bool) {
+	kept = []string{}
+	for _, a := range attrs {
+		switch strings.ToLower(a) {
+		case `\noselect`, `\nonexistent`:
+			continue
+		case `\subscribed`:
+			subscribed = true
+		}
+		kept = append(kept, a)
+	}
+	return kept, subscribed
 }
 
 // parseListReply splits what follows "* LIST " into its attributes, the
@@ -612,17 +633,7 @@ func (l *lister) subscribed(line []byte, server string, relay bool) ([]byte, boo
 	if !exists {
 		return line, relay
 	}
-	var kept []string
-	subscribed := false
-	for _, a := range attrList {
-		switch strings.ToLower(a) {
-		case `\noselect`, `\nonexistent`:
-			continue
-		case `\subscribed`:
-			subscribed = true
-		}
-		kept = append(kept, a)
-	}
+	kept, subscribed := existing(attrList)
 	if !relay || e.Server() != server {
 		if subscribed {
 			l.subs = append(l.subs, internal)

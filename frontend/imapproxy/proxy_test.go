@@ -415,36 +415,19 @@ func TestListSubscribedElsewhere(t *testing.T) {
 		`* LIST (\HasNoChildren) "/" Archive`, `* STATUS Archive (MESSAGES 5)`,
 		`* LIST (\HasNoChildren) "/" Junk`, `* STATUS Junk (MESSAGES 7)`}}
 	acl := "jane\tlrswipkxtecdan\t"
-	loc := memLocator{m: map[string]locator.Entry{
-		"user.jane":         {Name: "user.jane", Location: "be1!default", ACL: acl},
-		"user.jane.Archive": {Name: "user.jane.Archive", Location: "be2!default", ACL: acl},
-		"user.jane.Junk":    {Name: "user.jane.Junk", Location: "be2!default", ACL: acl},
-	}}
-	ns, _ := namespace.New(nil)
-	srv, err := New(Config{Locator: loc, Namespace: ns,
-		BackendMap: map[string]string{"be1": be1.l.Addr().String(), "be2": be2.l.Addr().String()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(l, false)
-	t.Cleanup(func() { srv.Close() })
-	conn, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(conn)
-	br.ReadString('\n')
+	_, _, conn, read := startProxy(t, func(c *Config) {
+		c.Locator = memLocator{m: map[string]locator.Entry{
+			"user.jane":         {Name: "user.jane", Location: "be1!default", ACL: acl},
+			"user.jane.Archive": {Name: "user.jane.Archive", Location: "be2!default", ACL: acl},
+			"user.jane.Junk":    {Name: "user.jane.Junk", Location: "be2!default", ACL: acl},
+		}}
+		c.BackendMap = map[string]string{"be1": be1.l.Addr().String(), "be2": be2.l.Addr().String()}
+	})
+	read()
 	fmt.Fprintf(conn, "a LOGIN jane pw\r\nb %s\r\n", cmd)
 	var got []string
 	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("read: %v after %q", err, got)
-		}
-		line = strings.TrimRight(line, "\r\n")
+		line := read()
 		if strings.HasPrefix(line, "b ") {
 			break
 		}

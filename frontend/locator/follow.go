@@ -179,7 +179,9 @@ func (f *follower) finishListing(rev uint64) error {
 func (f *follower) apply(events []*roostv1.Event, rev uint64) error {
 	c := f.c
 	var n int
-	old := c.Servers()
+	c.mu.Lock()
+	old := c.servers // replaced, never changed: safe to read after Unlock
+	c.mu.Unlock()
 	servers := maps.Clone(old)
 	err := c.db.Update(func(tx *bbolt.Tx) error {
 		b, meta := c.table(tx), tx.Bucket(bucketMeta)
