@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"github.com/roost-mail/roost/raftfsm/certs"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/roost-mail/roost/frontend/namespace"
+	"github.com/roost-mail/roost/frontend/servermap"
 	"github.com/roost-mail/roost/raftfsm/client"
 )
 
@@ -54,10 +54,11 @@ type Config struct {
 	// (a backend must list it in proxyservers). Empty: backend
 	// connections log in with the client's own credentials.
 	ProxyUser, ProxyPasswordFile string
-	// BackendMap maps a location's server name to host:port; a server not
-	// in it is dialled as its name, host[:port] (port 143 if none), as
-	// Cyrus frontends do.
-	BackendMap map[string]string
+	// BackendMap says where a location's server has its IMAP, LMTP and
+	// POP3 services; a server not in it is dialled as its name,
+	// host[:port] (port 143 if none) for IMAP, and on its host at ports
+	// 24 and 110 for LMTP and POP3.
+	BackendMap servermap.Map
 	// BackendTLS, when set, is used to STARTTLS on every backend
 	// connection before logging in; nil: plaintext.
 	BackendTLS *tls.Config
@@ -118,11 +119,6 @@ func (c *Config) Check() error {
 	}
 	if c.ClusterCA == "" && (c.ClusterCert != "" || c.ClusterUser != "") {
 		errs = append(errs, errors.New("--cluster-cert and --cluster-user need --cluster-cacert"))
-	}
-	for name, addr := range c.BackendMap {
-		if _, _, err := net.SplitHostPort(addr); err != nil || name == "" {
-			errs = append(errs, fmt.Errorf("--backend-map %s=%s: want NAME=HOST:PORT", name, addr))
-		}
 	}
 	if err := c.Namespace.Validate(); err != nil {
 		errs = append(errs, err)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/roost-mail/roost/frontend"
 	"github.com/roost-mail/roost/frontend/namespace"
+	"github.com/roost-mail/roost/frontend/servermap"
 	"github.com/roost-mail/roost/raftfsm/buildinfo"
 )
 
@@ -69,23 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return f.Close()
 }
 
-// mapFlag collects NAME=HOST:PORT pairs.
-type mapFlag map[string]string
-
-func (m mapFlag) String() string { return "" }
-func (m mapFlag) Set(v string) error {
-	name, addr, ok := strings.Cut(v, "=")
-	if !ok {
-		return fmt.Errorf("want NAME=HOST:PORT, got %q", v)
-	}
-	m[name] = addr
-	return nil
-}
-
 func parseFlags(args []string, stderr io.Writer) (frontend.Config, error) {
 	fs := flag.NewFlagSet("roost-frontend", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := frontend.Config{BackendMap: map[string]string{}, Namespace: namespace.DefaultConfig()}
+	cfg := frontend.Config{BackendMap: servermap.Map{}, Namespace: namespace.DefaultConfig()}
 	endpoints := fs.String("endpoints", frontend.DefaultEndpoint, "comma-separated gRPC addresses of cluster nodes")
 	fs.StringVar(&cfg.ClusterCA, "cluster-cacert", "", "PEM CA of the cluster: TLS to it")
 	fs.StringVar(&cfg.ClusterCert, "cluster-cert", "", "PEM client certificate (OU=frontend) for the cluster")
@@ -102,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (frontend.Config, error) {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", frontend.DefaultHTTPAddr, "/metrics, /healthz, /readyz; empty: none")
 	fs.StringVar(&cfg.ProxyUser, "proxy-user", "", "identity backends accept in proxyservers; empty: log in to backends as the client")
 	fs.StringVar(&cfg.ProxyPasswordFile, "proxy-password-file", "", "file holding --proxy-user's password")
-	fs.Var(mapFlag(cfg.BackendMap), "backend-map", "NAME=HOST:PORT: where to reach the server of that name (repeatable)")
+	fs.Var(cfg.BackendMap, "backend-map", "NAME=HOST:PORT (its IMAP) or NAME=imap=H:P,lmtp=H:P,pop3=H:P: where to reach the server of that name (repeatable)")
 	fs.StringVar(&cfg.DefaultBackend, "default-backend", "", "server for new top-level and user mailboxes; empty: the one with the fewest")
 	admins := fs.String("admins", "", "comma-separated Cyrus admins (imapd.conf admins)")
 	fs.BoolVar(&cfg.NoUnixGroups, "no-unix-groups", false, "rights come from no system group (the backends' unix_group_enable: no)")

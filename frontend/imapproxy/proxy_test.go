@@ -14,6 +14,7 @@ import (
 
 	"github.com/roost-mail/roost/frontend/locator"
 	"github.com/roost-mail/roost/frontend/namespace"
+	"github.com/roost-mail/roost/frontend/servermap"
 )
 
 // memLocator is a location table in memory.
@@ -186,7 +187,7 @@ func startProxy(t *testing.T, configure ...func(*Config)) (*lineBackend, *Server
 		"user.jane.Sent": {Name: "user.jane.Sent", Location: "be!default", ACL: "jane\tlrswipkxtecdan\t"},
 	}}
 	ns, _ := namespace.New(nil)
-	cfg := Config{Locator: loc, Namespace: ns, BackendMap: map[string]string{"be": be.l.Addr().String()}}
+	cfg := Config{Locator: loc, Namespace: ns, BackendMap: servermap.Map{"be": {servermap.IMAP: be.l.Addr().String()}}}
 	for _, f := range configure {
 		f(&cfg)
 	}
@@ -421,7 +422,7 @@ func TestListSubscribedElsewhere(t *testing.T) {
 			"user.jane.Archive": {Name: "user.jane.Archive", Location: "be2!default", ACL: acl},
 			"user.jane.Junk":    {Name: "user.jane.Junk", Location: "be2!default", ACL: acl},
 		}}
-		c.BackendMap = map[string]string{"be1": be1.l.Addr().String(), "be2": be2.l.Addr().String()}
+		c.BackendMap = servermap.Map{"be1": {servermap.IMAP: be1.l.Addr().String()}, "be2": {servermap.IMAP: be2.l.Addr().String()}}
 	})
 	read()
 	fmt.Fprintf(conn, "a LOGIN jane pw\r\nb %s\r\n", cmd)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/roost-mail/roost/frontend/locator"
 	"github.com/roost-mail/roost/frontend/namespace"
+	"github.com/roost-mail/roost/frontend/servermap"
 )
 
 // Locator is what the proxy reads of the location cache.
@@ -40,10 +41,10 @@ type Config struct {
 	// rights include, as the backends' auth mechanism has them (Cyrus's
 	// default: acl.UnixGroups).
 	Groups func(userid string) []string
-	// BackendMap maps a location's server name to host:port; a server
-	// not in it is dialled as its name, host[:port] (port 143 if none), as
-	// Cyrus frontends do.
-	BackendMap map[string]string
+	// BackendMap says where a location's server has its IMAP service; a
+	// server not in it is dialled as its name, host[:port] (port 143 if
+	// none), as Cyrus frontends do.
+	BackendMap servermap.Map
 	// ProxyUser and ProxyPassword: every backend connection but the one
 	// that checked the client's password logs in as ProxyUser with the
 	// client's user as authzid. Empty: with the client's own credentials.
@@ -247,13 +248,7 @@ func (s *Server) untrack(conn net.Conn) {
 
 // resolve returns the address to dial for a location's server name.
 func (s *Server) resolve(server string) string {
-	if addr, ok := s.cfg.BackendMap[server]; ok {
-		return addr
-	}
-	if _, _, err := net.SplitHostPort(server); err == nil {
-		return server
-	}
-	return net.JoinHostPort(server, "143")
+	return s.cfg.BackendMap.Addr(server, servermap.IMAP)
 }
 
 func (s *Server) isAdmin(user string) bool { return slices.Contains(s.cfg.Admins, user) }

@@ -1,10 +1,13 @@
 #!/bin/sh
 # Installs what the interoperability tests run against when it is missing:
 # Debian's Cyrus IMAP packages (the real Cyrus peers), zsh (the README
-# walk-throughs are pasted into it as well as into bash) and isync's mbsync
-# (a real IMAP client). Run by `make test`.
+# walk-throughs are pasted into it as well as into bash), isync's mbsync
+# (a real IMAP client), Postfix (a real MTA delivering over LMTP) and swaks
+# (an SMTP/LMTP client). Run by `make test`.
 set -eu
-[ -x /usr/lib/cyrus/bin/master ] && command -v zsh >/dev/null && command -v mbsync >/dev/null && exit 0
+[ -x /usr/lib/cyrus/bin/master ] && [ -x /usr/lib/cyrus/bin/pop3d ] &&
+    command -v zsh >/dev/null && command -v mbsync >/dev/null &&
+    [ -x /usr/sbin/postfix ] && command -v swaks >/dev/null && exit 0
 SUDO=
 if [ "$(id -u)" != 0 ]; then
     command -v sudo >/dev/null || { echo "installing the test peers needs root (or sudo)" >&2; exit 1; }
@@ -18,4 +21,5 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    cyrus-imapd cyrus-murder cyrus-clients cyrus-admin sasl2-bin zsh isync >/dev/null
+    cyrus-imapd cyrus-murder cyrus-pop3d cyrus-clients cyrus-admin sasl2-bin zsh isync \
+    postfix swaks >/dev/null
