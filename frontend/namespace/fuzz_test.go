@@ -168,3 +168,35 @@ func FuzzToExternal(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRecipient checks that any address maps to a shared folder or to an
+// INBOX, with a +detail below that INBOX.
+func FuzzRecipient(f *testing.F) {
+	for _, s := range []string{"jane@example.com", "jane+Lists@x", "+shared/news@x", "bb+a.b@other.org",
+		"Jane+Entwürfe@EXAMPLE.org", "@", "+", "a+b+c@d@e", "x+&-@y"} {
+		f.Add(s, uint8(6))
+	}
+	f.Fuzz(func(t *testing.T, addr string, flags uint8) {
+		v := fuzzView(t, flags, 0)
+		ns := v.ns
+		r, err := ns.Recipient(addr, RecipientRules{PostUser: []string{"", "bb"}[flags>>7]})
+		if err != nil {
+			return
+		}
+		if r.Mailbox == "" {
+			t.Fatalf("Recipient(%q) = %+v: no mailbox", addr, r)
+		}
+		if r.UserID == "" {
+			if r.Detail != "" {
+				t.Fatalf("Recipient(%q) = %+v: a shared folder with a detail", addr, r)
+			}
+			return
+		}
+		if !ns.IsInbox(r.Mailbox) {
+			t.Fatalf("Recipient(%q) = %+v: Mailbox is not an INBOX", addr, r)
+		}
+		if r.Detail != "" && !strings.HasPrefix(r.Detail, r.Mailbox+".") {
+			t.Fatalf("Recipient(%q) = %+v: the detail is not below the INBOX", addr, r)
+		}
+	})
+}
