@@ -1,0 +1,81 @@
+package lmtpproxy
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParseRcpt checks that taking IGNOREQUOTA off a RCPT argument keeps
+// the path and every other parameter.
+func FuzzParseRcpt(f *testing.F) {
+	for _, s := range []string{"TO:<jane@example.com> IGNOREQUOTA", "to:<a> ignorequota NOTIFY=NEVER",
+		"TO: <a@b>", "TO:<\"x>y\"@z> IGNOREQUOTA", "TO:<>", "FROM:<a>", "TO:<a> IGNOREQUOTAX"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, arg string) {
+		r, rewritten, ok := parseRcpt(arg)
+		if !ok {
+			return
+		}
+		if !strings.Contains(rewritten, "<"+r.path+">") {
+			t.Fatalf("parseRcpt(%q) = %q: the path %q is gone", arg, rewritten, r.path)
+		}
+		again, twice, _ := parseRcpt(rewritten)
+		if again.ignoreQuota || again.path != r.path || twice != rewritten {
+			t.Fatalf("parseRcpt(%q) = %q, which parses again as %+v, %q", arg, rewritten, again, twice)
+		}
+		if r.ignoreQuota && stripped(rewritten) != stripped(arg) {
+			t.Fatalf("parseRcpt(%q) = %q: more than IGNOREQUOTA went", arg, rewritten)
+		}
+	})
+}
+
+// FuzzParamConn checks that a conversation without IGNOREQUOTA passes
+// through untouched, whatever the replies make of it, and that one with
+// it loses nothing else.
+func FuzzParamConn(f *testing.F) {
+	f.Add([]byte("LHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<a> IGNOREQUOTA\r\nDATA\r\nRCPT TO:<b> IGNOREQUOTA\r\n.\r\n"), "354")
+	f.Add([]byte("BDAT 5\r\nRCPT TO:<a>\r\nBDAT 3 LAST\r\nabc"), "250")
+	f.Add([]byte("AUTH PLAIN\r\nAGEAYg==\r\nRCPT TO:<a>\r\n"), "334")
+	f.Fuzz(func(t *testing.T, in []byte, reply string) {
+		client, server := net.Pipe()
+		pc := newParamConn(server, 0)
+		pc.noteReplies([]byte(reply + " x\r\n"))
+		go func() {
+			client.Write(in)
+			client.Close()
+		}()
+		server.SetDeadline(time.Now().Add(5 * time.Second))
+		var out bytes.Buffer
+		buf := make([]byte, 37) // small reads, as bufio's are not
+		for {
+			n, err := pc.Read(buf)
+			out.Write(buf[:n])
+			if err == io.EOF || err == io.ErrClosedPipe {
+				break
+			}
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+		}
+		got, want := out.Bytes(), in
+		if !bytes.Contains(bytes.ToUpper(in), []byte("IGNOREQUOTA")) {
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%q came out as %q", want, got)
+			}
+			return
+		}
+		if stripped(string(got)) != stripped(string(want)) {
+			t.Fatalf("%q came out as %q", want, got)
+		}
+	})
+}
+
+// stripped is s without IGNOREQUOTA and white space, in upper case.
+func stripped(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(strings.ToUpper(s), "IGNOREQUOTA", "")), "")
+}

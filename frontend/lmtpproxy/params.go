@@ -1,0 +1,379 @@
+package lmtpproxy
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Cyrus's lmtpd has a RCPT parameter of its own, IGNOREQUOTA (deliver even
+// over quota; Cyrus's deliver -q and frontends send it), which go-smtp's
+// server refuses as unknown and its client cannot send. paramConn carries
+// it through the server: it advertises the capability in the LHLO reply
+// and takes the parameter off RCPT command lines before go-smtp reads
+// them, keeping it for the session. It touches command lines only: it
+// follows the conversation as go-smtp does, passing DATA and BDAT
+// contents through unread, and where it cannot tell it passes bytes on
+// unchanged, which at worst leaves an IGNOREQUOTA for go-smtp to refuse.
+//
+// It relies on go-smtp reading commands from a buffer it refills only when
+// empty: paramConn hands over nothing past a DATA line, so the next Read
+// comes once go-smtp has answered it, and the last reply written tells
+// whether the message follows.
+type paramConn struct {
+	net.Conn
+	br      *bufio.Reader
+	idle    time.Duration // each Read may wait this long; 0: no limit
+	pending []byte        // transformed bytes not yet handed over
+
+	mode      int    // what the next bytes are
+	dotState  int    // in modeData: go-smtp's end-of-data state machine
+	remaining uint64 // in modeChunk: BDAT bytes left
+	midLine   bool   // in modeCommand: inside a line too long to buffer
+
+	mu        sync.Mutex
+	lastReply string   // protected by mu: the code of the last reply written
+	rcpts     []rcptTo // protected by mu: RCPT lines handed over, oldest first
+}
+
+// rcptTo is one RCPT line as paramConn saw it.
+type rcptTo struct {
+	path        string // between the angle brackets
+	ignoreQuota bool
+}
+
+const (
+	modeCommand   = iota
+	modeAfterData // a DATA line was handed over; its reply decides
+	modeAfterAuth // an AUTH line or response was handed over; its reply decides
+	modeAuthLine  // a SASL response line follows
+	modeData      // message contents up to CRLF.CRLF
+	modeChunk     // BDAT contents
+	modePassthrough
+)
+
+func newParamConn(c net.Conn, idle time.Duration) *paramConn {
+	return &paramConn{Conn: c, br: bufio.NewReaderSize(c, 4096), idle: idle}
+}
+
+// maxCommandLine is the longest command line paramConn looks into; longer
+// ones pass through for go-smtp to refuse.
+const maxCommandLine = 4096
+
+func (c *paramConn) Read(b []byte) (int, error) {
+	if c.idle > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+	if len(c.pending) == 0 {
+		if err := c.fill(len(b)); err != nil && len(c.pending) == 0 {
+			return 0, err
+		}
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// fill prepares the next bytes to hand over, up to about max.
+func (c *paramConn) fill(max int) error {
+	switch c.mode {
+	case modeAfterData:
+		c.mode = modeCommand
+		if c.reply() == "354" {
+			c.mode, c.dotState = modeData, 0
+		}
+	case modeAfterAuth:
+		c.mode = modeCommand
+		if c.reply() == "334" {
+			c.mode = modeAuthLine
+		}
+	}
+	switch c.mode {
+	case modeData:
+		return c.fillData(max)
+	case modeChunk:
+		return c.fillChunk(max)
+	case modePassthrough:
+		return c.fillRaw(max)
+	}
+	// Hand over whole command lines already buffered, stopping after one
+	// that changes what follows.
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			c.midLine = true
+			c.pending = append(c.pending, line...)
+			return nil
+		}
+		if err != nil {
+			c.pending = append(c.pending, line...)
+			return err
+		}
+		if c.midLine {
+			c.midLine = false
+			c.pending = append(c.pending, line...)
+		} else if c.mode == modeAuthLine {
+			c.mode = modeAfterAuth
+			c.pending = append(c.pending, line...)
+		} else {
+			c.pending = c.command(c.pending, line)
+		}
+		if c.mode != modeCommand || c.br.Buffered() == 0 || len(c.pending) >= max {
+			return nil
+		}
+		if !bytes.Contains(peekAll(c.br), []byte{'\n'}) {
+			return nil
+		}
+	}
+}
+
+func peekAll(br *bufio.Reader) []byte {
+	b, _ := br.Peek(br.Buffered())
+	return b
+}
+
+// command appends one command line to dst, rewritten when it is a RCPT
+// with IGNOREQUOTA, and notes what follows it.
+func (c *paramConn) command(dst, line []byte) []byte {
+	text := strings.TrimRight(string(line), "\r\n")
+	verb, arg, _ := strings.Cut(text, " ")
+	switch strings.ToUpper(verb) {
+	case "DATA":
+		if arg == "" {
+			c.mode = modeAfterData
+		}
+	case "BDAT":
+		// As go-smtp's handleBdat: the chunk follows once the size and
+		// LAST parse, whatever the command's fate.
+		if f := strings.Fields(arg); len(f) == 1 || len(f) == 2 && strings.EqualFold(f[1], "LAST") {
+			if n, err := strconv.ParseUint(f[0], 10, 32); err == nil && n > 0 {
+				c.mode, c.remaining = modeChunk, n
+			}
+		}
+	case "AUTH":
+		// SASL responses, which are not commands, follow while the
+		// server answers 334.
+		c.mode = modeAfterAuth
+	case "STARTTLS":
+		// TLS follows, which this layer, beneath it, cannot read.
+		c.mode = modePassthrough
+	case "RCPT":
+		if r, rewritten, ok := parseRcpt(arg); ok {
+			c.mu.Lock()
+			c.rcpts = append(c.rcpts, r)
+			c.mu.Unlock()
+			if r.ignoreQuota {
+				eol := line[len(text):]
+				return append(append(dst, verb+" "+rewritten...), eol...)
+			}
+		}
+	}
+	return append(dst, line...)
+}
+
+// parseRcpt finds the path and an IGNOREQUOTA parameter of a RCPT's
+// argument, and returns the argument without that parameter.
+func parseRcpt(arg string) (r rcptTo, rewritten string, ok bool) {
+	if len(arg) < 3 || !strings.EqualFold(arg[:3], "TO:") {
+		return r, "", false
+	}
+	rest := strings.TrimLeft(arg[3:], " ")
+	if !strings.HasPrefix(rest, "<") {
+		return r, "", false
+	}
+	end := strings.IndexByte(rest, '>')
+	if end < 0 {
+		return r, "", false
+	}
+	r.path = rest[1:end]
+	params := strings.Fields(rest[end+1:])
+	kept := params[:0]
+	for _, p := range params {
+		if strings.EqualFold(p, "IGNOREQUOTA") {
+			r.ignoreQuota = true
+			continue
+		}
+		kept = append(kept, p)
+	}
+	rewritten = arg[:len(arg)-len(rest)] + rest[:end+1]
+	if len(kept) > 0 {
+		rewritten += " " + strings.Join(kept, " ")
+	}
+	return r, rewritten, true
+}
+
+// fillData hands over message contents, ending at the CRLF.CRLF that ends
+// them for go-smtp's dataReader (bare LFs do not end lines there).
+func (c *paramConn) fillData(max int) error {
+	const (
+		beginLine = iota
+		dot
+		dotCR
+		cr
+		data
+	)
+	chunk, err := c.available(max)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for n < len(chunk) && c.mode == modeData {
+		b := chunk[n]
+		n++
+		switch c.dotState {
+		case beginLine:
+			switch b {
+			case '.':
+				c.dotState = dot
+			case '\r':
+				c.dotState = cr
+			default:
+				c.dotState = data
+			}
+		case dot:
+			c.dotState = data
+			if b == '\r' {
+				c.dotState = dotCR
+			}
+		case dotCR:
+			c.dotState = data
+			if b == '\n' {
+				c.mode = modeCommand
+			}
+		case cr:
+			c.dotState = data
+			if b == '\n' {
+				c.dotState = beginLine
+			}
+		case data:
+			if b == '\r' {
+				c.dotState = cr
+			}
+		}
+	}
+	c.take(chunk[:n])
+	return nil
+}
+
+func (c *paramConn) fillChunk(max int) error {
+	chunk, err := c.available(int(min(uint64(max), c.remaining)))
+	if err != nil {
+		return err
+	}
+	c.take(chunk)
+	if c.remaining -= uint64(len(chunk)); c.remaining == 0 {
+		c.mode = modeCommand
+	}
+	return nil
+}
+
+func (c *paramConn) fillRaw(max int) error {
+	chunk, err := c.available(max)
+	if err != nil {
+		return err
+	}
+	c.take(chunk)
+	return nil
+}
+
+// available returns up to max buffered bytes, reading once if none are.
+func (c *paramConn) available(max int) ([]byte, error) {
+	if c.br.Buffered() == 0 {
+		if _, err := c.br.Peek(1); err != nil {
+			return nil, err
+		}
+	}
+	return c.br.Peek(min(max, c.br.Buffered()))
+}
+
+// take hands over chunk, which was peeked from br.
+func (c *paramConn) take(chunk []byte) {
+	c.pending = append(c.pending, chunk...)
+	c.br.Discard(len(chunk))
+}
+
+// Write notes each reply's code, and adds IGNOREQUOTA to the LHLO reply's
+// capabilities. go-smtp writes one line per Write.
+func (c *paramConn) Write(b []byte) (int, error) {
+	if bytes.Equal(b, []byte("250-PIPELINING\r\n")) {
+		if _, err := c.Conn.Write([]byte("250-IGNOREQUOTA\r\n")); err != nil {
+			return 0, err
+		}
+	}
+	c.noteReplies(b)
+	return c.Conn.Write(b)
+}
+
+func (c *paramConn) noteReplies(b []byte) {
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i+1], b[i+1:]
+		} else {
+			b = nil
+		}
+		if len(line) >= 4 && line[3] != '-' {
+			c.mu.Lock()
+			c.lastReply = string(line[:3])
+			c.mu.Unlock()
+		}
+	}
+}
+
+func (c *paramConn) reply() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastReply
+}
+
+// ignoreQuota reports whether the RCPT that go-smtp passed on for path
+// carried IGNOREQUOTA. Lines go-smtp refused before the session saw them
+// are skipped on the way.
+func (c *paramConn) ignoreQuota(path string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.rcpts) > 0 {
+		r := c.rcpts[0]
+		c.rcpts = c.rcpts[1:]
+		if r.path == path {
+			return r.ignoreQuota
+		}
+	}
+	return false
+}
+
+// rcptConn is a backend connection that can add IGNOREQUOTA to the next
+// RCPT line go-smtp's client writes, as Cyrus's lmtpproxyd passes it on.
+type rcptConn struct {
+	net.Conn
+	mu  sync.Mutex
+	arm bool // protected by mu
+}
+
+// armIgnoreQuota makes the next RCPT line carry IGNOREQUOTA.
+func (c *rcptConn) armIgnoreQuota() {
+	c.mu.Lock()
+	c.arm = true
+	c.mu.Unlock()
+}
+
+func (c *rcptConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	arm := c.arm && len(b) > 10 && strings.EqualFold(string(b[:8]), "RCPT TO:") && bytes.HasSuffix(b, []byte("\r\n"))
+	if arm {
+		c.arm = false
+	}
+	c.mu.Unlock()
+	if !arm {
+		return c.Conn.Write(b)
+	}
+	line := append(append(bytes.Clone(b[:len(b)-2]), " IGNOREQUOTA"...), "\r\n"...)
+	if _, err := c.Conn.Write(line); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
