@@ -46,6 +46,14 @@ type Config struct {
 	RequireTLS bool
 	// Insecure lets IMAP listen beyond loopback without TLS.
 	Insecure bool
+	// LMTPAddr is the LMTP listener: host:port, or a Unix socket path
+	// (anything with a '/'); empty: none.
+	LMTPAddr string
+	// MaxStaleness is how long the cache may be out of touch with the
+	// cluster before LMTP recipients are tempfailed (0: 5 minutes).
+	MaxStaleness time.Duration
+	// Recipients are the backends' postuser and lmtp_downcase_rcpt.
+	Recipients namespace.RecipientRules
 	// HTTPAddr serves /metrics, /healthz and /readyz; empty: none.
 	HTTPAddr string
 
@@ -93,8 +101,14 @@ func (c *Config) Check() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is empty"))
 	}
-	if c.IMAPAddr == "" && c.IMAPSAddr == "" {
-		errs = append(errs, errors.New("--imap-addr or --imaps-addr is needed"))
+	if c.IMAPAddr == "" && c.IMAPSAddr == "" && c.LMTPAddr == "" {
+		errs = append(errs, errors.New("--imap-addr, --imaps-addr or --lmtp-addr is needed"))
+	}
+	if c.LMTPAddr != "" && !isSocketPath(c.LMTPAddr) && !c.Insecure && !certs.IsLoopback(c.LMTPAddr) {
+		errs = append(errs, fmt.Errorf("--lmtp-addr %s is beyond loopback, where LMTP has neither TLS nor logins: use a loopback address or a Unix socket, or --insecure", c.LMTPAddr))
+	}
+	if c.MaxStaleness < 0 {
+		errs = append(errs, errors.New("--max-staleness must not be negative"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

@@ -27,6 +27,7 @@ type Frontend struct {
 	httpLis net.Listener
 	http    *http.Server
 	imap    *imapListeners
+	lmtp    *lmtpListener
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -70,8 +71,15 @@ func Start(cfg Config) (_ *Frontend, err error) {
 			logger.Error("the location cache stopped following the cluster", "err", err)
 		}
 	}()
-	if f.imap, err = f.startIMAP(); err != nil {
-		return nil, err
+	if cfg.IMAPAddr != "" || cfg.IMAPSAddr != "" {
+		if f.imap, err = f.startIMAP(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.LMTPAddr != "" {
+		if f.lmtp, err = f.startLMTP(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.HTTPAddr != "" {
 		if f.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -79,7 +87,7 @@ func Start(cfg Config) (_ *Frontend, err error) {
 		}
 		f.startHTTP()
 	}
-	logger.Info("roost-frontend started", "endpoints", cfg.Endpoints, "imap_addr", f.IMAPAddr(),
+	logger.Info("roost-frontend started", "endpoints", cfg.Endpoints, "imap_addr", f.IMAPAddr(), "lmtp_addr", f.LMTPAddr(),
 		"cache_revision", f.cache.Revision(), "cache_mailboxes", f.cache.Len())
 	return f, nil
 }
@@ -125,6 +133,9 @@ func (f *Frontend) startHTTP() {
 func (f *Frontend) Close() error {
 	if f.imap != nil {
 		f.imap.close()
+	}
+	if f.lmtp != nil {
+		f.lmtp.close()
 	}
 	if f.http != nil {
 		f.http.Close()

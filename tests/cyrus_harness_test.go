@@ -35,6 +35,9 @@ func needCyrus(t testing.TB) {
 type cyrus struct {
 	name, dir, role string
 	imapAddr        string
+	// lmtpAddr and pop3Addr are a backend's (and a frontend's) lmtpd
+	// and pop3d.
+	lmtpAddr, pop3Addr string
 	servername      string
 	cmd             *exec.Cmd
 }
@@ -68,6 +71,9 @@ func launchCyrus(t testing.TB, c *cyrus, mupdateAddr string, extra []string) *cy
 	c.dir = cyrusDir(t)
 	if c.imapAddr == "" {
 		c.imapAddr = freePort(t)
+	}
+	if c.role != "master" && c.lmtpAddr == "" {
+		c.lmtpAddr, c.pop3Addr = freePort(t), freePort(t)
 	}
 	for _, sub := range []string{"spool", "proc", "lock", "socket", "sieve", "conf/db", "conf/socket", "conf/proc",
 		"conf/lock", "conf/log", "conf/msg", "conf/user", "conf/quota", "conf/sieve", "conf/ptclient", "conf/sync"} {
@@ -169,6 +175,10 @@ func (c *cyrus) writeConfig(t testing.TB, mupdateAddr string, extra []string) {
 	services := `  imap cmd="imapd -C ` + c.conf("imapd.conf") + `" listen="` + c.imapAddr + `" prefork=0`
 	if c.role == "master" {
 		services = `  mupdate cmd="mupdate -C ` + c.conf("imapd.conf") + ` -m" listen="` + c.imapAddr + `" prefork=1`
+	}
+	if c.role != "master" {
+		services += "\n" + `  lmtp cmd="lmtpd -C ` + c.conf("imapd.conf") + `" listen="` + c.lmtpAddr + `" prefork=0` +
+			"\n" + `  pop3 cmd="pop3d -C ` + c.conf("imapd.conf") + `" listen="` + c.pop3Addr + `" prefork=0`
 	}
 	start := `  recover cmd="ctl_cyrusdb -C ` + c.conf("imapd.conf") + ` -r"`
 	switch c.role {

@@ -162,14 +162,14 @@ func BenchmarkFrontend(b *testing.B) {
 
 // frontendProcess is roost-frontend run as its own process.
 type frontendProcess struct {
-	cmd                *exec.Cmd
-	imapAddr, httpAddr string
+	cmd                          *exec.Cmd
+	imapAddr, lmtpAddr, httpAddr string
 }
 
 // startFrontendProcess builds roost-frontend without the race detector
 // and runs it in front of m's backends and cluster, as startMurder
 // configures the in-process one, and waits for its first sync.
-func startFrontendProcess(tb testing.TB, m *murder) *frontendProcess {
+func startFrontendProcess(tb testing.TB, m *murder, more ...*cyrus) *frontendProcess {
 	tb.Helper()
 	dir := tb.TempDir()
 	bin := filepath.Join(dir, "roost-frontend")
@@ -182,10 +182,11 @@ func startFrontendProcess(tb testing.TB, m *murder) *frontendProcess {
 	for _, n := range m.nodes {
 		endpoints = append(endpoints, n.grpcAddr)
 	}
-	f := &frontendProcess{imapAddr: freePort(tb), httpAddr: freePort(tb)}
-	f.cmd = exec.Command(bin, "--endpoints", strings.Join(endpoints, ","), "--imap-addr", f.imapAddr,
+	f := &frontendProcess{imapAddr: freePort(tb), lmtpAddr: freePort(tb), httpAddr: freePort(tb)}
+	args := []string{"--endpoints", strings.Join(endpoints, ","), "--imap-addr", f.imapAddr, "--lmtp-addr", f.lmtpAddr,
 		"--http-addr", f.httpAddr, "--data-dir", filepath.Join(dir, "data"), "--proxy-user", cyrusAdmin,
-		"--proxy-password-file", pw, "--admins", cyrusAdmin, "--unixhierarchysep=false")
+		"--proxy-password-file", pw, "--admins", cyrusAdmin, "--unixhierarchysep=false"}
+	f.cmd = exec.Command(bin, append(args, backendMapFlags(append([]*cyrus{m.be1, m.be2}, more...)...)...)...)
 	if err := f.cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}

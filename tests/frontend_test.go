@@ -16,6 +16,7 @@ import (
 
 	"github.com/roost-mail/roost/frontend"
 	"github.com/roost-mail/roost/frontend/namespace"
+	"github.com/roost-mail/roost/frontend/servermap"
 )
 
 // imapClient is a plain IMAP client for tests: one command at a time,
@@ -123,6 +124,25 @@ type murder struct {
 	f        *frontend.Frontend
 }
 
+// backendMap says where each backend's IMAP, LMTP and POP3 listen, by
+// server name, as --backend-map does.
+func backendMap(backends ...*cyrus) servermap.Map {
+	m := servermap.Map{}
+	for _, b := range backends {
+		m[b.servername] = servermap.Addrs{servermap.IMAP: b.imapAddr, servermap.LMTP: b.lmtpAddr, servermap.POP3: b.pop3Addr}
+	}
+	return m
+}
+
+// backendMapFlags are backendMap's entries as roost-frontend flags.
+func backendMapFlags(backends ...*cyrus) []string {
+	var out []string
+	for _, b := range backends {
+		out = append(out, "--backend-map", b.servername+"=imap="+b.imapAddr+",lmtp="+b.lmtpAddr+",pop3="+b.pop3Addr)
+	}
+	return out
+}
+
 func startMurder(t testing.TB) *murder {
 	t.Helper()
 	needCyrus(t)
@@ -150,7 +170,7 @@ func startMurder(t testing.TB) *murder {
 	ns := namespace.DefaultConfig()
 	ns.UnixHierarchySep = false // as the harness's backends
 	f, err := frontend.Start(frontend.Config{Endpoints: endpoints, DataDir: t.TempDir(), IMAPAddr: "127.0.0.1:0",
-		ProxyUser: cyrusAdmin, ProxyPasswordFile: pw, Namespace: ns, Admins: []string{cyrusAdmin}, HTTPAddr: "127.0.0.1:0",
+		LMTPAddr: "127.0.0.1:0", BackendMap: backendMap(be1, be2), ProxyUser: cyrusAdmin, ProxyPasswordFile: pw, Namespace: ns, Admins: []string{cyrusAdmin}, HTTPAddr: "127.0.0.1:0",
 		Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/roost-mail/roost/frontend"
 	"github.com/roost-mail/roost/frontend/namespace"
@@ -83,6 +84,10 @@ func parseFlags(args []string, stderr io.Writer) (frontend.Config, error) {
 	fs.StringVar(&cfg.DataDir, "data-dir", frontend.DefaultDataDir, "directory of the location cache")
 	fs.StringVar(&cfg.IMAPAddr, "imap-addr", frontend.DefaultIMAPAddr, "IMAP listener (STARTTLS with --tls-cert); empty: none")
 	fs.StringVar(&cfg.IMAPSAddr, "imaps-addr", "", "IMAP listener with TLS from the first byte")
+	fs.StringVar(&cfg.LMTPAddr, "lmtp-addr", "", "LMTP listener, HOST:PORT or a Unix socket path; empty: none")
+	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", 5*time.Minute, "LMTP recipients get 451 once the cache has not heard from the cluster for this long")
+	fs.StringVar(&cfg.Recipients.PostUser, "postuser", "", "the backends' postuser: the local part of shared-folder addresses")
+	downcase := fs.Bool("lmtp-downcase-rcpt", true, "the backends' lmtp_downcase_rcpt")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate for clients")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "its key")
 	fs.BoolVar(&cfg.RequireTLS, "require-tls", false, "no LOGIN or AUTHENTICATE before TLS")
@@ -123,6 +128,7 @@ func parseFlags(args []string, stderr io.Writer) (frontend.Config, error) {
 	default:
 		return cfg, fmt.Errorf("--virtdomains must be off, userid or on")
 	}
+	cfg.Recipients.KeepCase = !*downcase
 	cfg.Endpoints = splitList(*endpoints)
 	cfg.Admins = splitList(*admins)
 	return cfg, cfg.Check()

@@ -57,3 +57,10 @@ func decode(name, v []byte) (Entry, error) {
 	loc := v[1+k : 1+k+int(n)]
 	return Entry{Name: string(name), Reserved: v[0] == stateReserved, Location: string(loc), ACL: string(v[1+k+int(n):])}, nil
 }
+
+// EntryOf is the entry of a mailbox as the API returns it, for a name
+// asked of the cluster rather than read from the cache.
+func EntryOf(m *roostv1.Mailbox) Entry {
+	return Entry{Name: string(m.Name), Reserved: m.State == roostv1.MailboxState_MAILBOX_STATE_RESERVED,
+		Location: string(m.Location), ACL: string(m.Acl)}
+}
