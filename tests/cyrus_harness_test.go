@@ -38,8 +38,8 @@ type cyrus struct {
 	// lmtpAddr and pop3Addr are a backend's (and a frontend's) lmtpd
 	// and pop3d.
 	lmtpAddr, pop3Addr string
-	servername      string
-	cmd             *exec.Cmd
+	servername         string
+	cmd                *exec.Cmd
 }
 
 const cyrusAdmin, cyrusPassword = "admin", "secret"
