@@ -52,6 +52,9 @@ type Config struct {
 	// MaxStaleness is how long the cache may be out of touch with the
 	// cluster before LMTP recipients are tempfailed (0: 5 minutes).
 	MaxStaleness time.Duration
+	// LMTPIdleTimeout ends an LMTP connection that sends nothing for
+	// this long, inside a message too (zero: 5 minutes).
+	LMTPIdleTimeout time.Duration
 	// Recipients are the backends' postuser and lmtp_downcase_rcpt.
 	Recipients namespace.RecipientRules
 	// HTTPAddr serves /metrics, /healthz and /readyz; empty: none.

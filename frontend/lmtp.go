@@ -65,7 +65,7 @@ func (f *Frontend) startLMTP() (*lmtpListener, error) {
 	srv, err := lmtpproxy.New(lmtpproxy.Config{
 		Locator: f.cache, Confirm: f.confirm, Namespace: ns, Recipients: cfg.Recipients,
 		BackendMap: cfg.BackendMap, ProxyUser: cfg.ProxyUser, ProxyPassword: proxyPassword,
-		MaxStaleness: cfg.MaxStaleness, SpoolDir: spool, Logger: f.logger, Metrics: f.reg,
+		MaxStaleness: cfg.MaxStaleness, IdleTimeout: cfg.LMTPIdleTimeout, SpoolDir: spool, Logger: f.logger, Metrics: f.reg,
 	})
 	if err != nil {
 		return nil, err

@@ -145,6 +145,13 @@ func backendMapFlags(backends ...*cyrus) []string {
 
 func startMurder(t testing.TB) *murder {
 	t.Helper()
+	return startMurderWith(t, nil)
+}
+
+// startMurderWith is startMurder with the frontend's configuration
+// changed by adjust.
+func startMurderWith(t testing.TB, adjust func(*frontend.Config)) *murder {
+	t.Helper()
 	needCyrus(t)
 	nodes := startThree(t, "fe", false)
 	// The backends are named by their addresses, so that Cyrus's own
@@ -169,9 +176,13 @@ func startMurder(t testing.TB) *murder {
 	}
 	ns := namespace.DefaultConfig()
 	ns.UnixHierarchySep = false // as the harness's backends
-	f, err := frontend.Start(frontend.Config{Endpoints: endpoints, DataDir: t.TempDir(), IMAPAddr: "127.0.0.1:0",
+	cfg := frontend.Config{Endpoints: endpoints, DataDir: t.TempDir(), IMAPAddr: "127.0.0.1:0",
 		LMTPAddr: "127.0.0.1:0", BackendMap: backendMap(be1, be2), ProxyUser: cyrusAdmin, ProxyPasswordFile: pw, Namespace: ns, Admins: []string{cyrusAdmin}, HTTPAddr: "127.0.0.1:0",
-		Logger: testLogger(t)})
+		Logger: testLogger(t)}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	f, err := frontend.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -172,4 +173,176 @@ func TestLMTPOnCyrus(t *testing.T) {
 	got = lmtpDeliver(t, lost.LMTPAddr(), "", []string{"john@example.com", "nobody@example.com"}, testMessage("unsynced"))
 	wantStatus(t, got, "john@example.com", "451 4.4.3")
 	wantStatus(t, got, "nobody@example.com", "451 4.4.3")
+}
+
+// rawLMTP is an LMTP conversation line by line, for input no proper
+// client sends.
+type rawLMTP struct {
+	t    testing.TB
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func dialRawLMTP(t testing.TB, addr string) *rawLMTP {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &rawLMTP{t: t, conn: conn, br: bufio.NewReader(conn)}
+	c.expect("220")
+	return c
+}
+
+func (c *rawLMTP) send(s string) {
+	c.t.Helper()
+	c.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// expect reads one reply, all its lines, and fails unless it starts with
+// prefix.
+func (c *rawLMTP) expect(prefix string) string {
+	c.t.Helper()
+	c.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	var lines []string
+	for {
+		l, err := c.br.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("reading a reply after %q: %v", lines, err)
+		}
+		lines = append(lines, strings.TrimRight(l, "\r\n"))
+		if len(l) < 4 || l[3] != '-' {
+			break
+		}
+	}
+	r := strings.Join(lines, "\n")
+	if !strings.HasPrefix(r, prefix) {
+		c.t.Fatalf("reply %q, want %s", r, prefix)
+	}
+	return r
+}
+
+// closed reports whether the server ends the connection within d.
+func (c *rawLMTP) closed(d time.Duration) bool {
+	c.conn.SetReadDeadline(time.Now().Add(d))
+	for {
+		if _, err := c.br.ReadString('\n'); err != nil {
+			var ne net.Error
+			return !(errors.As(err, &ne) && ne.Timeout())
+		}
+	}
+}
+
+// TestLMTPBadInput sends what broken or hostile clients send, in front of
+// real Cyrus backends: each gets a clear reply, and nothing reaches a
+// mailbox half-way.
+func TestLMTPBadInput(t *testing.T) {
+	m := startMurderWith(t, func(c *frontend.Config) { c.LMTPIdleTimeout = 2 * time.Second })
+	addr := m.f.LMTPAddr()
+	c := dialRawLMTP(t, addr)
+	c.send("LHLO test\r\n")
+	c.expect("250")
+	c.send("RCPT TO:<john@example.com>\r\n")
+	c.expect("502 5.5.1")
+	c.send("DATA\r\n")
+	c.expect("502 5.5.1")
+	// Too many recipients: the ones beyond the limit are refused, the
+	// others stay.
+	c.send("MAIL FROM:<>\r\n" + strings.Repeat("RCPT TO:<john@example.com>\r\n", 1001))
+	c.expect("250")
+	for range 1000 {
+		c.expect("250")
+	}
+	c.expect("452 4.5.3")
+	// A bare LF: every recipient is refused, nobody gets the message.
+	c.send("DATA\r\n")
+	c.expect("354")
+	c.send("Subject: bare LF\r\n\r\none\ntwo\r\n.\r\n")
+	for range 1000 {
+		c.expect("554 5.6.0")
+	}
+	// The connection still works.
+	c.send("MAIL FROM:<>\r\nRCPT TO:<john@example.com>\r\nDATA\r\n")
+	c.expect("250")
+	c.expect("250")
+	c.expect("354")
+	c.send(testMessage("after bad input") + ".\r\n")
+	c.expect("250")
+	// A line of a megabyte: a reply, and the connection ends.
+	c.send("NOOP " + strings.Repeat("x", 1<<20) + "\r\n")
+	c.expect("500")
+	if !c.closed(10 * time.Second) {
+		t.Error("the connection stayed open after a 1 MB line")
+	}
+	// A DATA that never ends: the frontend gives up on the silent client
+	// and delivers nothing of it, to either backend.
+	c = dialRawLMTP(t, addr)
+	c.send("LHLO test\r\nMAIL FROM:<>\r\nRCPT TO:<john@example.com>\r\nRCPT TO:<jane@example.com>\r\nDATA\r\n")
+	for _, want := range []string{"250", "250", "250", "250", "354"} {
+		c.expect(want)
+	}
+	c.send("Subject: never ends\r\n\r\nand on\r\n")
+	if !c.closed(30 * time.Second) {
+		t.Error("the frontend kept a silent connection in DATA open")
+	}
+	if s := subjects(t, m.f.IMAPAddr(), "john", "john-pw", "INBOX"); !slices.Equal(s, []string{"after bad input"}) {
+		t.Errorf("john's INBOX holds %q, want only the message after the bad input", s)
+	}
+	if s := subjects(t, m.f.IMAPAddr(), "jane", "jane-pw", "INBOX"); len(s) != 0 {
+		t.Errorf("jane's INBOX holds %q, want nothing", s)
+	}
+}
+
+// TestLMTPLargeMessageFlatMemory delivers a 50 MB message to three
+// backends through roost-frontend running as its own process: it lands
+// whole in every INBOX, and the frontend's peak memory hardly moves.
+func TestLMTPLargeMessageFlatMemory(t *testing.T) {
+	m := startMurder(t)
+	be3 := startAddressedBackend(t, "backend3", m.nodes[0].mupdateAddr)
+	be3.addUser(t, "ann", "ann-pw")
+	be3.imapOK(t, "CREATE user.ann")
+	fp := startFrontendProcess(t, m, be3)
+	rcpts := []string{"john@example.com", "jane@example.com", "ann@example.com"}
+	// A first delivery warms the process up: buffers, connections.
+	got := lmtpDeliver(t, fp.lmtpAddr, "", rcpts, testMessage("warm-up"))
+	for _, r := range rcpts {
+		wantStatus(t, got, r, "250")
+	}
+	before := fp.peakRSS(t)
+	var b strings.Builder
+	b.WriteString(testMessage("fifty megabytes"))
+	line := strings.Repeat("0123456789", 7) + "\r\n"
+	for b.Len() < 50<<20 {
+		b.WriteString(line)
+	}
+	big := b.String()
+	got = lmtpDeliver(t, fp.lmtpAddr, "", rcpts, big)
+	for _, r := range rcpts {
+		wantStatus(t, got, r, "250")
+	}
+	after := fp.peakRSS(t)
+	t.Logf("roost-frontend's peak RSS: %.1f MiB before the 50 MB message, %.1f MiB after", float64(before)/(1<<20), float64(after)/(1<<20))
+	if after-before > 16<<20 {
+		t.Errorf("peak RSS grew by %.1f MiB for a 50 MB message, want it flat (under 16 MiB)", float64(after-before)/(1<<20))
+	}
+	for _, u := range [][2]string{{"john", "john-pw"}, {"jane", "jane-pw"}, {"ann", "ann-pw"}} {
+		c := dialIMAP(t, fp.imapAddr)
+		c.ok("LOGIN " + u[0] + " " + u[1])
+		c.ok("EXAMINE INBOX")
+		// The backend adds Return-Path and Received; the text ends as sent.
+		var size int
+		fmt.Sscanf(strings.Join(c.ok("FETCH 2 (RFC822.SIZE)"), ""), "* 2 FETCH (RFC822.SIZE %d)", &size)
+		if size < len(big) || size > len(big)+1024 {
+			t.Errorf("%s's copy is %d bytes, want the %d sent and a few headers", u[0], size, len(big))
+		}
+		text := len(big) - strings.Index(big, "\r\n\r\n") - 4
+		tail := strings.Join(c.ok(fmt.Sprintf("FETCH 2 (BODY.PEEK[TEXT]<%d.%d>)", text-len(line), len(line))), "\n")
+		if !strings.Contains(tail, strings.TrimSpace(line)) {
+			t.Errorf("%s's copy ends %q, want the last line sent", u[0], tail)
+		}
+	}
 }
