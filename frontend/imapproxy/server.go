@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/roost-mail/roost/frontend/internal/connset"
 	"github.com/roost-mail/roost/frontend/locator"
 	"github.com/roost-mail/roost/frontend/namespace"
 	"github.com/roost-mail/roost/frontend/servermap"
@@ -81,13 +81,7 @@ type Server struct {
 	logger *slog.Logger
 	m      *metrics // may be nil
 
-	mu     sync.Mutex
-	perIP  map[string]int            // protected by mu
-	conns  map[net.Conn]struct{}     // protected by mu: clients'
-	bconns map[net.Conn]struct{}     // protected by mu: backends'
-	lis    map[net.Listener]struct{} // protected by mu
-	closed bool                      // protected by mu
-	wg     sync.WaitGroup
+	conns  *connset.Set // clients' and backends'
 }
 
 // New returns a server for cfg.
@@ -119,8 +113,7 @@ func New(cfg Config) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, ns: cfg.Namespace, logger: logger.With("component", "imapproxy"),
-		perIP: map[string]int{}, conns: map[net.Conn]struct{}{}, bconns: map[net.Conn]struct{}{},
-		lis: map[net.Listener]struct{}{}}
+		conns: connset.New(cfg.MaxConnsPerIP)}
 	if cfg.Metrics != nil {
 		s.m = newMetrics(cfg.Metrics)
 	}
@@ -130,32 +123,8 @@ func New(cfg Config) (*Server, error) {
 // Serve accepts clients on l until Close; with implicitTLS each
 // connection starts TLS at once (IMAPS).
 func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return net.ErrClosed
-	}
-	s.lis[l] = struct{}{}
-	s.mu.Unlock()
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closed := s.closed
-			s.mu.Unlock()
-			if closed {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		if implicitTLS {
-			conn = tls.Server(conn, s.cfg.TLS)
-		}
-		if !s.admit(conn) {
+	h := connset.Handlers{
+		Refuse: func(conn net.Conn) {
 			s.m.connRefused()
 			if !implicitTLS {
 				// A TLS connection is closed unanswered: writing would
@@ -163,88 +132,30 @@ func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
 				conn.SetWriteDeadline(time.Now().Add(time.Second))
 				fmt.Fprintf(conn, "* BYE [UNAVAILABLE] too many connections from your address\r\n")
 			}
-			conn.Close()
-			continue
-		}
-		s.wg.Add(1)
-		s.m.connOpened()
-		go func() {
-			defer s.wg.Done()
+		},
+		Serve: func(conn net.Conn) {
+			s.m.connOpened()
 			defer s.m.connClosed()
-			defer s.release(conn)
 			newSession(s, conn, implicitTLS).serve()
-		}()
+		},
 	}
-}
-
-func remoteIP(conn net.Conn) string {
-	host, _, err := net.SplitHostPort(conn.RemoteAddr().String())
-	if err != nil {
-		return conn.RemoteAddr().String()
+	if implicitTLS {
+		h.Wrap = func(conn net.Conn) net.Conn { return tls.Server(conn, s.cfg.TLS) }
 	}
-	return host
-}
-
-func (s *Server) admit(conn net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ip := remoteIP(conn)
-	if s.closed || s.perIP[ip] >= s.cfg.MaxConnsPerIP {
-		return false
-	}
-	s.perIP[ip]++
-	s.conns[conn] = struct{}{}
-	return true
-}
-
-func (s *Server) release(conn net.Conn) {
-	conn.Close()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ip := remoteIP(conn)
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
-	}
-	delete(s.conns, conn)
+	return s.conns.Serve(l, h)
 }
 
 // Close stops every listener and ends every session.
 func (s *Server) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	for l := range s.lis {
-		l.Close()
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	// A session may be waiting on a backend: that ends it too.
-	for c := range s.bconns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	s.conns.Close()
 	return nil
 }
 
 // track registers a backend connection so that Close ends it; it reports
 // false, closing conn, once the server is closing.
-func (s *Server) track(conn net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		conn.Close()
-		return false
-	}
-	s.bconns[conn] = struct{}{}
-	return true
-}
+func (s *Server) track(conn net.Conn) bool { return s.conns.Track(conn) }
 
-func (s *Server) untrack(conn net.Conn) {
-	s.mu.Lock()
-	delete(s.bconns, conn)
-	s.mu.Unlock()
-}
+func (s *Server) untrack(conn net.Conn) { s.conns.Untrack(conn) }
 
 // resolve returns the address to dial for a location's server name.
 func (s *Server) resolve(server string) string {
