@@ -81,7 +81,7 @@ type Server struct {
 	logger *slog.Logger
 	m      *metrics // may be nil
 
-	conns  *connset.Set // clients' and backends'
+	conns *connset.Set // clients' and backends'
 }
 
 // New returns a server for cfg.
