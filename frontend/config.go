@@ -46,6 +46,9 @@ type Config struct {
 	RequireTLS bool
 	// Insecure lets IMAP listen beyond loopback without TLS.
 	Insecure bool
+	// POP3Addr is the POP3 listener (STLS when TLSCert is set);
+	// POP3SAddr, when set, one that speaks TLS at once. Empty: none.
+	POP3Addr, POP3SAddr string
 	// LMTPAddr is the LMTP listener: host:port, or a Unix socket path
 	// (anything with a '/'); empty: none.
 	LMTPAddr string
@@ -104,8 +107,14 @@ func (c *Config) Check() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is empty"))
 	}
-	if c.IMAPAddr == "" && c.IMAPSAddr == "" && c.LMTPAddr == "" {
-		errs = append(errs, errors.New("--imap-addr, --imaps-addr or --lmtp-addr is needed"))
+	if c.IMAPAddr == "" && c.IMAPSAddr == "" && c.LMTPAddr == "" && c.POP3Addr == "" && c.POP3SAddr == "" {
+		errs = append(errs, errors.New("--imap-addr, --imaps-addr, --lmtp-addr, --pop3-addr or --pop3s-addr is needed"))
+	}
+	if c.POP3SAddr != "" && c.TLSCert == "" {
+		errs = append(errs, errors.New("--pop3s-addr needs --tls-cert and --tls-key"))
+	}
+	if c.TLSCert == "" && !c.Insecure && c.POP3Addr != "" && !certs.IsLoopback(c.POP3Addr) {
+		errs = append(errs, fmt.Errorf("--pop3-addr %s is beyond loopback: give --tls-cert and --tls-key, or --insecure", c.POP3Addr))
 	}
 	if c.LMTPAddr != "" && !isSocketPath(c.LMTPAddr) && !c.Insecure && !certs.IsLoopback(c.LMTPAddr) {
 		errs = append(errs, fmt.Errorf("--lmtp-addr %s is beyond loopback, where LMTP has neither TLS nor logins: use a loopback address or a Unix socket, or --insecure", c.LMTPAddr))

@@ -26,8 +26,9 @@ type Frontend struct {
 
 	httpLis net.Listener
 	http    *http.Server
-	imap    *imapListeners
+	imap    *listeners // may be nil
 	lmtp    *lmtpListener
+	pop3    *listeners // may be nil
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -81,13 +82,18 @@ func Start(cfg Config) (_ *Frontend, err error) {
 			return nil, err
 		}
 	}
+	if cfg.POP3Addr != "" || cfg.POP3SAddr != "" {
+		if f.pop3, err = f.startPOP3(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.HTTPAddr != "" {
 		if f.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
 			return nil, fmt.Errorf("frontend: --http-addr: %w", err)
 		}
 		f.startHTTP()
 	}
-	logger.Info("roost-frontend started", "endpoints", cfg.Endpoints, "imap_addr", f.IMAPAddr(), "lmtp_addr", f.LMTPAddr(),
+	logger.Info("roost-frontend started", "endpoints", cfg.Endpoints, "imap_addr", f.IMAPAddr(), "lmtp_addr", f.LMTPAddr(), "pop3_addr", f.POP3Addr(),
 		"cache_revision", f.cache.Revision(), "cache_mailboxes", f.cache.Len())
 	return f, nil
 }
@@ -131,12 +137,11 @@ func (f *Frontend) startHTTP() {
 
 // Close stops serving, stops following the cluster and closes the cache.
 func (f *Frontend) Close() error {
-	if f.imap != nil {
-		f.imap.close()
-	}
+	f.imap.close()
 	if f.lmtp != nil {
 		f.lmtp.close()
 	}
+	f.pop3.close()
 	if f.http != nil {
 		f.http.Close()
 	} else if f.httpLis != nil {

@@ -1,10 +1,7 @@
 package frontend
 
 import (
-	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
 
 	"github.com/roost-mail/roost/frontend/acl"
 	"github.com/roost-mail/roost/frontend/imapproxy"
@@ -12,52 +9,21 @@ import (
 	"github.com/roost-mail/roost/raftfsm/client"
 )
 
-// imapListeners are the proxy and the sockets it serves.
-type imapListeners struct {
-	srv       *imapproxy.Server
-	plain, tl net.Listener
-}
-
-func (l *imapListeners) close() {
-	if l.srv != nil {
-		l.srv.Close()
-	}
-	for _, x := range []net.Listener{l.plain, l.tl} {
-		if x != nil {
-			x.Close()
-		}
-	}
-}
-
 // IMAPAddr returns the address the IMAP listener is bound to.
-func (f *Frontend) IMAPAddr() string {
-	if f.imap == nil || f.imap.plain == nil {
-		return ""
-	}
-	return f.imap.plain.Addr().String()
-}
+func (f *Frontend) IMAPAddr() string { return f.imap.addr(false) }
 
 // IMAPSAddr returns the address the implicit-TLS listener is bound to.
-func (f *Frontend) IMAPSAddr() string {
-	if f.imap == nil || f.imap.tl == nil {
-		return ""
-	}
-	return f.imap.tl.Addr().String()
-}
+func (f *Frontend) IMAPSAddr() string { return f.imap.addr(true) }
 
-func (f *Frontend) startIMAP() (*imapListeners, error) {
+func (f *Frontend) startIMAP() (*listeners, error) {
 	cfg := f.cfg
 	ns, err := namespace.New(&cfg.Namespace)
 	if err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
 	}
-	var tlsConf *tls.Config
-	if cfg.TLSCert != "" {
-		pair, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("frontend: --tls-cert: %w", err)
-		}
-		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{pair}}
+	tlsConf, err := cfg.clientTLS()
+	if err != nil {
+		return nil, err
 	}
 	var proxyPassword string
 	if cfg.ProxyPasswordFile != "" {
@@ -78,30 +44,5 @@ func (f *Frontend) startIMAP() (*imapListeners, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &imapListeners{srv: srv}
-	if cfg.IMAPAddr != "" {
-		if l.plain, err = net.Listen("tcp", cfg.IMAPAddr); err != nil {
-			l.close()
-			return nil, fmt.Errorf("frontend: --imap-addr: %w", err)
-		}
-		f.serve(srv, l.plain, false)
-	}
-	if cfg.IMAPSAddr != "" {
-		if l.tl, err = net.Listen("tcp", cfg.IMAPSAddr); err != nil {
-			l.close()
-			return nil, fmt.Errorf("frontend: --imaps-addr: %w", err)
-		}
-		f.serve(srv, l.tl, true)
-	}
-	return l, nil
-}
-
-func (f *Frontend) serve(srv *imapproxy.Server, l net.Listener, implicitTLS bool) {
-	f.wg.Add(1)
-	go func() {
-		defer f.wg.Done()
-		if err := srv.Serve(l, implicitTLS); err != nil && !errors.Is(err, net.ErrClosed) {
-			f.logger.Error("IMAP listener stopped", "addr", l.Addr().String(), "err", err)
-		}
-	}()
+	return f.listen("IMAP", srv, cfg.IMAPAddr, cfg.IMAPSAddr, "--imap-addr", "--imaps-addr")
 }

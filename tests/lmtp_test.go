@@ -175,27 +175,27 @@ func TestLMTPOnCyrus(t *testing.T) {
 	wantStatus(t, got, "nobody@example.com", "451 4.4.3")
 }
 
-// rawLMTP is an LMTP conversation line by line, for input no proper
-// client sends.
-type rawLMTP struct {
+// rawConn is an LMTP or POP3 conversation line by line, for input no
+// proper client sends.
+type rawConn struct {
 	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 }
 
-func dialRawLMTP(t testing.TB, addr string) *rawLMTP {
+func dialRaw(t testing.TB, addr, greeting string) *rawConn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	c := &rawLMTP{t: t, conn: conn, br: bufio.NewReader(conn)}
-	c.expect("220")
+	c := &rawConn{t: t, conn: conn, br: bufio.NewReader(conn)}
+	c.expect(greeting)
 	return c
 }
 
-func (c *rawLMTP) send(s string) {
+func (c *rawConn) send(s string) {
 	c.t.Helper()
 	c.conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if _, err := io.WriteString(c.conn, s); err != nil {
@@ -205,7 +205,7 @@ func (c *rawLMTP) send(s string) {
 
 // expect reads one reply, all its lines, and fails unless it starts with
 // prefix.
-func (c *rawLMTP) expect(prefix string) string {
+func (c *rawConn) expect(prefix string) string {
 	c.t.Helper()
 	c.conn.SetDeadline(time.Now().Add(30 * time.Second))
 	var lines []string
@@ -227,7 +227,7 @@ func (c *rawLMTP) expect(prefix string) string {
 }
 
 // closed reports whether the server ends the connection within d.
-func (c *rawLMTP) closed(d time.Duration) bool {
+func (c *rawConn) closed(d time.Duration) bool {
 	c.conn.SetReadDeadline(time.Now().Add(d))
 	for {
 		if _, err := c.br.ReadString('\n'); err != nil {
@@ -243,7 +243,7 @@ func (c *rawLMTP) closed(d time.Duration) bool {
 func TestLMTPBadInput(t *testing.T) {
 	m := startMurderWith(t, func(c *frontend.Config) { c.LMTPIdleTimeout = 2 * time.Second })
 	addr := m.f.LMTPAddr()
-	c := dialRawLMTP(t, addr)
+	c := dialRaw(t, addr, "220")
 	c.send("LHLO test\r\n")
 	c.expect("250")
 	c.send("RCPT TO:<john@example.com>\r\n")
@@ -280,7 +280,7 @@ func TestLMTPBadInput(t *testing.T) {
 	}
 	// A DATA that never ends: the frontend gives up on the silent client
 	// and delivers nothing of it, to either backend.
-	c = dialRawLMTP(t, addr)
+	c = dialRaw(t, addr, "220")
 	c.send("LHLO test\r\nMAIL FROM:<>\r\nRCPT TO:<john@example.com>\r\nRCPT TO:<jane@example.com>\r\nDATA\r\n")
 	for _, want := range []string{"250", "250", "250", "250", "354"} {
 		c.expect(want)

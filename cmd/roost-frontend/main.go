@@ -1,7 +1,7 @@
-// Command roost-frontend is the user-facing half of a murder on Roost: an
-// IMAP proxy that follows the cluster's mailbox locations into a local
-// cache and routes each client's commands to the backends holding its
-// mailboxes.
+// Command roost-frontend is the user-facing half of a murder on Roost: IMAP,
+// POP3 and LMTP proxies that follow the cluster's mailbox locations into a
+// local cache and route each client's commands, and each recipient of a
+// delivery, to the backends holding their mailboxes.
 //
 // With no flags at all it follows a roostd on 127.0.0.1:3906, serves
 // IMAP on 127.0.0.1:1143 and metrics on 127.0.0.1:3909, with its cache in
@@ -84,6 +84,8 @@ func parseFlags(args []string, stderr io.Writer) (frontend.Config, error) {
 	fs.StringVar(&cfg.DataDir, "data-dir", frontend.DefaultDataDir, "directory of the location cache")
 	fs.StringVar(&cfg.IMAPAddr, "imap-addr", frontend.DefaultIMAPAddr, "IMAP listener (STARTTLS with --tls-cert); empty: none")
 	fs.StringVar(&cfg.IMAPSAddr, "imaps-addr", "", "IMAP listener with TLS from the first byte")
+	fs.StringVar(&cfg.POP3Addr, "pop3-addr", "", "POP3 listener (STLS with --tls-cert); empty: none")
+	fs.StringVar(&cfg.POP3SAddr, "pop3s-addr", "", "POP3 listener with TLS from the first byte")
 	fs.StringVar(&cfg.LMTPAddr, "lmtp-addr", "", "LMTP listener, HOST:PORT or a Unix socket path; empty: none")
 	fs.DurationVar(&cfg.MaxStaleness, "max-staleness", 5*time.Minute, "LMTP recipients get 451 once the cache has not heard from the cluster for this long")
 	fs.StringVar(&cfg.Recipients.PostUser, "postuser", "", "the backends' postuser: the local part of shared-folder addresses")

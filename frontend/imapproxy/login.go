@@ -1,17 +1,15 @@
 package imapproxy
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/roost-mail/roost/frontend/acl"
 	"github.com/roost-mail/roost/frontend/imapwire"
+	"github.com/roost-mail/roost/frontend/internal/saslplain"
 	"github.com/roost-mail/roost/frontend/locator"
 )
 
@@ -104,27 +102,15 @@ func (c *session) handleAuthenticate(cmd imapwire.Command, rest []byte) error {
 		ir = strings.TrimSpace(string(p.Line))
 		c.r.Discard()
 	}
-	if ir == "*" {
+	user, password, err := saslplain.Decode(ir)
+	switch {
+	case errors.Is(err, saslplain.ErrCancelled):
 		c.reply(cmd.Tag, "BAD", "Authentication cancelled")
 		return nil
-	}
-	if ir == "=" {
-		ir = ""
-	}
-	raw, err := base64.StdEncoding.DecodeString(ir)
-	if err != nil {
+	case errors.Is(err, saslplain.ErrBase64):
 		c.reply(cmd.Tag, "BAD", "Invalid base64")
 		return nil
-	}
-	var user, password string
-	srv := sasl.NewPlainServer(func(identity, username, pw string) error {
-		if identity != "" && identity != username {
-			return errors.New("authorization as another user is not allowed")
-		}
-		user, password = username, pw
-		return nil
-	})
-	if _, _, err := srv.Next(raw); err != nil || bytes.Count(raw, []byte{0}) != 2 {
+	case err != nil:
 		c.reply(cmd.Tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed")
 		return nil
 	}

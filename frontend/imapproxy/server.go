@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -123,24 +122,14 @@ func New(cfg Config) (*Server, error) {
 // Serve accepts clients on l until Close; with implicitTLS each
 // connection starts TLS at once (IMAPS).
 func (s *Server) Serve(l net.Listener, implicitTLS bool) error {
-	h := connset.Handlers{
-		Refuse: func(conn net.Conn) {
-			s.m.connRefused()
-			if !implicitTLS {
-				// A TLS connection is closed unanswered: writing would
-				// start a handshake in the accept loop.
-				conn.SetWriteDeadline(time.Now().Add(time.Second))
-				fmt.Fprintf(conn, "* BYE [UNAVAILABLE] too many connections from your address\r\n")
-			}
-		},
+	h := connset.Handlers{Refusal: "* BYE [UNAVAILABLE] too many connections from your address", Refused: s.m.connRefused,
 		Serve: func(conn net.Conn) {
 			s.m.connOpened()
 			defer s.m.connClosed()
 			newSession(s, conn, implicitTLS).serve()
-		},
-	}
+		}}
 	if implicitTLS {
-		h.Wrap = func(conn net.Conn) net.Conn { return tls.Server(conn, s.cfg.TLS) }
+		h.TLS = s.cfg.TLS
 	}
 	return s.conns.Serve(l, h)
 }

@@ -5,9 +5,12 @@
 package connset
 
 import (
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"sync"
+	"time"
 )
 
 // Set is the listeners and connections of one server. Its zero value is
@@ -30,11 +33,14 @@ func New(maxPerIP int) *Set {
 
 // Handlers say what Serve does with a connection.
 type Handlers struct {
-	// Wrap, when set, replaces each accepted connection (with TLS, say).
-	Wrap func(net.Conn) net.Conn
-	// Refuse answers a client over its address's limit, before it is
-	// closed; nil closes it unanswered.
-	Refuse func(net.Conn)
+	// TLS, when set, makes each connection speak TLS at once.
+	TLS *tls.Config
+	// Refusal is the line (CRLF added) a client over its address's limit
+	// gets before it is closed. Over TLS it gets none: writing would
+	// start a handshake in the accept loop.
+	Refusal string
+	// Refused, when set, is called for each refused client.
+	Refused func()
 	// Serve runs one admitted client; the connection is closed after.
 	Serve func(net.Conn)
 }
@@ -61,12 +67,16 @@ func (s *Set) Serve(l net.Listener, h Handlers) error {
 			}
 			return err
 		}
-		if h.Wrap != nil {
-			conn = h.Wrap(conn)
+		if h.TLS != nil {
+			conn = tls.Server(conn, h.TLS)
 		}
 		if !s.admit(conn) {
-			if h.Refuse != nil {
-				h.Refuse(conn)
+			if h.Refused != nil {
+				h.Refused()
+			}
+			if h.TLS == nil && h.Refusal != "" {
+				conn.SetWriteDeadline(time.Now().Add(time.Second))
+				io.WriteString(conn, h.Refusal+"\r\n")
 			}
 			conn.Close()
 			continue
