@@ -62,6 +62,8 @@ type Config struct {
 	Recipients namespace.RecipientRules
 	// HTTPAddr serves /metrics, /healthz and /readyz; empty: none.
 	HTTPAddr string
+	// Pprof serves Go's profiles on HTTPAddr too, at /debug/pprof/.
+	Pprof bool
 
 	// ProxyUser and ProxyPasswordFile: the identity every backend
 	// connection logs in as, with the client's user as the SASL authzid

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,6 +126,12 @@ func (f *Frontend) startHTTP() {
 		}
 		w.Write([]byte("ready\n"))
 	})
+	// Profiles show the process's memory and command line, and cost
+	// while they run: served only when asked for. net/http/pprof puts
+	// its handlers on the default mux.
+	if f.cfg.Pprof {
+		mux.Handle("/debug/pprof/", http.DefaultServeMux)
+	}
 	f.http = &http.Server{Handler: mux}
 	f.wg.Add(1)
 	go func() {

@@ -185,7 +185,7 @@ func startFrontendProcess(tb testing.TB, m *murder, more ...*cyrus) *frontendPro
 	f := &frontendProcess{imapAddr: freePort(tb), lmtpAddr: freePort(tb), httpAddr: freePort(tb)}
 	args := []string{"--endpoints", strings.Join(endpoints, ","), "--imap-addr", f.imapAddr, "--lmtp-addr", f.lmtpAddr,
 		"--http-addr", f.httpAddr, "--data-dir", filepath.Join(dir, "data"), "--proxy-user", cyrusAdmin,
-		"--proxy-password-file", pw, "--admins", cyrusAdmin, "--unixhierarchysep=false"}
+		"--proxy-password-file", pw, "--admins", cyrusAdmin, "--unixhierarchysep=false", "--pprof"}
 	f.cmd = exec.Command(bin, append(args, backendMapFlags(append([]*cyrus{m.be1, m.be2}, more...)...)...)...)
 	if err := f.cmd.Start(); err != nil {
 		tb.Fatal(err)
@@ -193,6 +193,22 @@ func startFrontendProcess(tb testing.TB, m *murder, more ...*cyrus) *frontendPro
 	tb.Cleanup(func() { f.cmd.Process.Kill(); f.cmd.Wait() })
 	waitReadyz(tb, "roost-frontend", f.httpAddr)
 	return f
+}
+
+// cpuTime is the CPU time the process has used so far, every thread's
+// (/proc/PID/stat utime and stime, in clock ticks of 10 ms).
+func (f *frontendProcess) cpuTime(tb testing.TB) time.Duration {
+	tb.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", f.cmd.Process.Pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	var utime, stime int64
+	fmt.Sscan(fields[11], &utime)
+	fmt.Sscan(fields[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // peakRSS is the process's resident set high-water mark (VmHWM), in

@@ -95,6 +95,7 @@ func parseFlags(args []string, stderr io.Writer) (frontend.Config, error) {
 	fs.BoolVar(&cfg.RequireTLS, "require-tls", false, "no LOGIN or AUTHENTICATE before TLS")
 	fs.BoolVar(&cfg.Insecure, "insecure", false, "serve IMAP beyond loopback without TLS")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", frontend.DefaultHTTPAddr, "/metrics, /healthz, /readyz; empty: none")
+	fs.BoolVar(&cfg.Pprof, "pprof", false, "also serve Go's profiles on --http-addr, at /debug/pprof/")
 	fs.StringVar(&cfg.ProxyUser, "proxy-user", "", "identity backends accept in proxyservers; empty: log in to backends as the client")
 	fs.StringVar(&cfg.ProxyPasswordFile, "proxy-password-file", "", "file holding --proxy-user's password")
 	fs.Var(cfg.BackendMap, "backend-map", "NAME=HOST:PORT (its IMAP) or NAME=imap=H:P,lmtp=H:P,pop3=H:P: where to reach the server of that name (repeatable)")

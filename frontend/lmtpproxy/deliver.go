@@ -1,44 +1,14 @@
 package lmtpproxy
 
 import (
-	"context"
+	"bytes"
 	"errors"
 	"io"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/emersion/go-smtp"
 )
-
-// group is what one backend gets: its recipients, each address once.
-type group struct {
-	server      string
-	addrs       []string
-	ignoreQuota map[string]bool
-}
-
-func (c *session) groups() []*group {
-	var out []*group
-	byServer := map[string]*group{}
-	seen := map[string]bool{}
-	for _, r := range c.rcpts {
-		g := byServer[r.server]
-		if g == nil {
-			g = &group{server: r.server, ignoreQuota: map[string]bool{}}
-			byServer[r.server] = g
-			out = append(out, g)
-		}
-		if r.ignoreQuota {
-			g.ignoreQuota[r.addr] = true
-		}
-		if !seen[r.addr] {
-			seen[r.addr] = true
-			g.addrs = append(g.addrs, r.addr)
-		}
-	}
-	return out
-}
 
 // envelope is what every backend's MAIL gets.
 type envelope struct {
@@ -52,17 +22,20 @@ type envelope struct {
 // giving any status, so that replies never overtake the client's data.
 func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	s := c.s
-	groups := c.groups()
+	txns := c.txns
+	c.txns, c.byServer = nil, nil
+	for _, t := range txns {
+		t.finish()
+	}
 	body := &checkedReader{r: r}
-	env := envelope{from: c.from, opts: c.opts}
 	var results map[string]error
-	if len(groups) == 1 {
-		results = s.deliver(groups[0], env, body, body)
+	if len(txns) == 1 {
+		results = s.deliver(txns[0], body, body)
 	} else {
-		results = s.deliverSpooled(groups, env, body)
+		results = s.deliverSpooled(txns, body)
 	}
 	io.Copy(io.Discard, r)
-	s.m.delivery(len(groups), body.n)
+	s.m.delivery(len(txns), body.n)
 	for _, rc := range c.rcpts {
 		err := results[rc.addr]
 		status.SetStatus(rc.addr, err)
@@ -73,19 +46,20 @@ func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			s.m.status(250)
 		}
 	}
-	c.logger.Info("delivered", "from", c.from, "rcpts", len(c.rcpts), "backends", len(groups), "bytes", body.n)
+	c.logger.Info("delivered", "from", c.from, "rcpts", len(c.rcpts), "backends", len(txns), "bytes", body.n)
 	return nil
 }
 
 // deliverSpooled holds the message in a file, then gives it to every
-// group's backend at once.
-func (s *Server) deliverSpooled(groups []*group, env envelope, body *checkedReader) map[string]error {
+// transaction's backend at once.
+func (s *Server) deliverSpooled(txns []*txn, body *checkedReader) map[string]error {
 	results := map[string]error{}
 	fail := func(err error) map[string]error {
-		for _, g := range groups {
-			for _, a := range g.addrs {
+		for _, t := range txns {
+			for _, a := range t.addrs {
 				results[a] = err
 			}
+			t.release()
 		}
 		return results
 	}
@@ -108,11 +82,11 @@ func (s *Server) deliverSpooled(groups []*group, env envelope, body *checkedRead
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, g := range groups {
+	for _, t := range txns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := s.deliver(g, env, io.NewSectionReader(f, 0, size), nil)
+			res := s.deliver(t, io.NewSectionReader(f, 0, size), nil)
 			mu.Lock()
 			defer mu.Unlock()
 			for a, err := range res {
@@ -124,14 +98,14 @@ func (s *Server) deliverSpooled(groups []*group, env envelope, body *checkedRead
 	return results
 }
 
-// deliver runs one LMTP transaction on g's backend, reading the message
-// from msg; checked, when msg is the client's data itself, tells a fault
-// of the message from one of the backend. It returns each address's
-// status (nil: delivered).
-func (s *Server) deliver(g *group, env envelope, msg io.Reader, checked *checkedReader) map[string]error {
-	results := make(map[string]error, len(g.addrs))
+// deliver ends t, its recipients given, with the message read from msg;
+// checked, when msg is the client's data itself, tells a fault of the
+// message from one of the backend. It returns each address's status
+// (nil: delivered).
+func (s *Server) deliver(t *txn, msg io.Reader, checked *checkedReader) map[string]error {
+	results, accepted, bc := t.results, t.accepted, t.bc
 	all := func(err error) map[string]error {
-		for _, a := range g.addrs {
+		for _, a := range t.addrs {
 			if _, done := results[a]; !done {
 				results[a] = err
 			}
@@ -139,45 +113,27 @@ func (s *Server) deliver(g *group, env envelope, msg io.Reader, checked *checked
 		return results
 	}
 	down := func(err error) map[string]error {
-		s.logger.Warn("backend LMTP failed", "server", g.server, "err", err)
-		s.m.transaction(g.server, "failed")
-		return all(s.tempfail(causeDown, smtp.EnhancedCode{4, 4, 1}, "Backend %s is not reachable; try again later", g.server))
+		s.logger.Warn("backend LMTP failed", "server", t.server, "err", err)
+		s.m.transaction(t.server, "failed")
+		return all(s.tempfail(causeDown, smtp.EnhancedCode{4, 4, 1}, "Backend %s is not reachable; try again later", t.server))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	bc, err := s.pool.get(ctx, g.server)
-	if err != nil {
-		return down(err)
-	}
-	accepted, err := bc.begin(s, env, g, results)
-	if err != nil && bc.reused {
-		// A kept connection the backend has since closed: once more, anew.
-		bc.abort()
-		clear(results)
-		if bc, err = s.pool.dial(ctx, g.server); err != nil {
-			return down(err)
-		}
-		accepted, err = bc.begin(s, env, g, results)
-	}
-	if err != nil {
-		bc.abort()
-		return down(err)
-	}
-	if len(accepted) == 0 {
-		s.m.transaction(g.server, "refused")
-		if bc.c.Reset() == nil {
-			s.pool.put(bc)
-		} else {
+	if t.err != nil {
+		if bc != nil {
 			bc.abort()
 		}
+		return down(t.err)
+	}
+	if len(accepted) == 0 {
+		s.m.transaction(t.server, "refused")
+		bc.reset(s.pool)
 		return results
 	}
 	w, err := bc.c.Data()
 	if err != nil {
 		bc.abort()
 		if reply := (*smtp.SMTPError)(nil); errors.As(err, &reply) && reply.Code != 421 {
-			s.m.transaction(g.server, "refused")
-			return all(s.backendReply(g.server, reply))
+			s.m.transaction(t.server, "refused")
+			return all(s.backendReply(t.server, reply))
 		}
 		return down(err)
 	}
@@ -201,7 +157,7 @@ func (s *Server) deliver(g *group, env envelope, msg io.Reader, checked *checked
 		case resp[a] != nil:
 			results[a] = nil
 		case perRcpt[a] != nil:
-			results[a] = s.backendReply(g.server, perRcpt[a])
+			results[a] = s.backendReply(t.server, perRcpt[a])
 		}
 	}
 	if err != nil && perRcpt == nil || len(resp)+len(perRcpt) < len(accepted) {
@@ -211,7 +167,7 @@ func (s *Server) deliver(g *group, env envelope, msg io.Reader, checked *checked
 		bc.abort()
 		return down(err)
 	}
-	s.m.transaction(g.server, "ok")
+	s.m.transaction(t.server, "ok")
 	s.pool.put(bc)
 	return results
 }
@@ -261,12 +217,9 @@ func (c *checkedReader) Read(b []byte) (int, error) {
 		return 0, c.err
 	}
 	n, err := c.r.Read(b)
-	for _, x := range b[:n] {
-		if c.prevCR != (x == '\n') {
-			c.err = errBareNL
-			return 0, c.err
-		}
-		c.prevCR = x == '\r'
+	if !c.clean(b[:n]) {
+		c.err = errBareNL
+		return 0, c.err
 	}
 	c.n += int64(n)
 	if err == io.EOF && c.prevCR {
@@ -277,3 +230,29 @@ func (c *checkedReader) Read(b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// clean reports whether every LF in b follows a CR and every CR is
+// followed by an LF, a CR at the end of b by one at the start of the next
+// read. It counts rather than looks at each byte: bytes.Count is
+// vectorized, and messages are large.
+func (c *checkedReader) clean(b []byte) bool {
+	if len(b) == 0 {
+		return true
+	}
+	fromPrev := 0
+	if c.prevCR {
+		if b[0] != '\n' {
+			return false
+		}
+		fromPrev = 1
+	}
+	pairs := bytes.Count(b, crlf)
+	trailingCR := 0
+	if b[len(b)-1] == '\r' {
+		trailingCR = 1
+	}
+	c.prevCR = trailingCR == 1
+	return bytes.Count(b, lf) == pairs+fromPrev && bytes.Count(b, cr) == pairs+trailingCR
+}
+
+var crlf, cr, lf = []byte("\r\n"), []byte("\r"), []byte("\n")

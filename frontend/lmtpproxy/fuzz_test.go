@@ -79,3 +79,25 @@ func FuzzParamConn(f *testing.F) {
 func stripped(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(strings.ToUpper(s), "IGNOREQUOTA", "")), "")
 }
+
+// FuzzCheckedReader checks the counting test for bare CRs and LFs against
+// a byte-by-byte one, with the message cut into two reads anywhere.
+func FuzzCheckedReader(f *testing.F) {
+	for _, s := range []string{"a\r\nb\r\n", "a\nb", "a\rb", "a\r", "\r\n\r\n", "\r", "\n", "ab\r\r\n"} {
+		f.Add(s, uint8(1))
+	}
+	f.Fuzz(func(t *testing.T, msg string, cut uint8) {
+		want := true
+		for i := 0; i < len(msg); i++ {
+			if msg[i] == '\n' && (i == 0 || msg[i-1] != '\r') || msg[i] == '\r' && (i+1 == len(msg) || msg[i+1] != '\n') {
+				want = false
+			}
+		}
+		k := int(cut) % (len(msg) + 1)
+		c := &checkedReader{r: io.MultiReader(strings.NewReader(msg[:k]), strings.NewReader(msg[k:]))}
+		_, err := io.ReadAll(c)
+		if got := err == nil; got != want {
+			t.Fatalf("checkedReader(%q cut at %d) = %v, want clean %v", msg, k, err, want)
+		}
+	})
+}

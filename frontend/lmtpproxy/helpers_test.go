@@ -75,7 +75,7 @@ type delivery struct {
 // testBackend is an LMTP server standing in for a backend's lmtpd: go-smtp
 // behind the same IGNOREQUOTA carrier, with AUTH PLAIN for the proxy.
 type testBackend struct {
-	t     *testing.T
+	t     testing.TB
 	l     net.Listener
 	srv   *smtp.Server
 	conns atomic.Int32
@@ -86,7 +86,7 @@ type testBackend struct {
 	overQuota  map[string]bool // protected by mu: refused at DATA unless IGNOREQUOTA
 }
 
-func startBackend(t *testing.T) *testBackend {
+func startBackend(t testing.TB) *testBackend {
 	t.Helper()
 	b := &testBackend{t: t, refuse: map[string]bool{}, overQuota: map[string]bool{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -195,7 +195,7 @@ func (s *backendSession) LMTPData(r io.Reader, status smtp.StatusCollector) erro
 }
 
 // startProxy serves a proxy in front of the backends, named be1, be2, ...
-func startProxy(t *testing.T, loc Locator, cfg func(*Config), backends ...*testBackend) (*Server, string) {
+func startProxy(t testing.TB, loc Locator, cfg func(*Config), backends ...*testBackend) (*Server, string) {
 	t.Helper()
 	m := servermap.Map{}
 	for i, b := range backends {

@@ -28,12 +28,15 @@ type paramConn struct {
 	net.Conn
 	br      *bufio.Reader
 	idle    time.Duration // each Read may wait this long; 0: no limit
-	pending []byte        // transformed bytes not yet handed over
+	pending []byte        // transformed bytes, handed over up to off
+	off     int
 
 	mode      int    // what the next bytes are
 	dotState  int    // in modeData: go-smtp's end-of-data state machine
 	remaining uint64 // in modeChunk: BDAT bytes left
 	midLine   bool   // in modeCommand: inside a line too long to buffer
+
+	w coalescer // replies
 
 	mu        sync.Mutex
 	lastReply string   // protected by mu: the code of the last reply written
@@ -56,8 +59,12 @@ const (
 	modePassthrough
 )
 
+// readBuffer is how much of the client's data one read takes: a whole
+// message of 10 KB in one system call, where go-smtp's own buffer is 4 KB.
+const readBuffer = 64 << 10
+
 func newParamConn(c net.Conn, idle time.Duration) *paramConn {
-	return &paramConn{Conn: c, br: bufio.NewReaderSize(c, 4096), idle: idle}
+	return &paramConn{Conn: c, br: bufio.NewReaderSize(c, readBuffer), idle: idle}
 }
 
 // maxCommandLine is the longest command line paramConn looks into; longer
@@ -69,12 +76,19 @@ func (c *paramConn) Read(b []byte) (int, error) {
 		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
 	}
 	if len(c.pending) == 0 {
+		// The next bytes may have to come from the client, which may be
+		// waiting for the replies held so far.
+		if err := c.w.flush(c.Conn); err != nil {
+			return 0, err
+		}
 		if err := c.fill(len(b)); err != nil && len(c.pending) == 0 {
 			return 0, err
 		}
 	}
-	n := copy(b, c.pending)
-	c.pending = c.pending[n:]
+	n := copy(b, c.pending[c.off:])
+	if c.off += n; c.off == len(c.pending) {
+		c.pending, c.off = c.pending[:0], 0
+	}
 	return n, nil
 }
 
@@ -222,6 +236,17 @@ func (c *paramConn) fillData(max int) error {
 	}
 	n := 0
 	for n < len(chunk) && c.mode == modeData {
+		if c.dotState == data {
+			// Inside a line only a CR matters: skip to it.
+			i := bytes.IndexByte(chunk[n:], '\r')
+			if i < 0 {
+				n = len(chunk)
+				break
+			}
+			n += i + 1
+			c.dotState = cr
+			continue
+		}
 		b := chunk[n]
 		n++
 		switch c.dotState {
@@ -300,13 +325,14 @@ func (c *paramConn) take(chunk []byte) {
 // capabilities. go-smtp writes one line per Write.
 func (c *paramConn) Write(b []byte) (int, error) {
 	if bytes.Equal(b, []byte("250-PIPELINING\r\n")) {
-		if _, err := c.Conn.Write([]byte("250-IGNOREQUOTA\r\n")); err != nil {
-			return 0, err
-		}
+		c.w.write(c.Conn, []byte("250-IGNOREQUOTA\r\n"))
 	}
 	c.noteReplies(b)
-	return c.Conn.Write(b)
+	return c.w.write(c.Conn, b)
 }
+
+// Close sends the replies held, then closes.
+func (c *paramConn) Close() error { return c.w.closeFlushed(c.Conn) }
 
 func (c *paramConn) noteReplies(b []byte) {
 	for len(b) > 0 {
@@ -350,8 +376,18 @@ func (c *paramConn) ignoreQuota(path string) bool {
 // RCPT line go-smtp's client writes, as Cyrus's lmtpproxyd passes it on.
 type rcptConn struct {
 	net.Conn
+	w   coalescer // commands and the message, sent before each reply is read
 	mu  sync.Mutex
 	arm bool // protected by mu
+}
+
+// Read sends what was written first: go-smtp's client reads only for the
+// reply to it.
+func (c *rcptConn) Read(b []byte) (int, error) {
+	if err := c.w.flush(c.Conn); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
 }
 
 // armIgnoreQuota makes the next RCPT line carry IGNOREQUOTA.
@@ -369,10 +405,10 @@ func (c *rcptConn) Write(b []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	if !arm {
-		return c.Conn.Write(b)
+		return c.w.write(c.Conn, b)
 	}
 	line := append(append(bytes.Clone(b[:len(b)-2]), " IGNOREQUOTA"...), "\r\n"...)
-	if _, err := c.Conn.Write(line); err != nil {
+	if _, err := c.w.write(c.Conn, line); err != nil {
 		return 0, err
 	}
 	return len(b), nil

@@ -2,7 +2,6 @@ package lmtpproxy
 
 import (
 	"context"
-	"errors"
 	"net"
 	"sync"
 	"time"
@@ -158,38 +157,14 @@ func (p *pool) dial(ctx context.Context, server string) (*backendConn, error) {
 	return &backendConn{server: server, c: c, conn: conn, ignoreQuota: ok}, nil
 }
 
-// begin sends MAIL and a RCPT for each of g's addresses, noting refusals
-// in results. It returns the addresses taken, or an error when the
-// connection failed.
-func (bc *backendConn) begin(s *Server, env envelope, g *group, results map[string]error) ([]string, error) {
-	opts := env.opts
-	if err := bc.c.Mail(env.from, &opts); err != nil {
-		var reply *smtp.SMTPError
-		if errors.As(err, &reply) && reply.Code != 421 {
-			for _, a := range g.addrs {
-				results[a] = s.backendReply(g.server, reply)
-			}
-			return nil, nil
-		}
-		return nil, err
+// reset ends the transaction under way without a message and keeps the
+// connection for the next.
+func (bc *backendConn) reset(p *pool) {
+	if bc.c.Reset() == nil {
+		p.put(bc)
+	} else {
+		bc.abort()
 	}
-	var accepted []string
-	for _, a := range g.addrs {
-		if g.ignoreQuota[a] && bc.ignoreQuota {
-			bc.conn.armIgnoreQuota()
-		}
-		err := bc.c.Rcpt(a, nil)
-		var reply *smtp.SMTPError
-		switch {
-		case err == nil:
-			accepted = append(accepted, a)
-		case errors.As(err, &reply) && reply.Code != 421:
-			results[a] = s.backendReply(g.server, reply)
-		default:
-			return nil, err
-		}
-	}
-	return accepted, nil
 }
 
 // close ends an idle connection politely.

@@ -1,0 +1,189 @@
+package tests
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// startLoopbackBackend starts a backend on an address of its own in
+// 127/8 with IMAP, LMTP and POP3 on their standard ports and that address
+// as its server name, as a murder's backends are named by host: Cyrus's
+// frontend, which finds a backend's lmtpd by the service name, and
+// roost-frontend without a --backend-map both reach it. The standard
+// ports need root.
+func startLoopbackBackend(tb testing.TB, name, mupdateAddr string, extra ...string) *cyrus {
+	tb.Helper()
+	if os.Getuid() != 0 {
+		tb.Skip("a backend on the standard ports needs root")
+	}
+	for range 100 {
+		ip := fmt.Sprintf("127.%d.%d.%d", 100+rand.IntN(100), rand.IntN(250), 1+rand.IntN(250))
+		free := true
+		for _, port := range []string{"143", "24", "110"} {
+			l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+			if err != nil {
+				free = false
+				break
+			}
+			l.Close()
+		}
+		if free {
+			c := &cyrus{name: name, role: "backend", servername: ip,
+				imapAddr: ip + ":143", lmtpAddr: ip + ":24", pop3Addr: ip + ":110"}
+			return launchCyrus(tb, c, mupdateAddr, extra)
+		}
+	}
+	tb.Fatal("no free loopback address")
+	return nil
+}
+
+// lmtpSender delivers over kept LMTP connections: one to a frontend, or
+// one per backend, each recipient sent to the backend route names.
+type lmtpSender struct {
+	tb      testing.TB
+	clients map[string]*smtp.Client
+	route   func(rcpt string) string
+}
+
+// dialSender connects to each address, logging in as the Cyrus admin
+// where the server asks for AUTH (Cyrus's lmtpd over TCP does).
+func dialSender(tb testing.TB, addrs map[string]string, route func(string) string) *lmtpSender {
+	tb.Helper()
+	s := &lmtpSender{tb: tb, clients: map[string]*smtp.Client{}, route: route}
+	for name, addr := range addrs {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c := smtp.NewClientLMTP(conn)
+		if err := c.Hello("bench.example.org"); err != nil {
+			tb.Fatalf("LHLO to %s: %v", addr, err)
+		}
+		if ok, _ := c.Extension("AUTH"); ok {
+			if err := c.Auth(sasl.NewPlainClient("", cyrusAdmin, cyrusPassword)); err != nil {
+				tb.Fatalf("AUTH to %s: %v", addr, err)
+			}
+		}
+		tb.Cleanup(func() { c.Close() })
+		s.clients[name] = c
+	}
+	return s
+}
+
+// send delivers msg to rcpts, one transaction per connection involved,
+// and fails unless every recipient got 250.
+func (s *lmtpSender) send(rcpts []string, msg string) {
+	groups := map[string][]string{}
+	for _, r := range rcpts {
+		groups[s.route(r)] = append(groups[s.route(r)], r)
+	}
+	for name, group := range groups {
+		c := s.clients[name]
+		if err := c.Mail("bench@example.org", nil); err != nil {
+			s.tb.Fatalf("MAIL: %v", err)
+		}
+		for _, r := range group {
+			if err := c.Rcpt(r, nil); err != nil {
+				s.tb.Fatalf("RCPT %s: %v", r, err)
+			}
+		}
+		w, err := c.Data()
+		if err != nil {
+			s.tb.Fatalf("DATA: %v", err)
+		}
+		io.WriteString(w, msg)
+		if _, err := w.CloseWithLMTPResponse(); err != nil {
+			s.tb.Fatalf("delivery to %v: %v", group, err)
+		}
+	}
+}
+
+// BenchmarkLMTP measures LMTP deliveries per second of 10 KB messages,
+// with 1 recipient and with 10 on two real Cyrus 3.6 backends: straight
+// to the backends' lmtpd (one kept connection to each, the recipients of
+// each backend in one transaction, the backends one after the other),
+// through roost-frontend running as its own process, and through Cyrus's
+// own frontend (lmtpd in proxy mode), each over one kept connection,
+// interleaved in the same run (the median of five rounds):
+//
+//	go test -run XXX -bench LMTP -benchtime 1x ./tests/
+func BenchmarkLMTP(b *testing.B) {
+	nodes := startThree(b, "lb", false)
+	be1 := startLoopbackBackend(b, "backend1", nodes[1].mupdateAddr)
+	be2 := startLoopbackBackend(b, "backend2", nodes[2].mupdateAddr)
+	one := []string{"john@example.com"}
+	var ten []string
+	home := map[string]string{"john@example.com": "be1"}
+	be1.imapOK(b, "CREATE user.john")
+	var want []string
+	for i := range 10 {
+		be, server := be1, "be1"
+		if i >= 5 {
+			be, server = be2, "be2"
+		}
+		be.imapOK(b, fmt.Sprintf("CREATE user.r%d", i))
+		want = append(want, fmt.Sprintf("user.r%d", i))
+		ten = append(ten, fmt.Sprintf("r%d@example.com", i))
+		home[ten[i]] = server
+	}
+	want = append(want, "user.john")
+	waitFor(b, "the cluster to hold every mailbox", 30*time.Second, func() error {
+		return sameNames(names(nodes[0]), want)
+	})
+	m := &murder{nodes: nodes, be1: be1, be2: be2}
+	fe := startFrontendProcess(b, m)
+	cyrusFE := m.cyrusFrontend(b)
+
+	senders := []*lmtpSender{
+		dialSender(b, map[string]string{"be1": be1.lmtpAddr, "be2": be2.lmtpAddr}, func(r string) string { return home[r] }),
+		dialSender(b, map[string]string{"": fe.lmtpAddr}, func(string) string { return "" }),
+		dialSender(b, map[string]string{"": cyrusFE.lmtpAddr}, func(string) string { return "" }),
+	}
+	body := benchMessage(0, 10<<10)
+	seq := 0
+	message := func() string {
+		seq++
+		return fmt.Sprintf("Message-ID: <bench.%d.%d@example.org>\r\n%s", seq, time.Now().UnixNano(), body)
+	}
+	for _, s := range senders { // warm up: connections, caches
+		s.send(ten, message())
+	}
+	const perRound = 60
+	for b.Loop() {
+		for _, c := range []struct {
+			name  string
+			rcpts []string
+		}{{"1rcpt", one}, {"10rcpt", ten}} {
+			var rate [3][]time.Duration
+			var feCPU time.Duration
+			for round := range 5 {
+				for i := range senders {
+					k := (i + round) % len(senders)
+					cpu := fe.cpuTime(b)
+					start := time.Now()
+					for range perRound {
+						senders[k].send(c.rcpts, message())
+					}
+					rate[k] = append(rate[k], time.Since(start))
+					if k == 1 {
+						feCPU += fe.cpuTime(b) - cpu
+					}
+				}
+			}
+			b.ReportMetric(float64(feCPU.Microseconds())/(5*perRound), "us-cpu/msg-"+c.name+"-frontend")
+			for k, name := range []string{"direct", "frontend", "cyrus"} {
+				b.ReportMetric(perRound/median(rate[k]).Seconds(), "msg/s-"+c.name+"-"+name)
+			}
+			b.ReportMetric(float64(median(rate[0]))/float64(median(rate[1])), "x-"+c.name+"-frontend")
+			b.ReportMetric(float64(median(rate[0]))/float64(median(rate[2])), "x-"+c.name+"-cyrus")
+		}
+	}
+}
