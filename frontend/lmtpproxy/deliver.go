@@ -2,10 +2,12 @@ package lmtpproxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -22,20 +24,17 @@ type envelope struct {
 // giving any status, so that replies never overtake the client's data.
 func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	s := c.s
-	txns := c.txns
-	c.txns, c.byServer = nil, nil
-	for _, t := range txns {
-		t.finish()
-	}
+	groups := c.groups()
+	env := envelope{from: c.from, opts: c.opts}
 	body := &checkedReader{r: r}
 	var results map[string]error
-	if len(txns) == 1 {
-		results = s.deliver(txns[0], body, body)
+	if len(groups) == 1 {
+		results = s.deliver(groups[0], env, body, body)
 	} else {
-		results = s.deliverSpooled(txns, body)
+		results = s.deliverSpooled(groups, env, body)
 	}
 	io.Copy(io.Discard, r)
-	s.m.delivery(len(txns), body.n)
+	s.m.delivery(len(groups), body.n)
 	for _, rc := range c.rcpts {
 		err := results[rc.addr]
 		status.SetStatus(rc.addr, err)
@@ -46,20 +45,43 @@ func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			s.m.status(250)
 		}
 	}
-	c.logger.Info("delivered", "from", c.from, "rcpts", len(c.rcpts), "backends", len(txns), "bytes", body.n)
+	c.logger.Info("delivered", "from", c.from, "rcpts", len(c.rcpts), "backends", len(groups), "bytes", body.n)
 	return nil
 }
 
+// groups are the session's recipients by backend, in the order each
+// backend was first named, each address once.
+func (c *session) groups() []*group {
+	var out []*group
+	byServer := map[string]*group{}
+	seen := map[string]bool{}
+	for _, r := range c.rcpts {
+		g := byServer[r.server]
+		if g == nil {
+			g = &group{server: r.server, ignoreQuota: map[string]bool{}}
+			byServer[r.server] = g
+			out = append(out, g)
+		}
+		if r.ignoreQuota {
+			g.ignoreQuota[r.addr] = true
+		}
+		if !seen[r.addr] {
+			seen[r.addr] = true
+			g.addrs = append(g.addrs, r.addr)
+		}
+	}
+	return out
+}
+
 // deliverSpooled holds the message in a file, then gives it to every
-// transaction's backend at once.
-func (s *Server) deliverSpooled(txns []*txn, body *checkedReader) map[string]error {
+// group's backend at once.
+func (s *Server) deliverSpooled(groups []*group, env envelope, body *checkedReader) map[string]error {
 	results := map[string]error{}
 	fail := func(err error) map[string]error {
-		for _, t := range txns {
-			for _, a := range t.addrs {
+		for _, g := range groups {
+			for _, a := range g.addrs {
 				results[a] = err
 			}
-			t.release()
 		}
 		return results
 	}
@@ -82,11 +104,11 @@ func (s *Server) deliverSpooled(txns []*txn, body *checkedReader) map[string]err
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for _, t := range txns {
+	for _, g := range groups {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res := s.deliver(t, io.NewSectionReader(f, 0, size), nil)
+			res := s.deliver(g, env, io.NewSectionReader(f, 0, size), nil)
 			mu.Lock()
 			defer mu.Unlock()
 			for a, err := range res {
@@ -98,77 +120,67 @@ func (s *Server) deliverSpooled(txns []*txn, body *checkedReader) map[string]err
 	return results
 }
 
-// deliver ends t, its recipients given, with the message read from msg;
-// checked, when msg is the client's data itself, tells a fault of the
-// message from one of the backend. It returns each address's status
-// (nil: delivered).
-func (s *Server) deliver(t *txn, msg io.Reader, checked *checkedReader) map[string]error {
-	results, accepted, bc := t.results, t.accepted, t.bc
-	all := func(err error) map[string]error {
-		for _, a := range t.addrs {
-			if _, done := results[a]; !done {
-				results[a] = err
-			}
-		}
-		return results
-	}
+// deliver runs one LMTP transaction on g's backend, reading the message
+// from msg; checked, when msg is the client's data itself, tells a fault
+// of the message from one of the backend. It returns each address's
+// status (nil: delivered).
+func (s *Server) deliver(g *group, env envelope, msg io.Reader, checked *checkedReader) map[string]error {
 	down := func(err error) map[string]error {
-		s.logger.Warn("backend LMTP failed", "server", t.server, "err", err)
-		s.m.transaction(t.server, "failed")
-		return all(s.tempfail(causeDown, smtp.EnhancedCode{4, 4, 1}, "Backend %s is not reachable; try again later", t.server))
-	}
-	if t.err != nil {
-		if bc != nil {
-			bc.abort()
+		s.logger.Warn("backend LMTP failed", "server", g.server, "err", err)
+		s.m.transaction(g.server, "failed")
+		results := make(map[string]error, len(g.addrs))
+		for _, a := range g.addrs {
+			results[a] = s.tempfail(causeDown, smtp.EnhancedCode{4, 4, 1}, "Backend %s is not reachable; try again later", g.server)
 		}
-		return down(t.err)
-	}
-	if len(accepted) == 0 {
-		s.m.transaction(t.server, "refused")
-		bc.reset(s.pool)
 		return results
 	}
-	w, err := bc.c.Data()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	bc, err := s.pool.get(ctx, g.server)
 	if err != nil {
-		bc.abort()
-		if reply := (*smtp.SMTPError)(nil); errors.As(err, &reply) && reply.Code != 421 {
-			s.m.transaction(t.server, "refused")
-			return all(s.backendReply(t.server, reply))
-		}
 		return down(err)
 	}
-	if _, err := io.Copy(w, msg); err != nil {
-		// Without the final dot the backend delivers nothing.
+	out, err := bc.transact(s, env, g, msg)
+	if err != nil && bc.reused && !out.sentData {
+		// A kept connection the backend has since closed: once more, anew.
 		bc.abort()
-		if checked != nil && checked.err != nil {
-			return all(s.bodyFailure(checked.err))
+		if bc, err = s.pool.dial(ctx, g.server); err != nil {
+			return down(err)
 		}
-		return down(err)
+		out, err = bc.transact(s, env, g, msg)
 	}
 	if checked != nil && checked.err != nil {
+		// The message broke: without its final dot the backend delivers
+		// nothing, and every recipient gets the message's fault.
 		bc.abort()
-		return all(s.bodyFailure(checked.err))
-	}
-	resp, err := w.CloseWithLMTPResponse()
-	var perRcpt smtp.LMTPDataError
-	errors.As(err, &perRcpt)
-	for _, a := range accepted {
-		switch {
-		case resp[a] != nil:
-			results[a] = nil
-		case perRcpt[a] != nil:
-			results[a] = s.backendReply(t.server, perRcpt[a])
+		fault := s.bodyFailure(checked.err)
+		results := make(map[string]error, len(g.addrs))
+		for _, a := range g.addrs {
+			results[a] = fault
 		}
+		return results
 	}
-	if err != nil && perRcpt == nil || len(resp)+len(perRcpt) < len(accepted) {
-		// The connection broke after the message: what the backend did
-		// with it is unknown, and a retry is safe (Cyrus suppresses
-		// duplicates by Message-ID).
+	if err != nil {
+		// After the message, what the backend did with it is unknown, and
+		// a retry is safe: Cyrus suppresses duplicates by Message-ID.
 		bc.abort()
 		return down(err)
 	}
-	s.m.transaction(t.server, "ok")
-	s.pool.put(bc)
+	results := out.refused
+	for a, st := range out.status {
+		results[a] = st
+	}
+	switch {
+	case out.unclean:
+		bc.abort()
+		s.m.transaction(g.server, "refused")
+	case len(out.accepted) == 0:
+		bc.reset(s.pool)
+		s.m.transaction(g.server, "refused")
+	default:
+		s.pool.put(bc)
+		s.m.transaction(g.server, "ok")
+	}
 	return results
 }
 

@@ -18,7 +18,8 @@
 // at once. Backend connections log in as the proxy identity with AUTH
 // PLAIN and are kept for the next delivery.
 //
-// The server and the backend clients are github.com/emersion/go-smtp's;
-// params.go carries Cyrus's IGNOREQUOTA RCPT parameter, which go-smtp does
-// not know, through both.
+// The server is github.com/emersion/go-smtp's, and so is the client that
+// opens backend connections; transactions on them are pipelined by the
+// proxy itself (txn.go). params.go carries Cyrus's IGNOREQUOTA RCPT
+// parameter, which go-smtp's server does not know, through it.
 package lmtpproxy

@@ -1,12 +1,16 @@
 package lmtpproxy
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // FuzzParseRcpt checks that taking IGNOREQUOTA off a RCPT argument keeps
@@ -100,4 +104,52 @@ func FuzzCheckedReader(f *testing.F) {
 			t.Fatalf("checkedReader(%q cut at %d) = %v, want clean %v", msg, k, err, want)
 		}
 	})
+}
+
+// FuzzWriteStuffed checks that a dot-stuffed message reads back, with
+// net/textproto's decoder, as the message sent, in whatever reads it
+// comes.
+func FuzzWriteStuffed(f *testing.F) {
+	for _, s := range []string{"a\r\n.b\r\n", ".\r\n", "..\r\n.\r\n", "", "x", "a\r\n\r\n.", ".a"} {
+		f.Add(s, uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, msg string, cut uint8) {
+		// Messages have CRLF line ends only; make this one so.
+		msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\r", ""), "\n", "\r\n")
+		k := int(cut) % (len(msg) + 1)
+		var out bytes.Buffer
+		w := bufio.NewWriter(&out)
+		if err := writeStuffed(w, io.MultiReader(strings.NewReader(msg[:k]), strings.NewReader(msg[k:]))); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		got, err := io.ReadAll(textproto.NewReader(bufio.NewReader(&out)).DotReader())
+		if err != nil {
+			t.Fatalf("reading back %q: %v", out.String(), err)
+		}
+		want := strings.ReplaceAll(msg, "\r\n", "\n")
+		if msg != "" && !strings.HasSuffix(msg, "\r\n") {
+			want += "\n"
+		}
+		if string(got) != want {
+			t.Fatalf("writeStuffed(%q) = %q, which reads back as %q", msg, out.String(), got)
+		}
+	})
+}
+
+func TestParseReply(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		text string
+		want smtp.SMTPError
+	}{
+		{550, "5.1.1 User unknown", smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "User unknown"}},
+		{452, "4.2.2 Over quota", smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Over quota"}},
+		{554, "Transaction failed", smtp.SMTPError{Code: 554, EnhancedCode: smtp.NoEnhancedCode, Message: "Transaction failed"}},
+		{550, "5.x.1 odd", smtp.SMTPError{Code: 550, EnhancedCode: smtp.NoEnhancedCode, Message: "5.x.1 odd"}},
+	} {
+		if got := parseReply(tc.code, tc.text); *got != tc.want {
+			t.Errorf("parseReply(%d, %q) = %+v, want %+v", tc.code, tc.text, *got, tc.want)
+		}
+	}
 }

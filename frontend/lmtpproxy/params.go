@@ -12,8 +12,8 @@ import (
 
 // Cyrus's lmtpd has a RCPT parameter of its own, IGNOREQUOTA (deliver even
 // over quota; Cyrus's deliver -q and frontends send it), which go-smtp's
-// server refuses as unknown and its client cannot send. paramConn carries
-// it through the server: it advertises the capability in the LHLO reply
+// server refuses as unknown (the proxy's own transactions, txn.go, send
+// it on). paramConn carries it through the server: it advertises the capability in the LHLO reply
 // and takes the parameter off RCPT command lines before go-smtp reads
 // them, keeping it for the session. It touches command lines only: it
 // follows the conversation as go-smtp does, passing DATA and BDAT
@@ -370,46 +370,4 @@ func (c *paramConn) ignoreQuota(path string) bool {
 		}
 	}
 	return false
-}
-
-// rcptConn is a backend connection that can add IGNOREQUOTA to the next
-// RCPT line go-smtp's client writes, as Cyrus's lmtpproxyd passes it on.
-type rcptConn struct {
-	net.Conn
-	w   coalescer // commands and the message, sent before each reply is read
-	mu  sync.Mutex
-	arm bool // protected by mu
-}
-
-// Read sends what was written first: go-smtp's client reads only for the
-// reply to it.
-func (c *rcptConn) Read(b []byte) (int, error) {
-	if err := c.w.flush(c.Conn); err != nil {
-		return 0, err
-	}
-	return c.Conn.Read(b)
-}
-
-// armIgnoreQuota makes the next RCPT line carry IGNOREQUOTA.
-func (c *rcptConn) armIgnoreQuota() {
-	c.mu.Lock()
-	c.arm = true
-	c.mu.Unlock()
-}
-
-func (c *rcptConn) Write(b []byte) (int, error) {
-	c.mu.Lock()
-	arm := c.arm && len(b) > 10 && strings.EqualFold(string(b[:8]), "RCPT TO:") && bytes.HasSuffix(b, []byte("\r\n"))
-	if arm {
-		c.arm = false
-	}
-	c.mu.Unlock()
-	if !arm {
-		return c.w.write(c.Conn, b)
-	}
-	line := append(append(bytes.Clone(b[:len(b)-2]), " IGNOREQUOTA"...), "\r\n"...)
-	if _, err := c.w.write(c.Conn, line); err != nil {
-		return 0, err
-	}
-	return len(b), nil
 }

@@ -1,8 +1,10 @@
 package lmtpproxy
 
 import (
+	"bufio"
 	"context"
 	"net"
+	"net/textproto"
 	"sync"
 	"time"
 
@@ -33,12 +35,16 @@ type pool struct {
 // backendConn is one logged-in LMTP connection to a backend.
 type backendConn struct {
 	server      string
-	c           *smtp.Client
-	conn        *rcptConn
-	ignoreQuota bool      // the backend takes IGNOREQUOTA
-	reused      bool      // it served a delivery before
-	idleSince   time.Time // when it was put back
+	conn        net.Conn
+	tr          *textproto.Reader // its replies
+	w           *bufio.Writer     // commands and messages
+	caps        map[string]bool   // its LHLO keywords, upper-case
+	ignoreQuota bool              // it takes IGNOREQUOTA
+	reused      bool              // it served a delivery before
+	idleSince   time.Time         // when it was put back
 }
+
+func (bc *backendConn) has(keyword string) bool { return bc.caps[keyword] }
 
 func newPool(s *Server) *pool {
 	p := &pool{s: s, idle: map[string][]*backendConn{}, stop: make(chan struct{}), done: make(chan struct{})}
@@ -128,52 +134,69 @@ func (p *pool) close() {
 	}
 }
 
-// dial connects to server's LMTP service, introduces the proxy and logs
-// in as the proxy identity.
+// dial connects to server's LMTP service and, with go-smtp's client,
+// reads the greeting, introduces the proxy and logs in as the proxy
+// identity; transactions then run on the connection itself.
 func (p *pool) dial(ctx context.Context, server string) (*backendConn, error) {
 	cfg := &p.s.cfg
 	addr := cfg.BackendMap.Addr(server, servermap.LMTP)
 	var d net.Dialer
-	raw, err := d.DialContext(ctx, servermap.Network(addr), addr)
+	conn, err := d.DialContext(ctx, servermap.Network(addr), addr)
 	if err != nil {
 		return nil, err
 	}
-	conn := &rcptConn{Conn: raw}
-	c := smtp.NewClientLMTP(conn)
-	c.CommandTimeout, c.SubmissionTimeout = time.Minute, 5*time.Minute
 	if deadline, ok := ctx.Deadline(); ok {
-		raw.SetDeadline(deadline)
+		conn.SetDeadline(deadline)
 	}
+	c := smtp.NewClientLMTP(conn)
 	err = c.Hello(cfg.Hostname)
 	if err == nil && cfg.ProxyUser != "" {
 		err = c.Auth(sasl.NewPlainClient("", cfg.ProxyUser, cfg.ProxyPassword))
 	}
-	raw.SetDeadline(time.Time{})
+	conn.SetDeadline(time.Time{})
 	if err != nil {
-		c.Close()
+		conn.Close()
 		return nil, err
 	}
-	ok, _ := c.Extension("IGNOREQUOTA")
-	return &backendConn{server: server, c: c, conn: conn, ignoreQuota: ok}, nil
+	bc := &backendConn{server: server, conn: conn, caps: map[string]bool{},
+		tr: textproto.NewReader(bufio.NewReader(conn)), w: bufio.NewWriterSize(conn, 64<<10)}
+	for _, kw := range []string{"SIZE", "8BITMIME", "IGNOREQUOTA"} {
+		bc.caps[kw], _ = c.Extension(kw)
+	}
+	bc.ignoreQuota = bc.caps["IGNOREQUOTA"]
+	return bc, nil
 }
 
-// reset ends the transaction under way without a message and keeps the
-// connection for the next.
+// reset ends a transaction without a message and keeps the connection
+// for the next.
 func (bc *backendConn) reset(p *pool) {
-	if bc.c.Reset() == nil {
-		p.put(bc)
-	} else {
-		bc.abort()
+	bc.conn.SetDeadline(time.Now().Add(time.Minute))
+	bc.w.WriteString("RSET\r\n")
+	err := bc.w.Flush()
+	if err == nil {
+		var reply *smtp.SMTPError
+		if reply, err = bc.reply(); reply != nil {
+			err = reply
+		}
 	}
+	bc.conn.SetDeadline(time.Time{})
+	if err != nil {
+		bc.abort()
+		return
+	}
+	p.put(bc)
 }
 
 // close ends an idle connection politely.
 func (bc *backendConn) close() {
 	bc.conn.SetDeadline(time.Now().Add(2 * time.Second))
-	bc.c.Quit()
-	bc.c.Close()
+	bc.w.WriteString("QUIT\r\n")
+	if bc.w.Flush() == nil {
+		bc.tr.ReadResponse(0)
+	}
+	bc.conn.Close()
 }
 
 // abort drops the connection; in the middle of a message, the backend
 // then delivers nothing.
-func (bc *backendConn) abort() { bc.c.Close() }
+func (bc *backendConn) abort() { bc.conn.Close() }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -80,7 +79,6 @@ type Server struct {
 	smtp    *smtp.Server
 	pool    *pool
 	started time.Time
-	bg      sync.WaitGroup // backend transactions and their release
 }
 
 // New checks cfg and fills its defaults.
@@ -158,7 +156,6 @@ func (l *listener) Accept() (net.Conn, error) {
 // backend connections.
 func (s *Server) Close() error {
 	err := s.smtp.Close()
-	s.bg.Wait()
 	s.pool.close()
 	return err
 }

@@ -19,11 +19,9 @@ type session struct {
 	conn   *paramConn
 	logger *slog.Logger
 
-	from     string
-	opts     smtp.MailOptions
-	rcpts    []rcpt          // accepted, in the order given
-	txns     []*txn          // one per backend, in the order first named
-	byServer map[string]*txn // the same, by server
+	from  string
+	opts  smtp.MailOptions
+	rcpts []rcpt // accepted, in the order given
 }
 
 // rcpt is one accepted recipient.
@@ -35,17 +33,11 @@ type rcpt struct {
 
 var _ smtp.LMTPSession = (*session)(nil)
 
-// Reset ends the transaction, after a message or without one (RSET, or
-// the connection gone): the backend transactions still open are released.
 func (c *session) Reset() {
-	for _, t := range c.txns {
-		t.release()
-	}
-	c.from, c.opts, c.rcpts, c.txns, c.byServer = "", smtp.MailOptions{}, nil, nil, nil
+	c.from, c.opts, c.rcpts = "", smtp.MailOptions{}, nil
 }
 
 func (c *session) Logout() error {
-	c.Reset()
 	c.s.m.connClosed()
 	return nil
 }
@@ -73,16 +65,6 @@ func (c *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return err
 	}
 	c.rcpts = append(c.rcpts, rcpt{addr: to, server: server, ignoreQuota: ignoreQuota})
-	t := c.byServer[server]
-	if t == nil {
-		if c.byServer == nil {
-			c.byServer = map[string]*txn{}
-		}
-		t = c.s.openTxn(server, envelope{from: c.from, opts: c.opts})
-		c.byServer[server] = t
-		c.txns = append(c.txns, t)
-	}
-	t.add(to, ignoreQuota)
 	return nil
 }
 

@@ -1,153 +1,219 @@
 package lmtpproxy
 
 import (
-	"context"
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
 )
 
-// txn is one backend's LMTP transaction. It opens at the first RCPT the
-// backend gets, in a goroutine of its own, so that the backend's MAIL and
-// RCPT round trips overlap the client's, and the message, once it comes,
-// goes straight out.
-type txn struct {
-	s      *Server
-	server string
-	in     chan txnRcpt
-	ready  chan struct{} // closed once run is done with every RCPT
+// One backend transaction. go-smtp's client opens the connection (the
+// greeting, LHLO and AUTH), but it runs a transaction in lock step, a
+// round trip per command, and cannot send IGNOREQUOTA. Every LMTP server
+// pipelines (RFC 2033 section 4.2), so the proxy sends MAIL, every RCPT
+// and DATA in one write, as Cyrus's own lmtpproxyd does, and the message
+// in as few writes as its size allows.
 
-	// Owned by the session.
-	addrs    []string // each address once, in order
-	seen     map[string]bool
-	finished bool
-
-	// Written by run before ready closes, read after.
-	bc       *backendConn // nil when no connection could be made
-	accepted []string
-	results  map[string]error // the backend's refusals
-	err      error            // the connection failed
+// group is what one backend gets: its recipients, each address once.
+type group struct {
+	server      string
+	addrs       []string
+	ignoreQuota map[string]bool
 }
 
-type txnRcpt struct {
-	addr        string
-	ignoreQuota bool
+// outcome is how a transaction ended.
+type outcome struct {
+	refused  map[string]error // addresses the backend did not take, with its reply
+	accepted []string         // taken, with their status after the message
+	status   map[string]error
+	sentData bool // some of the message went: the transaction cannot be replayed
+	unclean  bool // the backend is in a state the proxy does not know: drop it
 }
 
-func (s *Server) openTxn(server string, env envelope) *txn {
-	t := &txn{s: s, server: server, in: make(chan txnRcpt, 64), ready: make(chan struct{}),
-		seen: map[string]bool{}, results: map[string]error{}}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		defer close(t.ready)
-		t.run(env)
-	}()
-	return t
-}
-
-// add gives the backend one more recipient.
-func (t *txn) add(addr string, ignoreQuota bool) {
-	if t.seen[addr] {
-		return
-	}
-	t.seen[addr] = true
-	t.addrs = append(t.addrs, addr)
-	t.in <- txnRcpt{addr, ignoreQuota}
-}
-
-// finish waits until the backend has answered every RCPT.
-func (t *txn) finish() {
-	if !t.finished {
-		t.finished = true
-		close(t.in)
-	}
-	<-t.ready
-}
-
-// release ends a transaction no message will follow: its connection is
-// reset and kept, in the background, so that a client's RSET does not
-// wait on the backend.
-func (t *txn) release() {
-	if !t.finished {
-		t.finished = true
-		close(t.in)
-	}
-	t.s.bg.Add(1)
-	go func() {
-		defer t.s.bg.Done()
-		<-t.ready
-		switch {
-		case t.bc == nil:
-		case t.err != nil:
-			t.bc.abort()
-		default:
-			t.bc.reset(t.s.pool)
+// transact runs one transaction for g, the message read from msg. An
+// error means the connection failed; out says how far it got.
+func (bc *backendConn) transact(s *Server, env envelope, g *group, msg io.Reader) (out outcome, err error) {
+	out.refused, out.status = map[string]error{}, map[string]error{}
+	bc.conn.SetDeadline(time.Now().Add(time.Minute))
+	defer bc.conn.SetDeadline(time.Time{})
+	fmt.Fprintf(bc.w, "MAIL FROM:<%s>%s\r\n", env.from, bc.mailParams(env.opts))
+	for _, a := range g.addrs {
+		param := ""
+		if g.ignoreQuota[a] && bc.ignoreQuota {
+			param = " IGNOREQUOTA"
 		}
-	}()
-}
-
-func (t *txn) run(env envelope) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	refused, err := t.mail(ctx, env)
-	for r := range t.in {
+		fmt.Fprintf(bc.w, "RCPT TO:<%s>%s\r\n", a, param)
+	}
+	bc.w.WriteString("DATA\r\n")
+	if err := bc.w.Flush(); err != nil {
+		return out, err
+	}
+	mail, err := bc.reply()
+	if err != nil {
+		return out, err
+	}
+	for _, a := range g.addrs {
+		reply, err := bc.reply()
 		switch {
 		case err != nil:
-		case refused != nil:
-			t.results[r.addr] = refused
+			return out, err
+		case mail != nil:
+			// Every RCPT fails after a refused MAIL; MAIL's reply says why.
+			out.refused[a] = s.backendReply(g.server, mail)
+		case reply != nil:
+			out.refused[a] = s.backendReply(g.server, reply)
 		default:
-			err = t.rcpt(r)
+			out.accepted = append(out.accepted, a)
 		}
 	}
-	t.err = err
-}
-
-// mail gets a connection and sends MAIL, once more on a new connection
-// when a kept one turns out to be closed. It returns the backend's
-// refusal of MAIL, as every recipient's status, or the connection's
-// failure.
-func (t *txn) mail(ctx context.Context, env envelope) (refusal, err error) {
-	s := t.s
-	bc, err := s.pool.get(ctx, t.server)
+	code, text, err := bc.tr.ReadResponse(0)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	opts := env.opts
-	err = bc.c.Mail(env.from, &opts)
-	if err != nil && bc.reused && !isRefusal(err) {
-		bc.abort()
-		if bc, err = s.pool.dial(ctx, t.server); err != nil {
-			return nil, err
+	if code != 354 {
+		// No recipient was taken, or the backend refuses the message.
+		for _, a := range out.accepted {
+			out.refused[a] = s.backendReply(g.server, parseReply(code, text))
 		}
-		err = bc.c.Mail(env.from, &opts)
+		out.accepted = nil
+		return out, nil
 	}
-	t.bc = bc
-	if err != nil && isRefusal(err) {
-		return s.backendReply(t.server, err.(*smtp.SMTPError)), nil
+	if len(out.accepted) == 0 {
+		// A backend that answered DATA with 354 all the same gets an
+		// empty message, which it cannot deliver to anyone.
+		bc.w.WriteString(".\r\n")
+		out.unclean = true
+		return out, bc.w.Flush()
 	}
-	return nil, err
+	out.sentData = true
+	bc.conn.SetDeadline(time.Now().Add(5 * time.Minute))
+	if err := writeStuffed(bc.w, msg); err != nil {
+		return out, err
+	}
+	if err := bc.w.Flush(); err != nil {
+		return out, err
+	}
+	for _, a := range out.accepted {
+		reply, err := bc.reply()
+		if err != nil {
+			return out, err
+		}
+		out.status[a] = nil
+		if reply != nil {
+			out.status[a] = s.backendReply(g.server, reply)
+		}
+	}
+	return out, nil
 }
 
-func (t *txn) rcpt(r txnRcpt) error {
-	if r.ignoreQuota && t.bc.ignoreQuota {
-		t.bc.conn.armIgnoreQuota()
+// mailParams are MAIL's parameters the backend knows: the client's SIZE,
+// BODY and AUTH=.
+func (bc *backendConn) mailParams(o smtp.MailOptions) string {
+	var b strings.Builder
+	if o.Size > 0 && bc.has("SIZE") {
+		fmt.Fprintf(&b, " SIZE=%d", o.Size)
 	}
-	err := t.bc.c.Rcpt(r.addr, nil)
+	if o.Body != "" && bc.has("8BITMIME") {
+		fmt.Fprintf(&b, " BODY=%s", o.Body)
+	}
+	if o.Auth != nil {
+		b.WriteString(" AUTH=")
+		if *o.Auth == "" {
+			b.WriteString("<>")
+		} else {
+			b.WriteString(xtext(*o.Auth))
+		}
+	}
+	return b.String()
+}
+
+// xtext encodes an AUTH= value (RFC 3461 section 4).
+func xtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < '!' || c > '~' || c == '+' || c == '=' {
+			fmt.Fprintf(&b, "+%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// reply reads one reply: nil for 2xx, the backend's refusal otherwise,
+// or an error when the connection failed or the backend is closing it.
+func (bc *backendConn) reply() (*smtp.SMTPError, error) {
+	code, text, err := bc.tr.ReadResponse(0)
 	switch {
-	case err == nil:
-		t.accepted = append(t.accepted, r.addr)
-	case isRefusal(err):
-		t.results[r.addr] = t.s.backendReply(t.server, err.(*smtp.SMTPError))
-	default:
-		return err
+	case err != nil:
+		return nil, err
+	case code == 421:
+		return nil, fmt.Errorf("backend closing the connection: %d %s", code, text)
+	case code >= 200 && code < 300:
+		return nil, nil
 	}
-	return nil
+	return parseReply(code, text), nil
 }
 
-// isRefusal reports a backend's reply to a command, as opposed to a
-// connection that failed (421 is the backend closing it).
-func isRefusal(err error) bool {
-	reply, ok := err.(*smtp.SMTPError)
-	return ok && reply.Code != 421
+// parseReply splits a reply's enhanced status code (RFC 2034) from its
+// text.
+func parseReply(code int, text string) *smtp.SMTPError {
+	reply := &smtp.SMTPError{Code: code, EnhancedCode: smtp.NoEnhancedCode, Message: text}
+	first, rest, _ := strings.Cut(text, " ")
+	parts := strings.Split(first, ".")
+	if len(parts) != 3 {
+		return reply
+	}
+	var enh smtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return reply
+		}
+		enh[i] = n
+	}
+	reply.EnhancedCode, reply.Message = enh, rest
+	return reply
+}
+
+// writeStuffed writes the message with dot-stuffing (RFC 5321 section
+// 4.5.2) and the final dot. Its lines end in CRLF only (checkedReader saw
+// to that), so a line starts after every LF.
+func writeStuffed(w *bufio.Writer, r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	lineStart, last := true, byte('\n')
+	for {
+		n, err := r.Read(buf)
+		chunk := buf[:n]
+		for len(chunk) > 0 {
+			if lineStart && chunk[0] == '.' {
+				w.WriteByte('.')
+			}
+			i := bytes.Index(chunk, []byte("\n."))
+			if i < 0 {
+				w.Write(chunk)
+				lineStart = chunk[len(chunk)-1] == '\n'
+				last = chunk[len(chunk)-1]
+				break
+			}
+			w.Write(chunk[:i+1])
+			chunk, lineStart = chunk[i+1:], true
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if last != '\n' {
+		w.WriteString("\r\n")
+	}
+	_, err := w.WriteString(".\r\n")
+	return err
 }
