@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/roost-mail/roost/frontend"
+	"github.com/roost-mail/roost/frontend/namespace"
 )
 
 // lmtpDeliver delivers msg over LMTP at addr and returns each recipient's
@@ -160,6 +164,35 @@ func TestLMTPOnCyrus(t *testing.T) {
 	wantStatus(t, got, "jane@example.com", "451 4.4.1")
 	if s := subjects(t, m.f.IMAPAddr(), "john", "john-pw", "INBOX"); !slices.Contains(s, "one backend down") {
 		t.Errorf("john's INBOX holds %q, want the message sent while backend2 was down", s)
+	}
+	// swaks, a real client, over a Unix socket of a second frontend's:
+	// one status per recipient after the message.
+	sock := filepath.Join(t.TempDir(), "lmtp.sock")
+	ns := namespace.DefaultConfig()
+	ns.UnixHierarchySep = false // as the harness's backends
+	f2, err := frontend.Start(frontend.Config{Endpoints: []string{m.nodes[0].grpcAddr}, DataDir: t.TempDir(),
+		LMTPAddr: sock, BackendMap: backendMap(m.be1, m.be2), ProxyUser: cyrusAdmin,
+		ProxyPasswordFile: writeSecret(t, cyrusPassword), Namespace: ns, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f2.Close() })
+	waitFor(t, "the second frontend's first sync", 30*time.Second, func() error {
+		if !f2.Ready() {
+			return fmt.Errorf("not ready")
+		}
+		return nil
+	})
+	out, err := exec.Command("swaks", "--protocol", "LMTP", "--socket", sock, "--from", "sender@example.org",
+		"--to", "john@example.com,jane@example.com", "--header", "Subject: swaks").CombinedOutput()
+	if !strings.Contains(string(out), "<-  250 2.0.0 <john@example.com>") || !strings.Contains(string(out), "<** 451 4.4.1 <jane@example.com>") {
+		t.Errorf("swaks over the Unix socket (%v):\n%s\nwant 250 for john and 451 4.4.1 for jane", err, out)
+	}
+	// A second frontend on the same socket is an operator's mistake: it
+	// must not take the socket from the one serving it.
+	if _, err := frontend.Start(frontend.Config{Endpoints: []string{m.nodes[0].grpcAddr}, DataDir: t.TempDir(),
+		LMTPAddr: sock, BackendMap: backendMap(m.be1, m.be2), Logger: testLogger(t)}); err == nil || !strings.Contains(err.Error(), "already served") {
+		t.Errorf("a second frontend on %s started: %v, want it refused", sock, err)
 	}
 
 	// A frontend that has never reached the cluster knows nobody, and
@@ -345,4 +378,14 @@ func TestLMTPLargeMessageFlatMemory(t *testing.T) {
 			t.Errorf("%s's copy ends %q, want the last line sent", u[0], tail)
 		}
 	}
+}
+
+// writeSecret writes a password file for the test.
+func writeSecret(t testing.TB, password string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

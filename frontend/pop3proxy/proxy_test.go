@@ -324,4 +324,32 @@ func TestSTLS(t *testing.T) {
 	p.expect("+OK")
 	p.expect("+OK Mailbox locked")
 	p.expect("+OK 2 320")
+
+	// POP3S: TLS from the first byte, no STLS offered.
+	srv, err := New(Config{Locator: janeOn("be1"), TLS: &tls.Config{Certificates: []tls.Certificate{pair}},
+		BackendMap: servermap.Map{"be1": {servermap.POP3: be.l.Addr().String()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l, true)
+	t.Cleanup(func() { srv.Close() })
+	c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	q := &pop3Conn{t: t, c: c, br: bufio.NewReader(c)}
+	q.expect("+OK")
+	q.send("CAPA")
+	q.expect("+OK")
+	if caps := q.multiline(); strings.Contains(strings.Join(caps, " "), "STLS") {
+		t.Errorf("CAPA over POP3S = %q, want no STLS", caps)
+	}
+	q.send("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00jane\x00jane-pw")), "STAT")
+	q.expect("+OK Mailbox locked")
+	q.expect("+OK 2 320")
 }
