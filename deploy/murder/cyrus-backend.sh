@@ -2,16 +2,26 @@
 # Starts a Cyrus IMAP backend (Debian's cyrus-imapd, as tests/cyrus/install.sh
 # installs it) for a murder on Roost, in a directory of its own:
 #
-#   deploy/murder/cyrus-backend.sh NAME IMAP-ADDR MUPDATE-ADDR DIR [USER:PASSWORD ...]
+#   deploy/murder/cyrus-backend.sh [-l LMTP-ADDR] [-p POP3-ADDR] NAME IMAP-ADDR MUPDATE-ADDR DIR [USER:PASSWORD ...]
 #
 # NAME is its servername (the server part of its mailboxes' locations),
 # IMAP-ADDR where it serves IMAP, MUPDATE-ADDR the Roost node it pushes its
-# mailboxes to. The admin "admin" (password "secret") also logs in
+# mailboxes to; with -l and -p it serves LMTP (for roost-frontend's LMTP
+# proxy, which logs in as admin) and POP3 too. The admin "admin" (password "secret") also logs in
 # roost-frontend's connections for users (proxyservers); each USER gets a
 # password and an INBOX. Run as root (Cyrus then runs as user cyrus) or as
 # the user Cyrus should run as. Stop it with: kill $(cat DIR/master.pid)
 set -eu
-[ $# -ge 4 ] || { sed -n 2,13p "$0" >&2; exit 2; }
+lmtp= pop3=
+while getopts l:p: opt; do
+    case $opt in
+    l) lmtp=$OPTARG ;;
+    p) pop3=$OPTARG ;;
+    *) sed -n 2,14p "$0" >&2; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 4 ] || { sed -n 2,14p "$0" >&2; exit 2; }
 name=$1 imap=$2 mupdate=$3 dir=$4
 shift 4
 bin=/usr/lib/cyrus/bin
@@ -48,6 +58,10 @@ mupdate_authname: admin
 mupdate_password: secret
 mupdate_retry_delay: 2
 CONF
+services=
+[ -z "$lmtp" ] || services="  lmtp cmd=\"lmtpd -C $dir/imapd.conf\" listen=\"$lmtp\" prefork=0"
+[ -z "$pop3" ] || services="$services
+  pop3 cmd=\"pop3d -C $dir/imapd.conf\" listen=\"$pop3\" prefork=0"
 cat > "$dir/cyrus.conf" <<CONF
 START {
   recover cmd="ctl_cyrusdb -C $dir/imapd.conf -r"
@@ -55,6 +69,7 @@ START {
 }
 SERVICES {
   imap cmd="imapd -C $dir/imapd.conf" listen="$imap" prefork=0
+$services
 }
 EVENTS {
 }

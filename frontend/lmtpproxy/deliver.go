@@ -45,7 +45,8 @@ func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			s.m.status(250)
 		}
 	}
-	c.logger.Info("delivered", "from", c.from, "rcpts", len(c.rcpts), "backends", len(groups), "bytes", body.n)
+	// The backends log every delivery themselves, and so does the MTA.
+	c.logger.Debug("delivered", "from", c.from, "rcpts", len(c.rcpts), "backends", len(groups), "bytes", body.n)
 	return nil
 }
 
