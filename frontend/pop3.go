@@ -24,7 +24,7 @@ func (f *Frontend) startPOP3() (*listeners, error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := pop3proxy.New(pop3proxy.Config{Locator: f.cache, Namespace: ns, BackendMap: cfg.BackendMap,
+	srv, err := pop3proxy.New(pop3proxy.Config{Locator: f.cache, Confirm: f.confirm, Namespace: ns, BackendMap: cfg.BackendMap,
 		TLS: tlsConf, RequireTLS: cfg.RequireTLS, MaxConnsPerIP: cfg.MaxConnsPerIP, Logger: f.logger, Metrics: f.reg})
 	if err != nil {
 		return nil, err

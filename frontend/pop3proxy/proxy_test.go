@@ -2,9 +2,11 @@ package pop3proxy
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -286,6 +288,36 @@ func TestLoginFailures(t *testing.T) {
 	p.expect("-ERR [SYS/TEMP]")
 	p.send("NOOP " + strings.Repeat("x", 8000))
 	p.expect("-ERR Line too long")
+}
+
+func TestConfirmWithCluster(t *testing.T) {
+	be := startBackend(t, false)
+	s, err := New(Config{Locator: &fakeLocator{ready: true}, IdleTimeout: 5 * time.Second,
+		BackendMap: servermap.Map{"be1": {servermap.POP3: be.l.Addr().String()}},
+		Confirm: func(_ context.Context, name string) (locator.Entry, bool, error) {
+			if name == "user.jane" {
+				return locator.Entry{Name: name, Location: "be1!default"}, true, nil
+			}
+			return locator.Entry{}, false, errors.New("no leader")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l, false)
+	t.Cleanup(func() { s.Close() })
+	p := dialPOP3(t, l.Addr().String())
+	p.send("USER bob", "PASS pw")
+	p.expect("+OK")
+	p.expect("-ERR [SYS/TEMP]")
+	// jane's INBOX is not in the cache yet, but the cluster has it.
+	p.send("USER jane", "PASS jane-pw", "STAT")
+	p.expect("+OK")
+	p.expect("+OK Mailbox locked")
+	p.expect("+OK 2 320")
 }
 
 func TestSTLS(t *testing.T) {

@@ -1,6 +1,7 @@
 package pop3proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -26,6 +27,11 @@ var _ Locator = (*locator.Cache)(nil)
 type Config struct {
 	// Locator says where INBOXes live. Required.
 	Locator Locator
+	// Confirm, when set, asks the cluster itself about an INBOX the cache
+	// does not have, so that a user created a moment ago can log in;
+	// found is false when the cluster has no such mailbox. Nil: the
+	// cache's word is final.
+	Confirm func(ctx context.Context, name string) (e locator.Entry, found bool, err error)
 	// Namespace maps a login to its INBOX as the backends do. Nil:
 	// Cyrus's defaults.
 	Namespace *namespace.Namespace

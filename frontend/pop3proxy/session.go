@@ -218,7 +218,19 @@ func (c *session) login(user, password string) (bool, error) {
 		c.s.m.session("unavailable")
 		return false, c.reply("-ERR [SYS/TEMP] Mailbox locations are not known yet; try again later")
 	}
-	e, ok := cfg.Locator.Lookup(cfg.Namespace.User(user).Inbox())
+	inbox := cfg.Namespace.User(user).Inbox()
+	e, ok := cfg.Locator.Lookup(inbox)
+	if !ok && cfg.Confirm != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var err error
+		e, ok, err = cfg.Confirm(ctx, inbox)
+		cancel()
+		if err != nil {
+			c.logger.Warn("could not ask the cluster about an INBOX the cache lacks", "mailbox", inbox, "err", err)
+			c.s.m.session("unavailable")
+			return false, c.reply("-ERR [SYS/TEMP] Mailbox locations cannot be confirmed; try again later")
+		}
+	}
 	if !ok || e.Reserved {
 		return c.failed(user, "no INBOX in the cache", "-ERR [AUTH] Authentication failed: no INBOX for this user")
 	}
