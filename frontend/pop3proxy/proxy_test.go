@@ -135,7 +135,13 @@ func startProxy(t *testing.T, loc *fakeLocator, tlsConf *tls.Config, requireTLS 
 	for name, addr := range backends {
 		m[name] = servermap.Addrs{servermap.POP3: addr}
 	}
-	s, err := New(Config{Locator: loc, BackendMap: m, TLS: tlsConf, RequireTLS: requireTLS, IdleTimeout: 5 * time.Second})
+	return serveProxy(t, Config{Locator: loc, BackendMap: m, TLS: tlsConf, RequireTLS: requireTLS, IdleTimeout: 5 * time.Second}, false)
+}
+
+// serveProxy serves a proxy for cfg on a loopback port.
+func serveProxy(t *testing.T, cfg Config, implicitTLS bool) string {
+	t.Helper()
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +149,7 @@ func startProxy(t *testing.T, loc *fakeLocator, tlsConf *tls.Config, requireTLS 
 	if err != nil {
 		t.Fatal(err)
 	}
-	go s.Serve(l, false)
+	go s.Serve(l, implicitTLS)
 	t.Cleanup(func() { s.Close() })
 	return l.Addr().String()
 }
@@ -292,24 +298,15 @@ func TestLoginFailures(t *testing.T) {
 
 func TestConfirmWithCluster(t *testing.T) {
 	be := startBackend(t, false)
-	s, err := New(Config{Locator: &fakeLocator{ready: true}, IdleTimeout: 5 * time.Second,
+	addr := serveProxy(t, Config{Locator: &fakeLocator{ready: true}, IdleTimeout: 5 * time.Second,
 		BackendMap: servermap.Map{"be1": {servermap.POP3: be.l.Addr().String()}},
 		Confirm: func(_ context.Context, name string) (locator.Entry, bool, error) {
 			if name == "user.jane" {
 				return locator.Entry{Name: name, Location: "be1!default"}, true, nil
 			}
 			return locator.Entry{}, false, errors.New("no leader")
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(l, false)
-	t.Cleanup(func() { s.Close() })
-	p := dialPOP3(t, l.Addr().String())
+		}}, false)
+	p := dialPOP3(t, addr)
 	p.send("USER bob", "PASS pw")
 	p.expect("+OK")
 	p.expect("-ERR [SYS/TEMP]")
@@ -358,18 +355,9 @@ func TestSTLS(t *testing.T) {
 	p.expect("+OK 2 320")
 
 	// POP3S: TLS from the first byte, no STLS offered.
-	srv, err := New(Config{Locator: janeOn("be1"), TLS: &tls.Config{Certificates: []tls.Certificate{pair}},
-		BackendMap: servermap.Map{"be1": {servermap.POP3: be.l.Addr().String()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l, true)
-	t.Cleanup(func() { srv.Close() })
-	c, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+	pop3s := serveProxy(t, Config{Locator: janeOn("be1"), TLS: &tls.Config{Certificates: []tls.Certificate{pair}},
+		BackendMap: servermap.Map{"be1": {servermap.POP3: be.l.Addr().String()}}}, true)
+	c, err := tls.Dial("tcp", pop3s, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
