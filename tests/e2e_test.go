@@ -59,19 +59,34 @@ func buildFrontend(t testing.TB) string {
 // freePort returns a free loopback address below Linux's ephemeral port
 // range (32768 and up). A node restarted on its old ports must find them
 // free, and an ephemeral port may meanwhile serve as the source port of
-// some outgoing connection.
+// some outgoing connection. A port is handed out once per test binary: a
+// port chosen but not yet bound (a Cyrus instance binds its three only
+// when its master starts) is free to the next caller too.
 func freePort(t testing.TB) string {
 	t.Helper()
+	handedOut.Lock()
+	defer handedOut.Unlock()
 	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		port := 20000 + rand.IntN(12000)
+		if handedOut.ports[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		if l, err := net.Listen("tcp", addr); err == nil {
 			l.Close()
+			handedOut.ports[port] = true
 			return addr
 		}
 	}
 	t.Fatal("no free port")
 	return ""
 }
+
+// handedOut are the ports freePort has returned in this test binary.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // proc is a roostd process.
 type proc struct {

@@ -152,6 +152,29 @@ func TestLMTPOnCyrus(t *testing.T) {
 		t.Errorf("jane's Lists holds %q, want the +Lists message", s)
 	}
 
+	// Over quota, jane's backend refuses more mail; IGNOREQUOTA, passed
+	// on by the frontend, gets it in all the same.
+	m.be2.imapOK(t, "SETQUOTA user.jane (STORAGE 1)")
+	got = lmtpDeliver(t, lmtp, "", []string{"jane@example.com"}, testMessage("fills the quota")+strings.Repeat("0123456789\r\n", 400))
+	wantStatus(t, got, "jane@example.com", "250")
+	got = lmtpDeliver(t, lmtp, "", []string{"jane@example.com"}, testMessage("over quota"))
+	wantStatus(t, got, "jane@example.com", "452 4.2.2")
+	c := dialRaw(t, lmtp, "220")
+	c.send("LHLO test\r\n")
+	if caps := c.expect("250"); !strings.Contains(caps, "IGNOREQUOTA") {
+		t.Errorf("LHLO = %q, want IGNOREQUOTA", caps)
+	}
+	c.send("MAIL FROM:<>\r\nRCPT TO:<jane@example.com> IGNOREQUOTA\r\nDATA\r\n")
+	c.expect("250")
+	c.expect("250")
+	c.expect("354")
+	c.send(testMessage("ignoring the quota") + ".\r\n")
+	c.expect("250")
+	if s := subjects(t, m.f.IMAPAddr(), "jane", "jane-pw", "INBOX"); !slices.Contains(s, "ignoring the quota") || slices.Contains(s, "over quota") {
+		t.Errorf("jane's INBOX holds %q, want the IGNOREQUOTA message and not the refused one", s)
+	}
+	m.be2.imapOK(t, "SETQUOTA user.jane ()")
+
 	// A shared folder john may post to, on backend1.
 	m.be1.imapOK(t, "CREATE shared", "SETACL shared anyone lrp")
 	got = lmtpDeliver(t, lmtp, "", []string{"+shared@example.com"}, testMessage("to a shared folder"))
