@@ -7,7 +7,7 @@ GO       ?= go
 BUF      := $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
 PKGS     := ./...
 
-.PHONY: all build run test deps check proto proto-check lint vet fmt-check unit bench bench-mupdate fuzz clean
+.PHONY: all build run test deps check proto proto-check lint vet fmt-check unit bench bench-mupdate bench-frontend fuzz clean
 
 all: build
 
@@ -64,6 +64,11 @@ bench:
 bench-mupdate: deps
 	$(GO) test -run XXX -bench 'MupdateVsCyrus|MupdateStreamLatency|MupdateDump|MupdatePush' -benchtime 1x -timeout 90m -v ./tests/
 
+# The frontend's IMAP and LMTP benchmarks against direct access and
+# Cyrus's own frontend (needs Cyrus, and root for LMTP's standard ports).
+bench-frontend: deps
+	$(GO) test -run XXX -bench 'Frontend|LMTP' -benchtime 1x -timeout 30m -v ./tests/
+
 # Fuzz each parser for a while (the seed corpus also runs in `make test`).
 FUZZTIME ?= 60s
 fuzz:
@@ -76,6 +81,12 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseAString -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/imapwire/
 	$(GO) test -run XXX -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/namespace/
 	$(GO) test -run XXX -fuzz FuzzToExternal -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/namespace/
+	$(GO) test -run XXX -fuzz FuzzRecipient -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/namespace/
+	$(GO) test -run XXX -fuzz FuzzParseListArgs -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/imapproxy/
+	$(GO) test -run XXX -fuzz FuzzParseRcpt -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
+	$(GO) test -run XXX -fuzz FuzzParamConn -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
+	$(GO) test -run XXX -fuzz FuzzCheckedReader -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
+	$(GO) test -run XXX -fuzz FuzzWriteStuffed -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
 
 clean:
 	rm -rf bin/
