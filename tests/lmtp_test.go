@@ -412,3 +412,26 @@ func writeSecret(t testing.TB, password string) string {
 	}
 	return p
 }
+
+// TestLMTPWithoutTheCluster stops every node under a running frontend:
+// mail for known users still goes while the cache is fresh, a user the
+// cache does not know is tempfailed (the cluster cannot be asked), and
+// once the cache has been out of touch for --max-staleness everything is
+// tempfailed. Nothing is bounced.
+func TestLMTPWithoutTheCluster(t *testing.T) {
+	m := startMurderWith(t, func(c *frontend.Config) { c.MaxStaleness = 3 * time.Second })
+	lmtp := m.f.LMTPAddr()
+	for _, n := range m.nodes {
+		n.stop(t)
+	}
+	got := lmtpDeliver(t, lmtp, "", []string{"john@example.com", "nobody@example.com"}, testMessage("cluster gone"))
+	wantStatus(t, got, "john@example.com", "250")
+	wantStatus(t, got, "nobody@example.com", "451 4.4.3")
+	waitFor(t, "the frontend to tempfail everything", 30*time.Second, func() error {
+		got := lmtpDeliver(t, lmtp, "", []string{"john@example.com"}, testMessage("stale"))
+		if !strings.HasPrefix(got["john@example.com"], "451 4.4.3") {
+			return fmt.Errorf("john: %s", got["john@example.com"])
+		}
+		return nil
+	})
+}
