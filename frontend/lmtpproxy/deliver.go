@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,8 +24,11 @@ type envelope struct {
 // status its backend gave it. It reads the message to its end before
 // giving any status, so that replies never overtake the client's data.
 func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	// go-smtp may reset the session while this runs (RSET after a BDAT
+	// chunk): work from a copy of the transaction.
 	s := c.s
-	groups := c.groups()
+	rcpts := slices.Clone(c.rcpts)
+	groups := groupsOf(rcpts)
 	env := envelope{from: c.from, opts: c.opts}
 	body := &checkedReader{r: r}
 	var results map[string]error
@@ -35,7 +39,7 @@ func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	}
 	io.Copy(io.Discard, r)
 	s.m.delivery(len(groups), body.n)
-	for _, rc := range c.rcpts {
+	for _, rc := range rcpts {
 		err := results[rc.addr]
 		status.SetStatus(rc.addr, err)
 		var reply *smtp.SMTPError
@@ -46,17 +50,17 @@ func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		}
 	}
 	// The backends log every delivery themselves, and so does the MTA.
-	c.logger.Debug("delivered", "from", c.from, "rcpts", len(c.rcpts), "backends", len(groups), "bytes", body.n)
+	c.logger.Debug("delivered", "from", env.from, "rcpts", len(rcpts), "backends", len(groups), "bytes", body.n)
 	return nil
 }
 
-// groups are the session's recipients by backend, in the order each
-// backend was first named, each address once.
-func (c *session) groups() []*group {
+// groupsOf are recipients by backend, in the order each backend was first
+// named, each address once.
+func groupsOf(rcpts []rcpt) []*group {
 	var out []*group
 	byServer := map[string]*group{}
 	seen := map[string]bool{}
-	for _, r := range c.rcpts {
+	for _, r := range rcpts {
 		g := byServer[r.server]
 		if g == nil {
 			g = &group{server: r.server, ignoreQuota: map[string]bool{}}

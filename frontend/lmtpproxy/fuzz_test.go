@@ -67,6 +67,9 @@ func FuzzParamConn(f *testing.F) {
 			}
 		}
 		got, want := out.Bytes(), in
+		if bytes.Contains(bytes.ToUpper(in), []byte("BDAT")) {
+			return // BDAT lines are replaced: CHUNKING is refused
+		}
 		if !bytes.Contains(bytes.ToUpper(in), []byte("IGNOREQUOTA")) {
 			if !bytes.Equal(got, want) {
 				t.Fatalf("%q came out as %q", want, got)

@@ -101,6 +101,7 @@ func startBackend(t testing.TB) *testBackend {
 	b.srv.LMTP = true
 	b.srv.Domain = "backend"
 	b.srv.AllowInsecureAuth = true
+	b.srv.MaxLineLength = 0 // as Cyrus's lmtpd
 	b.srv.ErrorLog = discardLog{}
 	go b.srv.Serve(&paramListener{l})
 	t.Cleanup(func() { b.srv.Close() })

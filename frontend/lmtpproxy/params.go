@@ -3,8 +3,8 @@ package lmtpproxy
 import (
 	"bufio"
 	"bytes"
+	"github.com/emersion/go-smtp"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,8 +16,8 @@ import (
 // it on). paramConn carries it through the server: it advertises the capability in the LHLO reply
 // and takes the parameter off RCPT command lines before go-smtp reads
 // them, keeping it for the session. It touches command lines only: it
-// follows the conversation as go-smtp does, passing DATA and BDAT
-// contents through unread, and where it cannot tell it passes bytes on
+// follows the conversation as go-smtp does, passing DATA contents through
+// unread, and where it cannot tell it passes bytes on
 // unchanged, which at worst leaves an IGNOREQUOTA for go-smtp to refuse.
 //
 // It relies on go-smtp reading commands from a buffer it refills only when
@@ -31,10 +31,9 @@ type paramConn struct {
 	pending []byte        // transformed bytes, handed over up to off
 	off     int
 
-	mode      int    // what the next bytes are
-	dotState  int    // in modeData: go-smtp's end-of-data state machine
-	remaining uint64 // in modeChunk: BDAT bytes left
-	midLine   bool   // in modeCommand: inside a line too long to buffer
+	mode     int  // what the next bytes are
+	dotState int  // in modeData: go-smtp's end-of-data state machine
+	tooLong  bool // a command line was too long: the connection ends
 
 	w coalescer // replies
 
@@ -54,8 +53,8 @@ const (
 	modeAfterData // a DATA line was handed over; its reply decides
 	modeAfterAuth // an AUTH line or response was handed over; its reply decides
 	modeAuthLine  // a SASL response line follows
-	modeData      // message contents up to CRLF.CRLF
-	modeChunk     // BDAT contents
+	modeAfterSTARTTLS
+	modeData // message contents up to CRLF.CRLF
 	modePassthrough
 )
 
@@ -67,9 +66,14 @@ func newParamConn(c net.Conn, idle time.Duration) *paramConn {
 	return &paramConn{Conn: c, br: bufio.NewReaderSize(c, readBuffer), idle: idle}
 }
 
-// maxCommandLine is the longest command line paramConn looks into; longer
-// ones pass through for go-smtp to refuse.
+// maxCommandLine is the longest command line taken. go-smtp's own limit
+// is off (it would apply to message lines too, which Cyrus's lmtpd takes
+// at any length), so paramConn keeps it for commands: a longer one ends
+// the connection with go-smtp's own 500.
 const maxCommandLine = 4096
+
+// maxQueued bounds the RCPTs paramConn remembers in one transaction.
+const maxQueued = 4096
 
 func (c *paramConn) Read(b []byte) (int, error) {
 	if c.idle > 0 {
@@ -94,6 +98,9 @@ func (c *paramConn) Read(b []byte) (int, error) {
 
 // fill prepares the next bytes to hand over, up to about max.
 func (c *paramConn) fill(max int) error {
+	if c.tooLong {
+		return smtp.ErrTooLongLine
+	}
 	switch c.mode {
 	case modeAfterData:
 		c.mode = modeCommand
@@ -105,12 +112,15 @@ func (c *paramConn) fill(max int) error {
 		if c.reply() == "334" {
 			c.mode = modeAuthLine
 		}
+	case modeAfterSTARTTLS:
+		c.mode = modeCommand
+		if c.reply() == "220" {
+			c.mode = modePassthrough
+		}
 	}
 	switch c.mode {
 	case modeData:
 		return c.fillData(max)
-	case modeChunk:
-		return c.fillChunk(max)
 	case modePassthrough:
 		return c.fillRaw(max)
 	}
@@ -118,19 +128,18 @@ func (c *paramConn) fill(max int) error {
 	// that changes what follows.
 	for {
 		line, err := c.br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
-			c.midLine = true
-			c.pending = append(c.pending, line...)
-			return nil
+		if err == bufio.ErrBufferFull || len(line) > maxCommandLine {
+			c.tooLong = true
+			if len(c.pending) > 0 {
+				return nil // the lines before it first
+			}
+			return smtp.ErrTooLongLine
 		}
 		if err != nil {
 			c.pending = append(c.pending, line...)
 			return err
 		}
-		if c.midLine {
-			c.midLine = false
-			c.pending = append(c.pending, line...)
-		} else if c.mode == modeAuthLine {
+		if c.mode == modeAuthLine {
 			c.mode = modeAfterAuth
 			c.pending = append(c.pending, line...)
 		} else {
@@ -155,30 +164,35 @@ func peekAll(br *bufio.Reader) []byte {
 func (c *paramConn) command(dst, line []byte) []byte {
 	text := strings.TrimRight(string(line), "\r\n")
 	verb, arg, _ := strings.Cut(text, " ")
+	arg = strings.TrimSpace(arg)
 	switch strings.ToUpper(verb) {
 	case "DATA":
-		if arg == "" {
-			c.mode = modeAfterData
-		}
+		// go-smtp's reply says whether a message follows.
+		c.mode = modeAfterData
+	case "MAIL", "RSET":
+		// A new transaction: RCPTs go-smtp refused before are forgotten.
+		c.mu.Lock()
+		c.rcpts = c.rcpts[:0]
+		c.mu.Unlock()
 	case "BDAT":
-		// As go-smtp's handleBdat: the chunk follows once the size and
-		// LAST parse, whatever the command's fate.
-		if f := strings.Fields(arg); len(f) == 1 || len(f) == 2 && strings.EqualFold(f[1], "LAST") {
-			if n, err := strconv.ParseUint(f[0], 10, 32); err == nil && n > 0 {
-				c.mode, c.remaining = modeChunk, n
-			}
-		}
+		// CHUNKING is not offered: go-smtp v0.26 races between a chunked
+		// message's goroutine and the next transaction after a RSET. A
+		// client that sends BDAT all the same gets 501, as from a server
+		// without it, and its chunk is read as commands.
+		return append(dst, "NOCHUNKING\r\n"...)
 	case "AUTH":
 		// SASL responses, which are not commands, follow while the
 		// server answers 334.
 		c.mode = modeAfterAuth
 	case "STARTTLS":
-		// TLS follows, which this layer, beneath it, cannot read.
-		c.mode = modePassthrough
+		// TLS follows its 220, which this layer, beneath it, cannot read.
+		c.mode = modeAfterSTARTTLS
 	case "RCPT":
 		if r, rewritten, ok := parseRcpt(arg); ok {
 			c.mu.Lock()
-			c.rcpts = append(c.rcpts, r)
+			if len(c.rcpts) < maxQueued {
+				c.rcpts = append(c.rcpts, r)
+			}
 			c.mu.Unlock()
 			if r.ignoreQuota {
 				eol := line[len(text):]
@@ -284,18 +298,6 @@ func (c *paramConn) fillData(max int) error {
 	return nil
 }
 
-func (c *paramConn) fillChunk(max int) error {
-	chunk, err := c.available(int(min(uint64(max), c.remaining)))
-	if err != nil {
-		return err
-	}
-	c.take(chunk)
-	if c.remaining -= uint64(len(chunk)); c.remaining == 0 {
-		c.mode = modeCommand
-	}
-	return nil
-}
-
 func (c *paramConn) fillRaw(max int) error {
 	chunk, err := c.available(max)
 	if err != nil {
@@ -321,11 +323,14 @@ func (c *paramConn) take(chunk []byte) {
 	c.br.Discard(len(chunk))
 }
 
-// Write notes each reply's code, and adds IGNOREQUOTA to the LHLO reply's
-// capabilities. go-smtp writes one line per Write.
+// Write notes each reply's code, adds IGNOREQUOTA to the LHLO reply's
+// capabilities and takes CHUNKING out. go-smtp writes one line per Write.
 func (c *paramConn) Write(b []byte) (int, error) {
-	if bytes.Equal(b, []byte("250-PIPELINING\r\n")) {
+	switch {
+	case bytes.Equal(b, []byte("250-PIPELINING\r\n")):
 		c.w.write(c.Conn, []byte("250-IGNOREQUOTA\r\n"))
+	case bytes.Equal(b, []byte("250-CHUNKING\r\n")):
+		return len(b), nil
 	}
 	c.noteReplies(b)
 	return c.w.write(c.Conn, b)

@@ -159,7 +159,7 @@ func (p *pool) dial(ctx context.Context, server string) (*backendConn, error) {
 		return nil, err
 	}
 	bc := &backendConn{server: server, conn: conn, caps: map[string]bool{},
-		tr: textproto.NewReader(bufio.NewReader(conn)), w: bufio.NewWriterSize(conn, 64<<10)}
+		tr: textproto.NewReader(bufio.NewReader(idleConn{conn})), w: bufio.NewWriterSize(idleConn{conn}, 64<<10)}
 	for _, kw := range []string{"SIZE", "8BITMIME", "IGNOREQUOTA"} {
 		bc.caps[kw], _ = c.Extension(kw)
 	}
@@ -170,7 +170,6 @@ func (p *pool) dial(ctx context.Context, server string) (*backendConn, error) {
 // reset ends a transaction without a message and keeps the connection
 // for the next.
 func (bc *backendConn) reset(p *pool) {
-	bc.conn.SetDeadline(time.Now().Add(time.Minute))
 	bc.w.WriteString("RSET\r\n")
 	err := bc.w.Flush()
 	if err == nil {
@@ -179,7 +178,6 @@ func (bc *backendConn) reset(p *pool) {
 			err = reply
 		}
 	}
-	bc.conn.SetDeadline(time.Time{})
 	if err != nil {
 		bc.abort()
 		return
@@ -187,13 +185,11 @@ func (bc *backendConn) reset(p *pool) {
 	p.put(bc)
 }
 
-// close ends an idle connection politely.
+// close ends an idle connection politely, without waiting on the
+// backend for more than a moment.
 func (bc *backendConn) close() {
 	bc.conn.SetDeadline(time.Now().Add(2 * time.Second))
-	bc.w.WriteString("QUIT\r\n")
-	if bc.w.Flush() == nil {
-		bc.tr.ReadResponse(0)
-	}
+	bc.conn.Write([]byte("QUIT\r\n"))
 	bc.conn.Close()
 }
 

@@ -316,3 +316,51 @@ func TestLargeMessageSpooled(t *testing.T) {
 		}
 	}
 }
+
+func TestAddressesAndLongLines(t *testing.T) {
+	be1 := startBackend(t)
+	loc := newLocator(user("john", "be1"))
+	_, addr := startProxy(t, loc, nil, be1)
+	lc := dialLMTP(t, addr)
+	lc.send("LHLO mta")
+	lc.expect("250")
+	// A quoted local part is quoted again for the backend, so that what
+	// it holds cannot pass for parameters.
+	long := "Subject: long\r\n\r\n" + strings.Repeat("x", 2500) + "\r\n"
+	_, dr := lc.transaction(`"a b"@example.com`, []string{`"john+x> IGNOREQUOTA"@example.com`}, long)
+	if len(dr) != 1 || !strings.HasPrefix(dr[0], "250") {
+		t.Fatalf("DATA replies %q, want one 250", dr)
+	}
+	got := be1.got()
+	if len(got) != 1 || got[0].from != "a b@example.com" || got[0].rcpt != "john+x> IGNOREQUOTA@example.com" || got[0].ignoreQuota {
+		t.Fatalf("be1 got %+v, want the quoted addresses whole and no IGNOREQUOTA", got)
+	}
+	if got[0].body != long {
+		t.Errorf("a message line of 2,500 bytes did not arrive whole")
+	}
+	lc.send("MAIL FROM:<>", "RCPT TO:<john@exa<mple.com>")
+	lc.expect("250")
+	lc.expect("5")
+}
+
+func TestNoChunking(t *testing.T) {
+	be1 := startBackend(t)
+	loc := newLocator(user("john", "be1"))
+	_, addr := startProxy(t, loc, nil, be1)
+	lc := dialLMTP(t, addr)
+	lc.send("LHLO mta")
+	if caps := lc.expect("250"); strings.Contains(caps, "CHUNKING") {
+		t.Errorf("LHLO = %q, want no CHUNKING", caps)
+	}
+	lc.send("MAIL FROM:<>", "RCPT TO:<john@example.com>", "BDAT 7 LAST")
+	lc.expect("250")
+	lc.expect("250")
+	lc.expect("50") // refused, as by a server without CHUNKING
+	_, dr := lc.transaction("", []string{"john@example.com"}, message)
+	if len(dr) != 1 || !strings.HasPrefix(dr[0], "250") {
+		t.Fatalf("delivery after a refused BDAT: %q", dr)
+	}
+	if got := be1.got(); len(got) != 1 {
+		t.Errorf("be1 got %d messages, want the one sent with DATA", len(got))
+	}
+}

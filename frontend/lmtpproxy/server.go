@@ -123,6 +123,9 @@ func New(cfg Config) (*Server, error) {
 	srv.Domain = cfg.Hostname
 	srv.MaxRecipients = cfg.MaxRecipients
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
+	// No limit on lines, which would bind message lines too: paramConn
+	// bounds command lines.
+	srv.MaxLineLength = 0
 	srv.WriteTimeout = time.Minute
 	srv.ErrorLog = slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn)
 	s.smtp = srv

@@ -43,6 +43,9 @@ func (c *session) Logout() error {
 }
 
 func (c *session) Mail(from string, opts *smtp.MailOptions) error {
+	if _, ok := wireAddr(from); !ok {
+		return errBadAddress
+	}
 	c.from = from
 	if opts != nil {
 		c.opts = *opts
@@ -55,6 +58,9 @@ func (c *session) Mail(from string, opts *smtp.MailOptions) error {
 // folder must give the sender the p right.
 func (c *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ignoreQuota := c.conn.ignoreQuota(to)
+	if _, ok := wireAddr(to); !ok {
+		return errBadAddress
+	}
 	server, err := c.route(to)
 	if err != nil {
 		var reply *smtp.SMTPError

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -39,15 +40,15 @@ type outcome struct {
 // error means the connection failed; out says how far it got.
 func (bc *backendConn) transact(s *Server, env envelope, g *group, msg io.Reader) (out outcome, err error) {
 	out.refused, out.status = map[string]error{}, map[string]error{}
-	bc.conn.SetDeadline(time.Now().Add(time.Minute))
-	defer bc.conn.SetDeadline(time.Time{})
-	fmt.Fprintf(bc.w, "MAIL FROM:<%s>%s\r\n", env.from, bc.mailParams(env.opts))
+	from, _ := wireAddr(env.from) // checked at MAIL
+	fmt.Fprintf(bc.w, "MAIL FROM:<%s>%s\r\n", from, bc.mailParams(env.opts))
 	for _, a := range g.addrs {
 		param := ""
 		if g.ignoreQuota[a] && bc.ignoreQuota {
 			param = " IGNOREQUOTA"
 		}
-		fmt.Fprintf(bc.w, "RCPT TO:<%s>%s\r\n", a, param)
+		to, _ := wireAddr(a) // checked at RCPT
+		fmt.Fprintf(bc.w, "RCPT TO:<%s>%s\r\n", to, param)
 	}
 	bc.w.WriteString("DATA\r\n")
 	if err := bc.w.Flush(); err != nil {
@@ -91,7 +92,6 @@ func (bc *backendConn) transact(s *Server, env envelope, g *group, msg io.Reader
 		return out, bc.w.Flush()
 	}
 	out.sentData = true
-	bc.conn.SetDeadline(time.Now().Add(5 * time.Minute))
 	if err := writeStuffed(bc.w, msg); err != nil {
 		return out, err
 	}
@@ -216,4 +216,78 @@ func writeStuffed(w *bufio.Writer, r io.Reader) error {
 	}
 	_, err := w.WriteString(".\r\n")
 	return err
+}
+
+// wireAddr spells an address as it goes between angle brackets on the
+// backend's command line. go-smtp hands the session a quoted local part
+// unquoted ("a b"@x as a b@x), which must be quoted again, and a domain
+// as it came, which must be one; ok is false for an address that cannot
+// be passed on (control characters, or a domain that is not one), which
+// is refused at once.
+func wireAddr(addr string) (string, bool) {
+	if addr == "" {
+		return "", true
+	}
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return "", false
+	}
+	local, domain := addr[:at], addr[at+1:]
+	for i := 0; i < len(domain); i++ {
+		if c := domain[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_:[]", c) >= 0) {
+			return "", false
+		}
+	}
+	if isDotAtom(local) {
+		return addr, true
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(local); i++ {
+		c := local[i]
+		if c < ' ' || c == 0x7f {
+			return "", false
+		}
+		if c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(c)
+	}
+	b.WriteString(`"@`)
+	b.WriteString(domain)
+	return b.String(), true
+}
+
+// isDotAtom reports whether s needs no quotes as a local part (RFC 5321
+// section 4.1.2).
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80 ||
+			strings.IndexByte(".!#$%&'*+-/=?^_`{|}~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// backendTimeout is how long the proxy waits on a backend for each read
+// and write: Cyrus's lmtptxn_timeout. It bounds each step, not the
+// transaction, which a slow client's large message can make long.
+const backendTimeout = 5 * time.Minute
+
+// idleConn renews its deadline at every read and write.
+type idleConn struct{ net.Conn }
+
+func (c idleConn) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(backendTimeout))
+	return c.Conn.Read(b)
+}
+
+func (c idleConn) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(backendTimeout))
+	return c.Conn.Write(b)
 }
