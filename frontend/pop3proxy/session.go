@@ -231,8 +231,15 @@ func (c *session) login(user, password string) (bool, error) {
 			return false, c.reply("-ERR [SYS/TEMP] Mailbox locations cannot be confirmed; try again later")
 		}
 	}
-	if !ok || e.Reserved {
+	if ok && e.Reserved {
+		c.s.m.session("unavailable")
+		return false, c.reply("-ERR [SYS/TEMP] The INBOX is being created or moved; try again later")
+	}
+	if !ok {
 		return c.failed(user, "no INBOX in the cache", "-ERR [AUTH] Authentication failed: no INBOX for this user")
+	}
+	if strings.ContainsAny(user+password, "\r\n\x00") {
+		return c.failed(user, "control characters in the credentials", "-ERR [AUTH] Authentication failed")
 	}
 	server := e.Server()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

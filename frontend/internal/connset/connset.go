@@ -5,11 +5,13 @@
 package connset
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -55,6 +57,7 @@ func (s *Set) Serve(l net.Listener, h Handlers) error {
 	}
 	s.lis[l] = struct{}{}
 	s.mu.Unlock()
+	var delay time.Duration // after an accept error that may pass
 	for {
 		conn, err := l.Accept()
 		if err != nil {
@@ -65,8 +68,16 @@ func (s *Set) Serve(l net.Listener, h Handlers) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ECONNABORTED) {
+				// Out of file descriptors for now: wait, as net/http
+				// does, rather than stop serving for good.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
 			return err
 		}
+		delay = 0
 		if h.TLS != nil {
 			conn = tls.Server(conn, h.TLS)
 		}
@@ -81,10 +92,19 @@ func (s *Set) Serve(l net.Listener, h Handlers) error {
 			conn.Close()
 			continue
 		}
-		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer s.release(conn)
+			if tc, ok := conn.(*tls.Conn); ok {
+				// A client that connects and says nothing must not hold
+				// a session's place.
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				err := tc.HandshakeContext(ctx)
+				cancel()
+				if err != nil {
+					return
+				}
+			}
 			h.Serve(conn)
 		}()
 	}
@@ -114,6 +134,7 @@ func (s *Set) admit(conn net.Conn) bool {
 	}
 	s.perIP[ip]++
 	s.conns[conn] = struct{}{}
+	s.wg.Add(1) // under mu, so that Close waits for it
 	return true
 }
 
