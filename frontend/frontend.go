@@ -73,18 +73,22 @@ func Start(cfg Config) (_ *Frontend, err error) {
 			logger.Error("the location cache stopped following the cluster", "err", err)
 		}
 	}()
+	inputs, err := f.proxyInputs()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.IMAPAddr != "" || cfg.IMAPSAddr != "" {
-		if f.imap, err = f.startIMAP(); err != nil {
+		if f.imap, err = f.startIMAP(inputs); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.LMTPAddr != "" {
-		if f.lmtp, err = f.startLMTP(); err != nil {
+		if f.lmtp, err = f.startLMTP(inputs); err != nil {
 			return nil, err
 		}
 	}
 	if cfg.POP3Addr != "" || cfg.POP3SAddr != "" {
-		if f.pop3, err = f.startPOP3(); err != nil {
+		if f.pop3, err = f.startPOP3(inputs); err != nil {
 			return nil, err
 		}
 	}

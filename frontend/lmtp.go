@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,14 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/roost-mail/roost/frontend/lmtpproxy"
-	"github.com/roost-mail/roost/frontend/locator"
-	"github.com/roost-mail/roost/frontend/namespace"
-	roostv1 "github.com/roost-mail/roost/proto/roost/v1"
-	"github.com/roost-mail/roost/raftfsm/client"
 )
 
 // lmtpListener is the LMTP proxy and its socket.
@@ -46,25 +38,15 @@ func (f *Frontend) LMTPAddr() string {
 // isSocketPath reports whether an --lmtp-addr names a Unix socket.
 func isSocketPath(addr string) bool { return strings.Contains(addr, "/") }
 
-func (f *Frontend) startLMTP() (*lmtpListener, error) {
+func (f *Frontend) startLMTP(p *proxyInputs) (*lmtpListener, error) {
 	cfg := f.cfg
-	ns, err := namespace.New(&cfg.Namespace)
-	if err != nil {
-		return nil, fmt.Errorf("frontend: %w", err)
-	}
-	var proxyPassword string
-	if cfg.ProxyPasswordFile != "" {
-		if proxyPassword, err = client.ReadPassword(cfg.ProxyPasswordFile); err != nil {
-			return nil, fmt.Errorf("frontend: --proxy-password-file: %w", err)
-		}
-	}
 	spool := filepath.Join(cfg.DataDir, "spool")
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
 	}
 	srv, err := lmtpproxy.New(lmtpproxy.Config{
-		Locator: f.cache, Confirm: f.confirm, Namespace: ns, Recipients: cfg.Recipients,
-		BackendMap: cfg.BackendMap, ProxyUser: cfg.ProxyUser, ProxyPassword: proxyPassword,
+		Locator: p.locator, Namespace: p.ns, Recipients: cfg.Recipients,
+		BackendMap: cfg.BackendMap, ProxyUser: cfg.ProxyUser, ProxyPassword: p.proxyPassword,
 		MaxStaleness: cfg.MaxStaleness, IdleTimeout: cfg.LMTPIdleTimeout, SpoolDir: spool, Logger: f.logger, Metrics: f.reg,
 	})
 	if err != nil {
@@ -109,26 +91,4 @@ func listenLMTP(addr string) (net.Listener, error) {
 		return nil, err
 	}
 	return l, nil
-}
-
-// confirm asks the cluster, with a linearizable read, about a mailbox the
-// cache does not have.
-func (f *Frontend) confirm(ctx context.Context, name string) (locator.Entry, bool, error) {
-	var m *roostv1.Mailbox
-	err := f.api.Mailboxes(ctx, func(ctx context.Context, mc roostv1.MailboxServiceClient) error {
-		resp, err := mc.GetMailbox(ctx, &roostv1.GetMailboxRequest{Name: []byte(name), Consistent: true})
-		if err == nil {
-			m = resp.Mailbox
-		}
-		return err
-	})
-	switch {
-	case status.Code(err) == codes.NotFound:
-		return locator.Entry{}, false, nil
-	case err != nil:
-		return locator.Entry{}, false, err
-	case m == nil:
-		return locator.Entry{}, false, nil
-	}
-	return locator.EntryOf(m), true, nil
 }

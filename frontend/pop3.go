@@ -1,11 +1,6 @@
 package frontend
 
-import (
-	"fmt"
-
-	"github.com/roost-mail/roost/frontend/namespace"
-	"github.com/roost-mail/roost/frontend/pop3proxy"
-)
+import "github.com/roost-mail/roost/frontend/pop3proxy"
 
 // POP3Addr returns the address the POP3 listener is bound to, or "".
 func (f *Frontend) POP3Addr() string { return f.pop3.addr(false) }
@@ -14,18 +9,10 @@ func (f *Frontend) POP3Addr() string { return f.pop3.addr(false) }
 // to, or "".
 func (f *Frontend) POP3SAddr() string { return f.pop3.addr(true) }
 
-func (f *Frontend) startPOP3() (*listeners, error) {
+func (f *Frontend) startPOP3(p *proxyInputs) (*listeners, error) {
 	cfg := f.cfg
-	ns, err := namespace.New(&cfg.Namespace)
-	if err != nil {
-		return nil, fmt.Errorf("frontend: %w", err)
-	}
-	tlsConf, err := cfg.clientTLS()
-	if err != nil {
-		return nil, err
-	}
-	srv, err := pop3proxy.New(pop3proxy.Config{Locator: f.cache, Confirm: f.confirm, Namespace: ns, BackendMap: cfg.BackendMap,
-		TLS: tlsConf, RequireTLS: cfg.RequireTLS, MaxConnsPerIP: cfg.MaxConnsPerIP, Logger: f.logger, Metrics: f.reg})
+	srv, err := pop3proxy.New(pop3proxy.Config{Locator: p.locator, Namespace: p.ns, BackendMap: cfg.BackendMap,
+		TLS: p.tls, RequireTLS: cfg.RequireTLS, MaxConnsPerIP: cfg.MaxConnsPerIP, Logger: f.logger, Metrics: f.reg})
 	if err != nil {
 		return nil, err
 	}

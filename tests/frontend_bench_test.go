@@ -176,8 +176,7 @@ func startFrontendProcess(tb testing.TB, m *murder, more ...*cyrus) *frontendPro
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/roost-frontend").CombinedOutput(); err != nil {
 		tb.Fatalf("go build roost-frontend: %v\n%s", err, out)
 	}
-	pw := filepath.Join(dir, "proxy.pw")
-	os.WriteFile(pw, []byte(cyrusPassword+"\n"), 0o600)
+	pw := writeSecret(tb, cyrusPassword)
 	var endpoints []string
 	for _, n := range m.nodes {
 		endpoints = append(endpoints, n.grpcAddr)

@@ -168,8 +168,7 @@ func startMurderWith(t testing.TB, adjust func(*frontend.Config)) *murder {
 		return sameNames(names(nodes[0]), []string{"user.jane", "user.jane.Private", "user.jane.Shared", "user.john", "user.john.Sent"})
 	})
 
-	pw := filepath.Join(t.TempDir(), "proxy.pw")
-	os.WriteFile(pw, []byte(cyrusPassword+"\n"), 0o600)
+	pw := writeSecret(t, cyrusPassword)
 	var endpoints []string
 	for _, n := range nodes {
 		endpoints = append(endpoints, n.grpcAddr)
@@ -182,6 +181,13 @@ func startMurderWith(t testing.TB, adjust func(*frontend.Config)) *murder {
 	if adjust != nil {
 		adjust(&cfg)
 	}
+	return &murder{nodes: nodes, be1: be1, be2: be2, f: startSyncedFrontend(t, cfg)}
+}
+
+// startSyncedFrontend starts an in-process roost-frontend and waits for
+// its cache's first sync.
+func startSyncedFrontend(t testing.TB, cfg frontend.Config) *frontend.Frontend {
+	t.Helper()
 	f, err := frontend.Start(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -193,8 +199,7 @@ func startMurderWith(t testing.TB, adjust func(*frontend.Config)) *murder {
 		}
 		return nil
 	})
-
-	return &murder{nodes: nodes, be1: be1, be2: be2, f: f}
+	return f
 }
 
 // cyrusFrontend starts Cyrus's own frontend in front of the same

@@ -193,19 +193,9 @@ func TestLMTPOnCyrus(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "lmtp.sock")
 	ns := namespace.DefaultConfig()
 	ns.UnixHierarchySep = false // as the harness's backends
-	f2, err := frontend.Start(frontend.Config{Endpoints: []string{m.nodes[0].grpcAddr}, DataDir: t.TempDir(),
+	startSyncedFrontend(t, frontend.Config{Endpoints: []string{m.nodes[0].grpcAddr}, DataDir: t.TempDir(),
 		LMTPAddr: sock, BackendMap: backendMap(m.be1, m.be2), ProxyUser: cyrusAdmin,
 		ProxyPasswordFile: writeSecret(t, cyrusPassword), Namespace: ns, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f2.Close() })
-	waitFor(t, "the second frontend's first sync", 30*time.Second, func() error {
-		if !f2.Ready() {
-			return fmt.Errorf("not ready")
-		}
-		return nil
-	})
 	out, err := exec.Command("swaks", "--protocol", "LMTP", "--socket", sock, "--from", "sender@example.org",
 		"--to", "john@example.com,jane@example.com", "--header", "Subject: swaks").CombinedOutput()
 	if !strings.Contains(string(out), "<-  250 2.0.0 <john@example.com>") || !strings.Contains(string(out), "<** 451 4.4.1 <jane@example.com>") {

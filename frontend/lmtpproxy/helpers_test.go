@@ -2,6 +2,7 @@ package lmtpproxy
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -18,12 +19,14 @@ import (
 	"github.com/roost-mail/roost/frontend/servermap"
 )
 
-// fakeLocator is a location cache in memory.
+// fakeLocator is a location cache in memory; cluster, when set, stands in
+// for the cluster asked about names the cache lacks.
 type fakeLocator struct {
 	mu          sync.Mutex
 	entries     map[string]locator.Entry
 	ready       bool
 	lastContact time.Time
+	cluster     func(name string) (locator.Entry, bool, error)
 }
 
 func newLocator(entries ...locator.Entry) *fakeLocator {
@@ -34,11 +37,13 @@ func newLocator(entries ...locator.Entry) *fakeLocator {
 	return l
 }
 
-func (l *fakeLocator) Lookup(name string) (locator.Entry, bool) {
+func (l *fakeLocator) Find(_ context.Context, name string) (locator.Entry, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.entries[name]
-	return e, ok
+	if e, ok := l.entries[name]; ok || l.cluster == nil {
+		return e, ok, nil
+	}
+	return l.cluster(name)
 }
 
 func (l *fakeLocator) Ready() bool {

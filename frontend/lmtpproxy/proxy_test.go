@@ -1,7 +1,6 @@
 package lmtpproxy
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -161,7 +160,7 @@ func TestUnsyncedCacheTempfails(t *testing.T) {
 func TestConfirmWithCluster(t *testing.T) {
 	be1 := startBackend(t)
 	loc := newLocator()
-	confirm := func(_ context.Context, name string) (locator.Entry, bool, error) {
+	loc.cluster = func(name string) (locator.Entry, bool, error) {
 		switch name {
 		case "user.fresh":
 			return user("fresh", "be1"), true, nil
@@ -170,7 +169,7 @@ func TestConfirmWithCluster(t *testing.T) {
 		}
 		return locator.Entry{}, false, nil
 	}
-	_, addr := startProxy(t, loc, func(c *Config) { c.Confirm = confirm }, be1)
+	_, addr := startProxy(t, loc, nil, be1)
 	lc := dialLMTP(t, addr)
 	lc.send("LHLO mta", "MAIL FROM:<>")
 	lc.expect("250")

@@ -18,7 +18,11 @@ import (
 
 // Locator is what the proxy reads of the location cache.
 type Locator interface {
-	Lookup(name string) (locator.Entry, bool)
+	// Find returns a mailbox's entry; found is false when there is no
+	// such mailbox, err set when that cannot be told now. roost-frontend
+	// asks the cluster about a name its cache lacks, so that mail to a
+	// mailbox created a moment ago is not refused.
+	Find(ctx context.Context, name string) (e locator.Entry, found bool, err error)
 	// Ready reports whether the cache ever completed a sync.
 	Ready() bool
 	// Lag says, among other things, when the cache last heard from the
@@ -26,17 +30,10 @@ type Locator interface {
 	Lag() (revisions uint64, inSyncAt, lastContact time.Time)
 }
 
-var _ Locator = (*locator.Cache)(nil)
-
 // Config configures a Server.
 type Config struct {
 	// Locator says where mailboxes live. Required.
 	Locator Locator
-	// Confirm, when set, asks the cluster itself about a name the cache
-	// does not have, so that a mailbox created a moment ago is not
-	// refused; found is false when the cluster has no such mailbox. Nil:
-	// the cache's word is final.
-	Confirm func(ctx context.Context, name string) (e locator.Entry, found bool, err error)
 	// Namespace maps addresses as the backends do. Nil: Cyrus's defaults.
 	Namespace *namespace.Namespace
 	// Recipients are the backends' postuser and lmtp_downcase_rcpt.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/roost-mail/roost/frontend/acl"
@@ -83,16 +82,11 @@ func (c *session) route(to string) (string, error) {
 	if errors.Is(err, namespace.ErrNoRecipient) {
 		return "", errUnknown
 	}
-	e, found := s.cfg.Locator.Lookup(r.Mailbox)
-	if !found && s.cfg.Confirm != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		e, found, err = s.cfg.Confirm(ctx, r.Mailbox)
-		cancel()
-		if err != nil {
-			c.logger.Warn("could not ask the cluster about a mailbox the cache lacks", "mailbox", r.Mailbox, "err", err)
-			return "", s.tempfail(causeCluster, smtp.EnhancedCode{4, 4, 3},
-				"Mailbox unknown here, and the cluster could not be asked; try again later")
-		}
+	e, found, err := s.cfg.Locator.Find(context.Background(), r.Mailbox)
+	if err != nil {
+		c.logger.Warn("could not ask the cluster about a mailbox the cache lacks", "mailbox", r.Mailbox, "err", err)
+		return "", s.tempfail(causeCluster, smtp.EnhancedCode{4, 4, 3},
+			"Mailbox unknown here, and the cluster could not be asked; try again later")
 	}
 	if !found {
 		return "", errUnknown

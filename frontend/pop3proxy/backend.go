@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -89,5 +88,3 @@ func (b *backend) close() {
 	b.cmd("QUIT")
 	b.conn.Close()
 }
-
-var errLineTooLong = errors.New("pop3proxy: line too long")

@@ -20,17 +20,22 @@ import (
 	"github.com/roost-mail/roost/raftfsm/certs"
 )
 
+// fakeLocator is a location cache in memory; cluster, when set, stands in
+// for the cluster asked about names the cache lacks.
 type fakeLocator struct {
 	mu      sync.Mutex
 	entries map[string]locator.Entry
 	ready   bool
+	cluster func(name string) (locator.Entry, bool, error)
 }
 
-func (l *fakeLocator) Lookup(name string) (locator.Entry, bool) {
+func (l *fakeLocator) Find(_ context.Context, name string) (locator.Entry, bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, ok := l.entries[name]
-	return e, ok
+	if e, ok := l.entries[name]; ok || l.cluster == nil {
+		return e, ok, nil
+	}
+	return l.cluster(name)
 }
 
 func (l *fakeLocator) Ready() bool {
@@ -298,14 +303,14 @@ func TestLoginFailures(t *testing.T) {
 
 func TestConfirmWithCluster(t *testing.T) {
 	be := startBackend(t, false)
-	addr := serveProxy(t, Config{Locator: &fakeLocator{ready: true}, IdleTimeout: 5 * time.Second,
-		BackendMap: servermap.Map{"be1": {servermap.POP3: be.l.Addr().String()}},
-		Confirm: func(_ context.Context, name string) (locator.Entry, bool, error) {
-			if name == "user.jane" {
-				return locator.Entry{Name: name, Location: "be1!default"}, true, nil
-			}
-			return locator.Entry{}, false, errors.New("no leader")
-		}}, false)
+	loc := &fakeLocator{ready: true, cluster: func(name string) (locator.Entry, bool, error) {
+		if name == "user.jane" {
+			return locator.Entry{Name: name, Location: "be1!default"}, true, nil
+		}
+		return locator.Entry{}, false, errors.New("no leader")
+	}}
+	addr := serveProxy(t, Config{Locator: loc, IdleTimeout: 5 * time.Second,
+		BackendMap: servermap.Map{"be1": {servermap.POP3: be.l.Addr().String()}}}, false)
 	p := dialPOP3(t, addr)
 	p.send("USER bob", "PASS pw")
 	p.expect("+OK")

@@ -17,21 +17,19 @@ import (
 
 // Locator is what the proxy reads of the location cache.
 type Locator interface {
-	Lookup(name string) (locator.Entry, bool)
+	// Find returns a mailbox's entry; found is false when there is no
+	// such mailbox, err set when that cannot be told now. roost-frontend
+	// asks the cluster about a name its cache lacks, so that a user
+	// created a moment ago can log in.
+	Find(ctx context.Context, name string) (e locator.Entry, found bool, err error)
+	// Ready reports whether the cache ever completed a sync.
 	Ready() bool
 }
-
-var _ Locator = (*locator.Cache)(nil)
 
 // Config configures a Server.
 type Config struct {
 	// Locator says where INBOXes live. Required.
 	Locator Locator
-	// Confirm, when set, asks the cluster itself about an INBOX the cache
-	// does not have, so that a user created a moment ago can log in;
-	// found is false when the cluster has no such mailbox. Nil: the
-	// cache's word is final.
-	Confirm func(ctx context.Context, name string) (e locator.Entry, found bool, err error)
 	// Namespace maps a login to its INBOX as the backends do. Nil:
 	// Cyrus's defaults.
 	Namespace *namespace.Namespace

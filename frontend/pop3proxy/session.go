@@ -20,6 +20,8 @@ import (
 // octets, AUTH PLAIN with long credentials needs more.
 const maxLine = 4096
 
+var errLineTooLong = errors.New("pop3proxy: line too long")
+
 // session is one client before it logs in.
 type session struct {
 	s      *Server
@@ -219,17 +221,11 @@ func (c *session) login(user, password string) (bool, error) {
 		return false, c.reply("-ERR [SYS/TEMP] Mailbox locations are not known yet; try again later")
 	}
 	inbox := cfg.Namespace.User(user).Inbox()
-	e, ok := cfg.Locator.Lookup(inbox)
-	if !ok && cfg.Confirm != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		var err error
-		e, ok, err = cfg.Confirm(ctx, inbox)
-		cancel()
-		if err != nil {
-			c.logger.Warn("could not ask the cluster about an INBOX the cache lacks", "mailbox", inbox, "err", err)
-			c.s.m.session("unavailable")
-			return false, c.reply("-ERR [SYS/TEMP] Mailbox locations cannot be confirmed; try again later")
-		}
+	e, ok, err := cfg.Locator.Find(context.Background(), inbox)
+	if err != nil {
+		c.logger.Warn("could not ask the cluster about an INBOX the cache lacks", "mailbox", inbox, "err", err)
+		c.s.m.session("unavailable")
+		return false, c.reply("-ERR [SYS/TEMP] Mailbox locations cannot be confirmed; try again later")
 	}
 	if ok && e.Reserved {
 		c.s.m.session("unavailable")
