@@ -3,11 +3,14 @@ package lmtpproxy
 import (
 	"bufio"
 	"bytes"
-	"github.com/emersion/go-smtp"
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/roost-mail/roost/frontend/internal/linger"
 )
 
 // Cyrus's lmtpd has a RCPT parameter of its own, IGNOREQUOTA (deliver even
@@ -31,11 +34,13 @@ type paramConn struct {
 	pending []byte        // transformed bytes, handed over up to off
 	off     int
 
-	mode     int  // what the next bytes are
-	dotState int  // in modeData: go-smtp's end-of-data state machine
-	tooLong  bool // a command line was too long: the connection ends
+	mode     int         // what the next bytes are
+	dotState int         // in modeData: go-smtp's end-of-data state machine
+	tooLong  atomic.Bool // a command line was too long: the connection ends
 
-	w coalescer // replies
+	w         coalescer // replies
+	closeOnce sync.Once
+	closeErr  error
 
 	mu        sync.Mutex
 	lastReply string   // protected by mu: the code of the last reply written
@@ -98,7 +103,7 @@ func (c *paramConn) Read(b []byte) (int, error) {
 
 // fill prepares the next bytes to hand over, up to about max.
 func (c *paramConn) fill(max int) error {
-	if c.tooLong {
+	if c.tooLong.Load() {
 		return smtp.ErrTooLongLine
 	}
 	switch c.mode {
@@ -129,7 +134,7 @@ func (c *paramConn) fill(max int) error {
 	for {
 		line, err := c.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull || len(line) > maxCommandLine {
-			c.tooLong = true
+			c.tooLong.Store(true)
 			if len(c.pending) > 0 {
 				return nil // the lines before it first
 			}
@@ -336,8 +341,19 @@ func (c *paramConn) Write(b []byte) (int, error) {
 	return c.w.write(c.Conn, b)
 }
 
-// Close sends the replies held, then closes.
-func (c *paramConn) Close() error { return c.w.closeFlushed(c.Conn) }
+// Close sends the replies held, then closes. After a command line too
+// long to take, the client is likely still sending it: see linger.
+func (c *paramConn) Close() error {
+	c.closeOnce.Do(func() {
+		if c.tooLong.Load() {
+			c.w.flush(c.Conn)
+			c.closeErr = linger.Close(c.Conn)
+			return
+		}
+		c.closeErr = c.w.closeFlushed(c.Conn)
+	})
+	return c.closeErr
+}
 
 func (c *paramConn) noteReplies(b []byte) {
 	for len(b) > 0 {

@@ -2,6 +2,7 @@ package lmtpproxy
 
 import (
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +262,21 @@ func TestBadInput(t *testing.T) {
 	// A line of a megabyte ends the connection, with a reply.
 	lc.send("NOOP " + strings.Repeat("x", 1<<20))
 	lc.expect("500")
+}
+
+// A client still sending a line too long to take when the proxy gives up
+// on it gets the proxy's 500 and an orderly end, not a reset that loses
+// the reply.
+func TestTooLongLineReplyArrives(t *testing.T) {
+	_, addr := startProxy(t, newLocator(), nil, startBackend(t))
+	for range 5 {
+		lc := dialLMTP(t, addr)
+		lc.send("LHLO " + strings.Repeat("x", 4<<20))
+		lc.expect("500")
+		if _, err := lc.r.ReadLine(); err != io.EOF {
+			t.Fatalf("after the 500: %v, want the end of the stream", err)
+		}
+	}
 }
 
 func TestDataThatNeverEnds(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/roost-mail/roost/frontend/internal/linger"
 	"github.com/roost-mail/roost/frontend/internal/saslplain"
 	"github.com/roost-mail/roost/frontend/servermap"
 )
@@ -64,6 +65,7 @@ func (c *session) serve() {
 		line, err := c.readLine()
 		if errors.Is(err, errLineTooLong) {
 			c.reply("-ERR Line too long")
+			linger.Close(c.conn)
 			return
 		}
 		var ne net.Error
