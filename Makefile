@@ -86,7 +86,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseRcpt -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
 	$(GO) test -run XXX -fuzz FuzzParamConn -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
 	$(GO) test -run XXX -fuzz FuzzCheckedReader -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
-	$(GO) test -run XXX -fuzz FuzzWriteStuffed -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
+	$(GO) test -run XXX -fuzz FuzzRawMessage -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./frontend/lmtpproxy/
 
 clean:
 	rm -rf bin/

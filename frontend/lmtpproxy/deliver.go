@@ -19,9 +19,9 @@ type envelope struct {
 	opts smtp.MailOptions
 }
 
-// LMTPData passes the message to every backend involved, streamed to one
-// or held in an unlinked file for several, and gives each recipient the
-// status its backend gave it. It reads the message to its end before
+// LMTPData passes the message to every backend involved, as the client
+// sent it (message.go), streamed to one or held in an unlinked file for
+// several, and gives each recipient the status its backend gave it. It reads the message to its end before
 // giving any status, so that replies never overtake the client's data.
 func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	// go-smtp may reset the session while this runs (RSET after a BDAT
@@ -30,15 +30,17 @@ func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	rcpts := slices.Clone(c.rcpts)
 	groups := groupsOf(rcpts)
 	env := envelope{from: c.from, opts: c.opts}
-	body := &checkedReader{r: r}
+	msg := c.conn.message(s.cfg.MaxMessageBytes)
+	body := &checkedReader{r: msg}
 	var results map[string]error
 	if len(groups) == 1 {
 		results = s.deliver(groups[0], env, body, body)
 	} else {
 		results = s.deliverSpooled(groups, env, body)
 	}
-	io.Copy(io.Discard, r)
-	s.m.delivery(len(groups), body.n)
+	msg.drain()
+	io.Copy(io.Discard, r) // the final dot alone, unless the connection broke
+	s.m.delivery(len(groups), msg.size())
 	for _, rc := range rcpts {
 		err := results[rc.addr]
 		status.SetStatus(rc.addr, err)
@@ -50,7 +52,7 @@ func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		}
 	}
 	// The backends log every delivery themselves, and so does the MTA.
-	c.logger.Debug("delivered", "from", env.from, "rcpts", len(rcpts), "backends", len(groups), "bytes", body.n)
+	c.logger.Debug("delivered", "from", env.from, "rcpts", len(rcpts), "backends", len(groups), "bytes", msg.size())
 	return nil
 }
 

@@ -1,11 +1,9 @@
 package lmtpproxy
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net"
-	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -109,37 +107,6 @@ func FuzzCheckedReader(f *testing.F) {
 	})
 }
 
-// FuzzWriteStuffed checks that a dot-stuffed message reads back, with
-// net/textproto's decoder, as the message sent, in whatever reads it
-// comes.
-func FuzzWriteStuffed(f *testing.F) {
-	for _, s := range []string{"a\r\n.b\r\n", ".\r\n", "..\r\n.\r\n", "", "x", "a\r\n\r\n.", ".a"} {
-		f.Add(s, uint8(2))
-	}
-	f.Fuzz(func(t *testing.T, msg string, cut uint8) {
-		// Messages have CRLF line ends only; make this one so.
-		msg = strings.ReplaceAll(strings.ReplaceAll(msg, "\r", ""), "\n", "\r\n")
-		k := int(cut) % (len(msg) + 1)
-		var out bytes.Buffer
-		w := bufio.NewWriter(&out)
-		if err := writeStuffed(w, io.MultiReader(strings.NewReader(msg[:k]), strings.NewReader(msg[k:]))); err != nil {
-			t.Fatal(err)
-		}
-		w.Flush()
-		got, err := io.ReadAll(textproto.NewReader(bufio.NewReader(&out)).DotReader())
-		if err != nil {
-			t.Fatalf("reading back %q: %v", out.String(), err)
-		}
-		want := strings.ReplaceAll(msg, "\r\n", "\n")
-		if msg != "" && !strings.HasSuffix(msg, "\r\n") {
-			want += "\n"
-		}
-		if string(got) != want {
-			t.Fatalf("writeStuffed(%q) = %q, which reads back as %q", msg, out.String(), got)
-		}
-	})
-}
-
 func TestParseReply(t *testing.T) {
 	for _, tc := range []struct {
 		code int
@@ -155,4 +122,65 @@ func TestParseReply(t *testing.T) {
 			t.Errorf("parseReply(%d, %q) = %+v, want %+v", tc.code, tc.text, *got, tc.want)
 		}
 	}
+}
+
+// FuzzRawMessage checks the message a session reads as the client sent
+// it: it ends where go-smtp's dataReader would end it, and nothing of the
+// stream is lost or read twice; go-smtp then reads the final dot alone,
+// and after it whatever the client sent next.
+func FuzzRawMessage(f *testing.F) {
+	for _, s := range []string{"a\r\n.\r\nQUIT\r\n", ".\r\n", "..\r\n.\r\n", "a\r\n.b\r\n..\r\n.\r\n", "a\n.\r\n\r\n.\r\n",
+		"a\r\r\n.\r\n", "no end", "x\r\n.\r", ""} {
+		f.Add([]byte(s), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, size uint8) {
+		client, server := net.Pipe()
+		pc := newParamConn(server, 0)
+		pc.mode = modeAfterData
+		pc.noteReplies([]byte("354 go ahead\r\n"))
+		go func() {
+			client.Write(in)
+			client.Close()
+		}()
+		server.SetDeadline(time.Now().Add(5 * time.Second))
+		msg := pc.message(0)
+		var raw bytes.Buffer
+		buf := make([]byte, int(size)%61+1)
+		var err error
+		for err == nil {
+			var n int
+			n, err = msg.Read(buf)
+			raw.Write(buf[:n])
+		}
+		var rest bytes.Buffer
+		for {
+			n, err := pc.Read(buf)
+			rest.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		if err != io.EOF {
+			if err != io.ErrUnexpectedEOF || !bytes.Equal(raw.Bytes(), in) || rest.Len() != 0 {
+				t.Fatalf("%q: read %q, then %v, and go-smtp %q; want all of it, then the end of the stream", in, raw.Bytes(), err, rest.Bytes())
+			}
+			return
+		}
+		if !bytes.HasPrefix(rest.Bytes(), []byte(finalDot)) || !bytes.Equal(append(raw.Bytes(), rest.Bytes()[len(finalDot):]...), in) {
+			t.Fatalf("%q: the message %q and, for go-smtp, %q", in, raw.Bytes(), rest.Bytes())
+		}
+		if !bytes.HasSuffix(raw.Bytes(), []byte(finalDot)) {
+			t.Fatalf("%q: the message %q does not end with the final dot", in, raw.Bytes())
+		}
+		if msg.size() != int64(raw.Len()-len(finalDot)) {
+			t.Fatalf("%q: size %d of a message of %d bytes", in, msg.size(), raw.Len())
+		}
+		// Where every line ends in CRLF, the message ends at the first
+		// line of a dot alone.
+		if clean := bytes.Count(in, crlf); bytes.Count(in, cr) == clean && bytes.Count(in, lf) == clean {
+			if want := bytes.Index(append([]byte("\r\n"), in...), []byte("\r\n.\r\n")) + 3; raw.Len() != want {
+				t.Fatalf("%q: the message %q, want the first %d bytes", in, raw.Bytes(), want)
+			}
+		}
+	})
 }

@@ -106,23 +106,7 @@ func (c *paramConn) fill(max int) error {
 	if c.tooLong.Load() {
 		return smtp.ErrTooLongLine
 	}
-	switch c.mode {
-	case modeAfterData:
-		c.mode = modeCommand
-		if c.reply() == "354" {
-			c.mode, c.dotState = modeData, 0
-		}
-	case modeAfterAuth:
-		c.mode = modeCommand
-		if c.reply() == "334" {
-			c.mode = modeAuthLine
-		}
-	case modeAfterSTARTTLS:
-		c.mode = modeCommand
-		if c.reply() == "220" {
-			c.mode = modePassthrough
-		}
-	}
+	c.advance()
 	switch c.mode {
 	case modeData:
 		return c.fillData(max)
@@ -155,6 +139,28 @@ func (c *paramConn) fill(max int) error {
 		}
 		if !bytes.Contains(peekAll(c.br), []byte{'\n'}) {
 			return nil
+		}
+	}
+}
+
+// advance settles what the bytes after a DATA, AUTH or STARTTLS line are,
+// now that go-smtp has answered it.
+func (c *paramConn) advance() {
+	switch c.mode {
+	case modeAfterData:
+		c.mode = modeCommand
+		if c.reply() == "354" {
+			c.mode, c.dotState = modeData, 0
+		}
+	case modeAfterAuth:
+		c.mode = modeCommand
+		if c.reply() == "334" {
+			c.mode = modeAuthLine
+		}
+	case modeAfterSTARTTLS:
+		c.mode = modeCommand
+		if c.reply() == "220" {
+			c.mode = modePassthrough
 		}
 	}
 }
@@ -240,8 +246,26 @@ func parseRcpt(arg string) (r rcptTo, rewritten string, ok bool) {
 }
 
 // fillData hands over message contents, ending at the CRLF.CRLF that ends
-// them for go-smtp's dataReader (bare LFs do not end lines there).
+// them for go-smtp's dataReader. It serves only a message the session did
+// not take itself with message (whose reader takes the same path through
+// the same state).
 func (c *paramConn) fillData(max int) error {
+	chunk, err := c.available(max)
+	if err != nil {
+		return err
+	}
+	n, end := c.scanData(chunk)
+	if end {
+		c.mode = modeCommand
+	}
+	c.take(chunk[:n])
+	return nil
+}
+
+// scanData follows the message in chunk, as go-smtp's dataReader does
+// (bare LFs do not end lines there), and returns how much of chunk belongs
+// to it and whether that ends it.
+func (c *paramConn) scanData(chunk []byte) (n int, end bool) {
 	const (
 		beginLine = iota
 		dot
@@ -249,18 +273,12 @@ func (c *paramConn) fillData(max int) error {
 		cr
 		data
 	)
-	chunk, err := c.available(max)
-	if err != nil {
-		return err
-	}
-	n := 0
-	for n < len(chunk) && c.mode == modeData {
+	for n < len(chunk) {
 		if c.dotState == data {
 			// Inside a line only a CR matters: skip to it.
 			i := bytes.IndexByte(chunk[n:], '\r')
 			if i < 0 {
-				n = len(chunk)
-				break
+				return len(chunk), false
 			}
 			n += i + 1
 			c.dotState = cr
@@ -286,21 +304,16 @@ func (c *paramConn) fillData(max int) error {
 		case dotCR:
 			c.dotState = data
 			if b == '\n' {
-				c.mode = modeCommand
+				return n, true
 			}
 		case cr:
 			c.dotState = data
 			if b == '\n' {
 				c.dotState = beginLine
 			}
-		case data:
-			if b == '\r' {
-				c.dotState = cr
-			}
 		}
 	}
-	c.take(chunk[:n])
-	return nil
+	return n, false
 }
 
 func (c *paramConn) fillRaw(max int) error {

@@ -379,3 +379,63 @@ func TestNoChunking(t *testing.T) {
 		t.Errorf("be1 got %d messages, want the one sent with DATA", len(got))
 	}
 }
+
+// Lines that start with a dot reach every backend as they were written,
+// whether the message is streamed to one backend or held for two.
+func TestDotLines(t *testing.T) {
+	be1, be2 := startBackend(t), startBackend(t)
+	_, addr := startProxy(t, newLocator(user("john", "be1"), user("jane", "be2")), nil, be1, be2)
+	lc := dialLMTP(t, addr)
+	lc.send("LHLO mta")
+	lc.expect("250")
+	const body = "Subject: dots\r\n\r\n.\r\n..\r\n.hidden\r\n. \r\nend\r\n"
+	stuffed := strings.ReplaceAll("\r\n"+body, "\r\n.", "\r\n..")[2:]
+	for _, rcpts := range [][]string{{"john@example.com"}, {"john@example.com", "jane@example.com"}} {
+		_, dr := lc.transaction("", rcpts, stuffed)
+		for i, r := range dr {
+			if !strings.HasPrefix(r, "250") {
+				t.Fatalf("%v: DATA reply %d %q, want 250", rcpts, i, r)
+			}
+		}
+	}
+	got := append(be1.got(), be2.got()...)
+	if len(got) != 3 {
+		t.Fatalf("%d deliveries, want 3", len(got))
+	}
+	for _, d := range got {
+		if d.body != body {
+			t.Errorf("a backend got %q, want %q", d.body, body)
+		}
+	}
+}
+
+// A message over the size limit is refused for every recipient and read
+// to its end: nothing of it is delivered, and nothing of it is taken for
+// a command.
+func TestMessageTooLarge(t *testing.T) {
+	be1, be2 := startBackend(t), startBackend(t)
+	loc := newLocator(user("john", "be1"), user("jane", "be2"))
+	_, addr := startProxy(t, loc, func(c *Config) { c.MaxMessageBytes = 1000 }, be1, be2)
+	lc := dialLMTP(t, addr)
+	lc.send("LHLO mta")
+	lc.expect("250")
+	big := "Subject: big\r\n\r\n" + strings.Repeat("MAIL FROM:<x@example.com>\r\nRCPT TO:<jane@example.com>\r\n", 40)
+	for _, rcpts := range [][]string{{"john@example.com"}, {"john@example.com", "jane@example.com"}} {
+		_, dr := lc.transaction("", rcpts, big)
+		if len(dr) != len(rcpts) {
+			t.Fatalf("%v: DATA replies %q", rcpts, dr)
+		}
+		for _, r := range dr {
+			if !strings.HasPrefix(r, "552 5.3.4") {
+				t.Errorf("%v: DATA reply %q, want 552 5.3.4", rcpts, r)
+			}
+		}
+	}
+	if got := append(be1.got(), be2.got()...); len(got) != 0 {
+		t.Fatalf("a message over the limit was delivered: %+v", got)
+	}
+	_, dr := lc.transaction("", []string{"jane@example.com"}, message)
+	if len(dr) != 1 || !strings.HasPrefix(dr[0], "250") {
+		t.Fatalf("delivery after the large message: %q", dr)
+	}
+}

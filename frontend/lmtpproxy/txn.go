@@ -1,8 +1,6 @@
 package lmtpproxy
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -92,7 +90,8 @@ func (bc *backendConn) transact(s *Server, env envelope, g *group, msg io.Reader
 		return out, bc.w.Flush()
 	}
 	out.sentData = true
-	if err := writeStuffed(bc.w, msg); err != nil {
+	// The message goes as the client sent it: stuffed, with its final dot.
+	if _, err := io.Copy(bc.w, msg); err != nil {
 		return out, err
 	}
 	if err := bc.w.Flush(); err != nil {
@@ -179,43 +178,6 @@ func parseReply(code int, text string) *smtp.SMTPError {
 	}
 	reply.EnhancedCode, reply.Message = enh, rest
 	return reply
-}
-
-// writeStuffed writes the message with dot-stuffing (RFC 5321 section
-// 4.5.2) and the final dot. Its lines end in CRLF only (checkedReader saw
-// to that), so a line starts after every LF.
-func writeStuffed(w *bufio.Writer, r io.Reader) error {
-	buf := make([]byte, 32<<10)
-	lineStart, last := true, byte('\n')
-	for {
-		n, err := r.Read(buf)
-		chunk := buf[:n]
-		for len(chunk) > 0 {
-			if lineStart && chunk[0] == '.' {
-				w.WriteByte('.')
-			}
-			i := bytes.Index(chunk, []byte("\n."))
-			if i < 0 {
-				w.Write(chunk)
-				lineStart = chunk[len(chunk)-1] == '\n'
-				last = chunk[len(chunk)-1]
-				break
-			}
-			w.Write(chunk[:i+1])
-			chunk, lineStart = chunk[i+1:], true
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-	}
-	if last != '\n' {
-		w.WriteString("\r\n")
-	}
-	_, err := w.WriteString(".\r\n")
-	return err
 }
 
 // wireAddr spells an address as it goes between angle brackets on the
