@@ -31,6 +31,9 @@ func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	groups := groupsOf(rcpts)
 	env := envelope{from: c.from, opts: c.opts}
 	msg := c.conn.message(s.cfg.MaxMessageBytes)
+	// The 354 go-smtp wrote goes now: the client sends the message while
+	// the backend answers MAIL, RCPT and DATA, not after.
+	msg.start()
 	body := &checkedReader{r: msg}
 	var results map[string]error
 	if len(groups) == 1 {

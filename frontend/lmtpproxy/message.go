@@ -3,7 +3,6 @@ package lmtpproxy
 import (
 	"errors"
 	"io"
-	"time"
 
 	"github.com/emersion/go-smtp"
 )
@@ -33,6 +32,13 @@ var errNoMessage = errors.New("lmtpproxy: no message follows")
 // message returns the message after the DATA go-smtp answered last.
 func (c *paramConn) message(max int64) *rawMessage {
 	return &rawMessage{c: c, max: max}
+}
+
+// start sends the client the replies held, the 354 among them.
+func (m *rawMessage) start() {
+	if err := m.c.w.flush(m.c.Conn); err != nil {
+		m.err = err
+	}
 }
 
 func (m *rawMessage) Read(b []byte) (int, error) {
@@ -65,9 +71,7 @@ func (m *rawMessage) read(b []byte) (int, error) {
 	if c.mode != modeData {
 		return 0, errNoMessage
 	}
-	if c.idle > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
-	}
+	c.idle.renew()
 	if c.br.Buffered() == 0 {
 		// The client waits for the 354 before it sends the message.
 		if err := c.w.flush(c.Conn); err != nil {

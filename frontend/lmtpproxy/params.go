@@ -30,8 +30,8 @@ import (
 type paramConn struct {
 	net.Conn
 	br      *bufio.Reader
-	idle    time.Duration // each Read may wait this long; 0: no limit
-	pending []byte        // transformed bytes, handed over up to off
+	idle    renewal // each Read may wait this long
+	pending []byte  // transformed bytes, handed over up to off
 	off     int
 
 	mode     int         // what the next bytes are
@@ -68,7 +68,7 @@ const (
 const readBuffer = 64 << 10
 
 func newParamConn(c net.Conn, idle time.Duration) *paramConn {
-	return &paramConn{Conn: c, br: bufio.NewReaderSize(c, readBuffer), idle: idle}
+	return &paramConn{Conn: c, br: bufio.NewReaderSize(c, readBuffer), idle: renewal{length: idle, set: c.SetReadDeadline}}
 }
 
 // maxCommandLine is the longest command line taken. go-smtp's own limit
@@ -81,9 +81,7 @@ const maxCommandLine = 4096
 const maxQueued = 4096
 
 func (c *paramConn) Read(b []byte) (int, error) {
-	if c.idle > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
-	}
+	c.idle.renew()
 	if len(c.pending) == 0 {
 		// The next bytes may have to come from the client, which may be
 		// waiting for the replies held so far.

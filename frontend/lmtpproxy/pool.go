@@ -158,8 +158,9 @@ func (p *pool) dial(ctx context.Context, server string) (*backendConn, error) {
 		conn.Close()
 		return nil, err
 	}
+	ic := newIdleConn(conn, backendTimeout)
 	bc := &backendConn{server: server, conn: conn, caps: map[string]bool{},
-		tr: textproto.NewReader(bufio.NewReader(idleConn{conn})), w: bufio.NewWriterSize(idleConn{conn}, 64<<10)}
+		tr: textproto.NewReader(bufio.NewReader(ic)), w: bufio.NewWriterSize(ic, 64<<10)}
 	for _, kw := range []string{"SIZE", "8BITMIME", "IGNOREQUOTA"} {
 		bc.caps[kw], _ = c.Extension(kw)
 	}

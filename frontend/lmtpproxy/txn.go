@@ -241,15 +241,22 @@ func isDotAtom(s string) bool {
 // transaction, which a slow client's large message can make long.
 const backendTimeout = 5 * time.Minute
 
-// idleConn renews its deadline at every read and write.
-type idleConn struct{ net.Conn }
+// idleConn renews its deadlines as it reads and writes.
+type idleConn struct {
+	net.Conn
+	rd, wd renewal
+}
 
-func (c idleConn) Read(b []byte) (int, error) {
-	c.Conn.SetReadDeadline(time.Now().Add(backendTimeout))
+func newIdleConn(c net.Conn, idle time.Duration) *idleConn {
+	return &idleConn{Conn: c, rd: renewal{length: idle, set: c.SetReadDeadline}, wd: renewal{length: idle, set: c.SetWriteDeadline}}
+}
+
+func (c *idleConn) Read(b []byte) (int, error) {
+	c.rd.renew()
 	return c.Conn.Read(b)
 }
 
-func (c idleConn) Write(b []byte) (int, error) {
-	c.Conn.SetWriteDeadline(time.Now().Add(backendTimeout))
+func (c *idleConn) Write(b []byte) (int, error) {
+	c.wd.renew()
 	return c.Conn.Write(b)
 }
