@@ -1,11 +1,14 @@
 package tests
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/textproto"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,11 +84,7 @@ func dialSender(tb testing.TB, addrs map[string]string, route func(string) strin
 // send delivers msg to rcpts, one transaction per connection involved,
 // and fails unless every recipient got 250.
 func (s *lmtpSender) send(rcpts []string, msg string) {
-	groups := map[string][]string{}
-	for _, r := range rcpts {
-		groups[s.route(r)] = append(groups[s.route(r)], r)
-	}
-	for name, group := range groups {
+	for name, group := range byRoute(rcpts, s.route) {
 		c := s.clients[name]
 		if err := c.Mail("bench@example.org", nil); err != nil {
 			s.tb.Fatalf("MAIL: %v", err)
@@ -112,7 +111,8 @@ func (s *lmtpSender) send(rcpts []string, msg string) {
 // each backend in one transaction, the backends one after the other),
 // through roost-frontend running as its own process, and through Cyrus's
 // own frontend (lmtpd in proxy mode), each over one kept connection,
-// interleaved in the same run (the median of five rounds):
+// interleaved in the same run (the median of five rounds); a command at a
+// time and pipelined:
 //
 //	go test -run XXX -bench LMTP -benchtime 1x ./tests/
 func BenchmarkLMTP(b *testing.B) {
@@ -142,10 +142,18 @@ func BenchmarkLMTP(b *testing.B) {
 	fe := startFrontendProcess(b, m)
 	cyrusFE := m.cyrusFrontend(b)
 
-	senders := []*lmtpSender{
-		dialSender(b, map[string]string{"be1": be1.lmtpAddr, "be2": be2.lmtpAddr}, func(r string) string { return home[r] }),
-		dialSender(b, map[string]string{"": fe.lmtpAddr}, func(string) string { return "" }),
-		dialSender(b, map[string]string{"": cyrusFE.lmtpAddr}, func(string) string { return "" }),
+	direct := map[string]string{"be1": be1.lmtpAddr, "be2": be2.lmtpAddr}
+	byHome := func(r string) string { return home[r] }
+	frontend := func(string) string { return "" }
+	// The two ways MTAs deliver: a command at a time, as go-smtp's client
+	// does, and pipelined, as Postfix's does.
+	senders := map[string][]interface{ send([]string, string) }{
+		"": {dialSender(b, direct, byHome),
+			dialSender(b, map[string]string{"": fe.lmtpAddr}, frontend),
+			dialSender(b, map[string]string{"": cyrusFE.lmtpAddr}, frontend)},
+		"-pipelined": {dialPipeSender(b, direct, byHome),
+			dialPipeSender(b, map[string]string{"": fe.lmtpAddr}, frontend),
+			dialPipeSender(b, map[string]string{"": cyrusFE.lmtpAddr}, frontend)},
 	}
 	body := benchMessage(0, 10<<10)
 	seq := 0
@@ -153,37 +161,121 @@ func BenchmarkLMTP(b *testing.B) {
 		seq++
 		return fmt.Sprintf("Message-ID: <bench.%d.%d@example.org>\r\n%s", seq, time.Now().UnixNano(), body)
 	}
-	for _, s := range senders { // warm up: connections, caches
-		s.send(ten, message())
+	for _, ss := range senders { // warm up: connections, caches
+		for _, s := range ss {
+			s.send(ten, message())
+		}
 	}
 	const perRound = 60
 	for b.Loop() {
-		for _, c := range []struct {
-			name  string
-			rcpts []string
-		}{{"1rcpt", one}, {"10rcpt", ten}} {
-			var rate [3][]time.Duration
-			var feCPU time.Duration
-			for round := range 5 {
-				for i := range senders {
-					k := (i + round) % len(senders)
-					cpu := fe.cpuTime(b)
-					start := time.Now()
-					for range perRound {
-						senders[k].send(c.rcpts, message())
-					}
-					rate[k] = append(rate[k], time.Since(start))
-					if k == 1 {
-						feCPU += fe.cpuTime(b) - cpu
+		for _, mode := range []string{"", "-pipelined"} {
+			for _, c := range []struct {
+				name  string
+				rcpts []string
+			}{{"1rcpt", one}, {"10rcpt", ten}} {
+				name := c.name + mode
+				ss := senders[mode]
+				var rate [3][]time.Duration
+				var feCPU time.Duration
+				for round := range 5 {
+					for i := range ss {
+						k := (i + round) % len(ss)
+						cpu := fe.cpuTime(b)
+						start := time.Now()
+						for range perRound {
+							ss[k].send(c.rcpts, message())
+						}
+						rate[k] = append(rate[k], time.Since(start))
+						if k == 1 {
+							feCPU += fe.cpuTime(b) - cpu
+						}
 					}
 				}
+				b.ReportMetric(float64(feCPU.Microseconds())/(5*perRound), "us-cpu/msg-"+name+"-frontend")
+				for k, target := range []string{"direct", "frontend", "cyrus"} {
+					b.ReportMetric(perRound/median(rate[k]).Seconds(), "msg/s-"+name+"-"+target)
+				}
+				b.ReportMetric(float64(median(rate[0]))/float64(median(rate[1])), "x-"+name+"-frontend")
+				b.ReportMetric(float64(median(rate[0]))/float64(median(rate[2])), "x-"+name+"-cyrus")
 			}
-			b.ReportMetric(float64(feCPU.Microseconds())/(5*perRound), "us-cpu/msg-"+c.name+"-frontend")
-			for k, name := range []string{"direct", "frontend", "cyrus"} {
-				b.ReportMetric(perRound/median(rate[k]).Seconds(), "msg/s-"+c.name+"-"+name)
+		}
+	}
+}
+
+// byRoute are rcpts by the connection route names.
+func byRoute(rcpts []string, route func(string) string) map[string][]string {
+	groups := map[string][]string{}
+	for _, r := range rcpts {
+		groups[route(r)] = append(groups[route(r)], r)
+	}
+	return groups
+}
+
+// pipeSender delivers as an MTA with PIPELINING does (Postfix's LMTP
+// client among them): MAIL, every RCPT and DATA in one write, then the
+// message, over kept connections, one per route as lmtpSender.
+type pipeSender struct {
+	tb    testing.TB
+	conns map[string]*textproto.Conn
+	route func(rcpt string) string
+}
+
+func dialPipeSender(tb testing.TB, addrs map[string]string, route func(string) string) *pipeSender {
+	tb.Helper()
+	s := &pipeSender{tb: tb, conns: map[string]*textproto.Conn{}, route: route}
+	for name, addr := range addrs {
+		c, err := textproto.Dial("tcp", addr)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { c.Close() })
+		if _, _, err := c.ReadResponse(220); err != nil {
+			tb.Fatalf("greeting from %s: %v", addr, err)
+		}
+		c.PrintfLine("LHLO bench.example.org")
+		_, caps, err := c.ReadResponse(250)
+		if err != nil {
+			tb.Fatalf("LHLO to %s: %v", addr, err)
+		}
+		if strings.Contains(caps, "AUTH") {
+			c.PrintfLine("AUTH PLAIN %s", base64.StdEncoding.EncodeToString([]byte("\x00"+cyrusAdmin+"\x00"+cyrusPassword)))
+			if _, _, err := c.ReadResponse(235); err != nil {
+				tb.Fatalf("AUTH to %s: %v", addr, err)
 			}
-			b.ReportMetric(float64(median(rate[0]))/float64(median(rate[1])), "x-"+c.name+"-frontend")
-			b.ReportMetric(float64(median(rate[0]))/float64(median(rate[2])), "x-"+c.name+"-cyrus")
+		}
+		s.conns[name] = c
+	}
+	return s
+}
+
+// send delivers msg to rcpts, one pipelined transaction per connection
+// involved, and fails unless every recipient got 250.
+func (s *pipeSender) send(rcpts []string, msg string) {
+	for name, group := range byRoute(rcpts, s.route) {
+		c := s.conns[name]
+		var b strings.Builder
+		b.WriteString("MAIL FROM:<bench@example.org>\r\n")
+		for _, r := range group {
+			fmt.Fprintf(&b, "RCPT TO:<%s>\r\n", r)
+		}
+		b.WriteString("DATA\r\n")
+		c.W.WriteString(b.String())
+		c.W.Flush()
+		for range len(group) + 1 {
+			if _, _, err := c.ReadResponse(250); err != nil {
+				s.tb.Fatalf("MAIL or RCPT: %v", err)
+			}
+		}
+		if _, _, err := c.ReadResponse(354); err != nil {
+			s.tb.Fatalf("DATA: %v", err)
+		}
+		w := c.DotWriter()
+		io.WriteString(w, msg)
+		w.Close()
+		for _, r := range group {
+			if _, _, err := c.ReadResponse(250); err != nil {
+				s.tb.Fatalf("delivery to %s: %v", r, err)
+			}
 		}
 	}
 }
