@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/textproto"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,8 @@ func (s *lmtpSender) send(rcpts []string, msg string) {
 // through roost-frontend running as its own process, and through Cyrus's
 // own frontend (lmtpd in proxy mode), each over one kept connection,
 // interleaved in the same run (the median of five rounds); a command at a
-// time and pipelined:
+// time and pipelined; with every process on the same CPUs, then with the
+// frontends on a CPU of their own:
 //
 //	go test -run XXX -bench LMTP -benchtime 1x ./tests/
 func BenchmarkLMTP(b *testing.B) {
@@ -167,14 +169,31 @@ func BenchmarkLMTP(b *testing.B) {
 		}
 	}
 	const perRound = 60
+	// A frontend has a machine of its own in a murder, and takes no CPU
+	// from the backends: the last rounds give both frontends a CPU the
+	// backends and the client do not use.
+	ownCPU := func() {
+		pinTree(b, os.Getpid(), "0") // the client and the cluster
+		pinTree(b, be1.masterPID(b), "0")
+		pinTree(b, be2.masterPID(b), "0")
+		pinTree(b, fe.cmd.Process.Pid, "1")
+		pinTree(b, cyrusFE.masterPID(b), "1")
+	}
+	modes := []string{"", "-pipelined"}
+	if runtime.NumCPU() >= 2 {
+		modes = append(modes, "-owncpu", "-owncpu-pipelined")
+	}
 	for b.Loop() {
-		for _, mode := range []string{"", "-pipelined"} {
+		for _, mode := range modes {
+			if mode == "-owncpu" {
+				ownCPU()
+			}
 			for _, c := range []struct {
 				name  string
 				rcpts []string
 			}{{"1rcpt", one}, {"10rcpt", ten}} {
 				name := c.name + mode
-				ss := senders[mode]
+				ss := senders[strings.TrimPrefix(mode, "-owncpu")]
 				var rate [3][]time.Duration
 				var feCPU time.Duration
 				for round := range 5 {
