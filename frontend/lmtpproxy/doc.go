@@ -13,7 +13,8 @@
 // backend that is down, or says a mailbox is not there (its location may
 // have just moved), tempfails only its own recipients.
 //
-// The message is streamed to a single backend, and held in an unlinked
+// The message passes through as the client sent it, dot-stuffed
+// (message.go): streamed to a single backend, and held in an unlinked
 // file, never in memory, when it goes to several, which then receive it
 // at once. Backend connections log in as the proxy identity with AUTH
 // PLAIN and are kept for the next delivery.
