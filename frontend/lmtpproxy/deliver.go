@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"slices"
@@ -216,8 +217,8 @@ func (s *Server) backendReply(server string, reply *smtp.SMTPError) error {
 func (s *Server) bodyFailure(err error) error {
 	var reply *smtp.SMTPError
 	switch {
-	case errors.Is(err, errBareNL):
-		return errBareNL
+	case errors.Is(err, errBareNL), errors.Is(err, errLongLine):
+		return err
 	case errors.As(err, &reply):
 		return reply
 	}
@@ -226,13 +227,30 @@ func (s *Server) bodyFailure(err error) error {
 
 // checkedReader reads the client's message, counting it and refusing bare
 // CRs and LFs as Cyrus's lmtpd does (message_copy_strict): a backend would
-// refuse them, or store a message its clients cannot parse.
+// refuse them, or store a message its clients cannot parse. It also
+// refuses lines longer than maxLine.
 type checkedReader struct {
 	r      io.Reader
 	n      int64
 	prevCR bool
+	line   int   // bytes of the line read so far
 	err    error // the first read error, io.EOF excepted
 }
+
+// maxLine is the longest line, CRLF included, that a message may have.
+// Cyrus's lmtpd reads a message a line at a time into a buffer of 8189
+// octets (spool_copy_msg) and takes what follows a longer line's first
+// 8189 for the start of a line: a dot there would be undone as stuffing,
+// and a dot and CRLF taken for the end of the message, the rest of the
+// line for commands. The proxy passes the message on as it came, so it
+// must refuse such lines rather than let the backend read them so (RFC
+// 5322 allows 998 octets anyway).
+const maxLine = 8189 + 2
+
+// errLongLine is every recipient's status for a message with a line
+// longer than maxLine.
+var errLongLine = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+	Message: fmt.Sprintf("Message contains a line longer than %d octets", maxLine-2)}
 
 func (c *checkedReader) Read(b []byte) (int, error) {
 	if c.err != nil {
@@ -241,6 +259,10 @@ func (c *checkedReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	if !c.clean(b[:n]) {
 		c.err = errBareNL
+		return 0, c.err
+	}
+	if c.long(b[:n]) {
+		c.err = errLongLine
 		return 0, c.err
 	}
 	c.n += int64(n)
@@ -275,6 +297,22 @@ func (c *checkedReader) clean(b []byte) bool {
 	}
 	c.prevCR = trailingCR == 1
 	return bytes.Count(b, lf) == pairs+fromPrev && bytes.Count(b, cr) == pairs+trailingCR
+}
+
+// long reports whether b, which follows what was read before, takes a
+// line past maxLine.
+func (c *checkedReader) long(b []byte) bool {
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			c.line += len(b)
+			return c.line > maxLine
+		}
+		if c.line+i+1 > maxLine {
+			return true
+		}
+		c.line, b = 0, b[i+1:]
+	}
 }
 
 var crlf, cr, lf = []byte("\r\n"), []byte("\r"), []byte("\n")

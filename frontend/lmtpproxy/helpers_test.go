@@ -84,6 +84,7 @@ type testBackend struct {
 	l     net.Listener
 	srv   *smtp.Server
 	conns atomic.Int32
+	rcpts atomic.Int32 // RCPTs taken
 
 	mu         sync.Mutex
 	deliveries []delivery      // protected by mu
@@ -176,6 +177,7 @@ func (s *backendSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "User unknown"}
 	}
 	s.rcpts = append(s.rcpts, delivery{from: s.from, rcpt: to, ignoreQuota: iq, authUser: s.authUser})
+	s.b.rcpts.Add(1)
 	return nil
 }
 

@@ -22,6 +22,7 @@ type rawMessage struct {
 	c    *paramConn
 	max  int64 // refuse a message larger than this; 0: no limit
 	n    int64 // bytes read, stuffing included
+	dots int64 // of them, dots that stuff a line, the final one's included
 	done bool  // the final dot was read
 	err  error
 }
@@ -29,15 +30,24 @@ type rawMessage struct {
 // errNoMessage is a message asked for where none follows.
 var errNoMessage = errors.New("lmtpproxy: no message follows")
 
-// message returns the message after the DATA go-smtp answered last.
+// message returns the message after the DATA go-smtp answered last. Only
+// a message of which nothing has been read yet can be passed on whole:
+// anything else ends the connection.
 func (c *paramConn) message(max int64) *rawMessage {
-	return &rawMessage{c: c, max: max}
+	m := &rawMessage{c: c, max: max}
+	if c.mode != modeAfterData {
+		m.err = c.breakOff(errNoMessage)
+	}
+	return m
 }
 
 // start sends the client the replies held, the 354 among them.
 func (m *rawMessage) start() {
+	if m.err != nil {
+		return
+	}
 	if err := m.c.w.flush(m.c.Conn); err != nil {
-		m.err = err
+		m.err = m.c.breakOff(err)
 	}
 }
 
@@ -53,8 +63,7 @@ func (m *rawMessage) Read(b []byte) (int, error) {
 		m.err = err
 		return n, err
 	}
-	// The final dot line is not part of the message's size.
-	if m.max > 0 && m.n-int64(len(finalDot)) > m.max {
+	if m.max > 0 && m.size() > m.max {
 		m.err = smtp.ErrDataTooLarge
 		return 0, m.err
 	}
@@ -64,18 +73,20 @@ func (m *rawMessage) Read(b []byte) (int, error) {
 // finalDot is what the end of a message adds to its last line.
 const finalDot = ".\r\n"
 
-// read reads the next of the message from the connection into b.
+// read reads the next of the message from the connection into b. A
+// message that breaks off ends the connection: where it broke, the client
+// and go-smtp would not agree on what the next bytes are.
 func (m *rawMessage) read(b []byte) (int, error) {
 	c := m.c
 	c.advance()
 	if c.mode != modeData {
-		return 0, errNoMessage
+		return 0, c.breakOff(errNoMessage)
 	}
 	c.idle.renew()
 	if c.br.Buffered() == 0 {
 		// The client waits for the 354 before it sends the message.
 		if err := c.w.flush(c.Conn); err != nil {
-			return 0, err
+			return 0, c.breakOff(err)
 		}
 	}
 	chunk, err := c.available(len(b))
@@ -83,12 +94,14 @@ func (m *rawMessage) read(b []byte) (int, error) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, err
+		return 0, c.breakOff(err)
 	}
+	before := c.dots
 	n, end := c.scanData(chunk)
 	copy(b, chunk[:n])
 	c.br.Discard(n)
 	m.n += int64(n)
+	m.dots += c.dots - before
 	if end {
 		// go-smtp's dataReader reads an empty message from here on.
 		c.mode, m.done = modeCommand, true
@@ -115,10 +128,12 @@ func (m *rawMessage) drain() error {
 	return nil
 }
 
-// size is how long the message is, its stuffing included.
+// size is how long the message is: its stuffing and final dot line left
+// out.
 func (m *rawMessage) size() int64 {
+	n := m.n - m.dots
 	if m.done {
-		return m.n - int64(len(finalDot))
+		n -= int64(len(finalDot)) - 1 // its dot is among m.dots
 	}
-	return m.n
+	return n
 }

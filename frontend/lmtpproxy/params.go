@@ -36,6 +36,8 @@ type paramConn struct {
 
 	mode     int         // what the next bytes are
 	dotState int         // in modeData: go-smtp's end-of-data state machine
+	dots     int64       // in modeData: lines begun with a dot
+	broken   error       // the conversation cannot go on: every Read fails so
 	tooLong  atomic.Bool // a command line was too long: the connection ends
 
 	w         coalescer // replies
@@ -81,6 +83,9 @@ const maxCommandLine = 4096
 const maxQueued = 4096
 
 func (c *paramConn) Read(b []byte) (int, error) {
+	if c.broken != nil {
+		return 0, c.broken
+	}
 	c.idle.renew()
 	if len(c.pending) == 0 {
 		// The next bytes may have to come from the client, which may be
@@ -141,6 +146,13 @@ func (c *paramConn) fill(max int) error {
 	}
 }
 
+// breakOff makes every later Read fail with err, which ends the
+// connection, and returns err.
+func (c *paramConn) breakOff(err error) error {
+	c.broken = err
+	return err
+}
+
 // advance settles what the bytes after a DATA, AUTH or STARTTLS line are,
 // now that go-smtp has answered it.
 func (c *paramConn) advance() {
@@ -148,7 +160,7 @@ func (c *paramConn) advance() {
 	case modeAfterData:
 		c.mode = modeCommand
 		if c.reply() == "354" {
-			c.mode, c.dotState = modeData, 0
+			c.mode, c.dotState, c.dots = modeData, 0, 0
 		}
 	case modeAfterAuth:
 		c.mode = modeCommand
@@ -288,7 +300,7 @@ func (c *paramConn) scanData(chunk []byte) (n int, end bool) {
 		case beginLine:
 			switch b {
 			case '.':
-				c.dotState = dot
+				c.dotState, c.dots = dot, c.dots+1
 			case '\r':
 				c.dotState = cr
 			default:
@@ -357,6 +369,7 @@ func (c *paramConn) Write(b []byte) (int, error) {
 func (c *paramConn) Close() error {
 	c.closeOnce.Do(func() {
 		if c.tooLong.Load() {
+			c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 			c.w.flush(c.Conn)
 			c.closeErr = linger.Close(c.Conn)
 			return

@@ -439,3 +439,61 @@ func TestMessageTooLarge(t *testing.T) {
 		t.Fatalf("delivery after the large message: %q", dr)
 	}
 }
+
+// A message that breaks off (the client falls silent) ends the
+// connection: what the client sends next is neither a message for the
+// backend nor commands, and nothing of it is delivered.
+func TestBrokenMessageEndsConnection(t *testing.T) {
+	be1 := startBackend(t)
+	loc := newLocator(user("john", "be1"), user("jane", "be1"))
+	_, addr := startProxy(t, loc, func(c *Config) { c.IdleTimeout = 300 * time.Millisecond }, be1)
+	lc := dialLMTP(t, addr)
+	lc.send("LHLO mta", "MAIL FROM:<>", "RCPT TO:<john@example.com>", "DATA")
+	for _, want := range []string{"250", "250", "250", "354"} {
+		lc.expect(want)
+	}
+	io.WriteString(lc.c, "Subject: part\r\n\r\nhalf")
+	lc.expect("4")
+	// Whatever follows the timeout must not reach the backend.
+	io.WriteString(lc.c, "MAIL FROM:<>\r\nRCPT TO:<john@example.com>\r\nDATA\r\nxyz")
+	io.WriteString(lc.c, ".\r\nMAIL FROM:<evil@example.com>\r\nRCPT TO:<jane@example.com>\r\nDATA\r\nforged\r\n.\r\n")
+	for {
+		if _, err := lc.r.ReadLine(); err != nil {
+			break
+		}
+	}
+	if got := be1.got(); len(got) != 0 {
+		t.Fatalf("the backend took %+v after a message that broke off", got)
+	}
+	if n := be1.rcpts.Load(); n != 1 {
+		t.Errorf("the backend took %d RCPTs, want john's in the broken transaction alone", n)
+	}
+}
+
+// A line longer than Cyrus's lmtpd reads in one piece is refused: in one,
+// a dot after the piece would end the message there, and the rest of the
+// line be read as commands. A line just within the bound goes through.
+func TestLongLines(t *testing.T) {
+	be1 := startBackend(t)
+	loc := newLocator(user("john", "be1"), user("jane", "be1"))
+	_, addr := startProxy(t, loc, nil, be1)
+	lc := dialLMTP(t, addr)
+	lc.send("LHLO mta")
+	lc.expect("250")
+	smuggle := "Subject: long\r\n\r\n" + strings.Repeat("A", maxLine-2) + ".\r\nMAIL FROM:<>\r\nRCPT TO:<jane@example.com>\r\nDATA\r\nforged\r\n"
+	_, dr := lc.transaction("", []string{"john@example.com"}, smuggle)
+	if len(dr) != 1 || !strings.HasPrefix(dr[0], "554 5.6.0") {
+		t.Fatalf("DATA replies %q, want 554 5.6.0", dr)
+	}
+	if got := be1.got(); len(got) != 0 {
+		t.Fatalf("a message with a line too long was delivered: %+v", got)
+	}
+	within := "Subject: long\r\n\r\n" + strings.Repeat("B", maxLine-2) + "\r\nend\r\n"
+	_, dr = lc.transaction("", []string{"john@example.com"}, within)
+	if len(dr) != 1 || !strings.HasPrefix(dr[0], "250") {
+		t.Fatalf("DATA replies %q for a line of %d octets, want 250", dr, maxLine)
+	}
+	if got := be1.got(); len(got) != 1 || got[0].body != within {
+		t.Fatalf("the backend got %d deliveries, want the message within the bound, whole", len(got))
+	}
+}
