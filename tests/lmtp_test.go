@@ -311,6 +311,15 @@ func TestLMTPBadInput(t *testing.T) {
 	for range 1000 {
 		c.expect("554 5.6.0")
 	}
+	// A line longer than Cyrus's lmtpd reads in one piece, with a dot
+	// after the piece: lmtpd would end the message there and take the
+	// rest for commands. Refused; jane gets nothing.
+	c.send("MAIL FROM:<>\r\nRCPT TO:<john@example.com>\r\nDATA\r\n")
+	c.expect("250")
+	c.expect("250")
+	c.expect("354")
+	c.send("Subject: long\r\n\r\n" + strings.Repeat("A", 8189) + ".\r\nMAIL FROM:<>\r\nRCPT TO:<jane@example.com>\r\nDATA\r\nforged\r\n.\r\n")
+	c.expect("554 5.6.0")
 	// The connection still works.
 	c.send("MAIL FROM:<>\r\nRCPT TO:<john@example.com>\r\nDATA\r\n")
 	c.expect("250")
