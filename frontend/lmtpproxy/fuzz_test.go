@@ -187,3 +187,19 @@ func FuzzRawMessage(f *testing.F) {
 		}
 	})
 }
+
+// A line is measured across reads: one of maxLine octets, CRLF included,
+// passes wherever the reads cut it, one octet more does not.
+func TestCheckedReaderLineBound(t *testing.T) {
+	for _, extra := range []int{0, 1} {
+		line := strings.Repeat("x", maxLine-2+extra) + "\r\n"
+		msg := "a\r\n" + line + "b\r\n"
+		for _, cut := range []int{0, 1, 3, 4, 100, len(msg) / 2, len(msg) - 4, len(msg) - 3, len(msg)} {
+			c := &checkedReader{r: io.MultiReader(strings.NewReader(msg[:cut]), strings.NewReader(msg[cut:]))}
+			_, err := io.Copy(io.Discard, c)
+			if want := extra == 1; (err == errLongLine) != want {
+				t.Errorf("a line of %d octets cut at %d: %v, want refused %v", len(line), cut, err, want)
+			}
+		}
+	}
+}
