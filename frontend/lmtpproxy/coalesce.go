@@ -50,9 +50,9 @@ func (w *coalescer) flushLocked(conn net.Conn) error {
 	return err
 }
 
-// closeFlushed sends what is held, briefly, and closes conn.
-func (w *coalescer) closeFlushed(conn net.Conn) error {
+// closeFlushed sends what is held, briefly, and closes conn with close.
+func (w *coalescer) closeFlushed(conn net.Conn, close func(net.Conn) error) error {
 	conn.SetWriteDeadline(time.Now().Add(time.Second))
 	w.flush(conn)
-	return conn.Close()
+	return close(conn)
 }

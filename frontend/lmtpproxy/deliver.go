@@ -22,8 +22,9 @@ type envelope struct {
 
 // LMTPData passes the message to every backend involved, as the client
 // sent it (message.go), streamed to one or held in an unlinked file for
-// several, and gives each recipient the status its backend gave it. It reads the message to its end before
-// giving any status, so that replies never overtake the client's data.
+// several, and gives each recipient the status its backend gave it. It
+// reads the message to its end before giving any status, so that replies
+// never overtake the client's data.
 func (c *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	// go-smtp may reset the session while this runs (RSET after a BDAT
 	// chunk): work from a copy of the transaction.
@@ -225,13 +226,12 @@ func (s *Server) bodyFailure(err error) error {
 	return s.tempfail(causeClient, smtp.EnhancedCode{4, 4, 2}, "The message broke off: %v", err)
 }
 
-// checkedReader reads the client's message, counting it and refusing bare
-// CRs and LFs as Cyrus's lmtpd does (message_copy_strict): a backend would
-// refuse them, or store a message its clients cannot parse. It also
-// refuses lines longer than maxLine.
+// checkedReader reads the client's message, refusing bare CRs and LFs as
+// Cyrus's lmtpd does (message_copy_strict): a backend would refuse them,
+// or store a message its clients cannot parse. It also refuses lines
+// longer than maxLine.
 type checkedReader struct {
 	r      io.Reader
-	n      int64
 	prevCR bool
 	line   int   // bytes of the line read so far
 	err    error // the first read error, io.EOF excepted
@@ -265,7 +265,6 @@ func (c *checkedReader) Read(b []byte) (int, error) {
 		c.err = errLongLine
 		return 0, c.err
 	}
-	c.n += int64(n)
 	if err == io.EOF && c.prevCR {
 		err = errBareNL
 	}

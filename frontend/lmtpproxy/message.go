@@ -21,8 +21,7 @@ import (
 type rawMessage struct {
 	c    *paramConn
 	max  int64 // refuse a message larger than this; 0: no limit
-	n    int64 // bytes read, stuffing included
-	dots int64 // of them, dots that stuff a line, the final one's included
+	n    int64 // bytes read, stuffing and final dot included
 	done bool  // the final dot was read
 	err  error
 }
@@ -96,12 +95,10 @@ func (m *rawMessage) read(b []byte) (int, error) {
 		}
 		return 0, c.breakOff(err)
 	}
-	before := c.dots
 	n, end := c.scanData(chunk)
 	copy(b, chunk[:n])
 	c.br.Discard(n)
 	m.n += int64(n)
-	m.dots += c.dots - before
 	if end {
 		// go-smtp's dataReader reads an empty message from here on.
 		c.mode, m.done = modeCommand, true
@@ -129,11 +126,12 @@ func (m *rawMessage) drain() error {
 }
 
 // size is how long the message is: its stuffing and final dot line left
-// out.
+// out. paramConn counts the dots that begin its lines, the final one's
+// among them, until the next message.
 func (m *rawMessage) size() int64 {
-	n := m.n - m.dots
+	n := m.n - m.c.dots
 	if m.done {
-		n -= int64(len(finalDot)) - 1 // its dot is among m.dots
+		n -= int64(len(finalDot)) - 1
 	}
 	return n
 }

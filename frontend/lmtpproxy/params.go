@@ -368,13 +368,11 @@ func (c *paramConn) Write(b []byte) (int, error) {
 // long to take, the client is likely still sending it: see linger.
 func (c *paramConn) Close() error {
 	c.closeOnce.Do(func() {
+		closeConn := net.Conn.Close
 		if c.tooLong.Load() {
-			c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-			c.w.flush(c.Conn)
-			c.closeErr = linger.Close(c.Conn)
-			return
+			closeConn = linger.Close
 		}
-		c.closeErr = c.w.closeFlushed(c.Conn)
+		c.closeErr = c.w.closeFlushed(c.Conn, closeConn)
 	})
 	return c.closeErr
 }

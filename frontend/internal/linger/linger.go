@@ -16,17 +16,18 @@ import (
 
 // How long, and for how many bytes, Close drains a peer.
 const (
-	Time = 2 * time.Second
-	Max  = 8 << 20
+	drainTime = 2 * time.Second
+	drainMax  = 8 << 20
 )
 
 // Close sends conn's peer an end of stream, reads and drops what it still
-// sends until it closes too or Time or Max is reached, and closes conn.
+// sends until it closes too or drainTime or drainMax is reached, and
+// closes conn.
 func Close(conn net.Conn) error {
 	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	}
-	conn.SetReadDeadline(time.Now().Add(Time))
-	io.Copy(io.Discard, io.LimitReader(conn, Max))
+	conn.SetReadDeadline(time.Now().Add(drainTime))
+	io.Copy(io.Discard, io.LimitReader(conn, drainMax))
 	return conn.Close()
 }
